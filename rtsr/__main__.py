@@ -1,0 +1,3 @@
+from rtsr.cli import run
+
+run()

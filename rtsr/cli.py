@@ -1,0 +1,113 @@
+"""The ``rtsr`` command. Library errors become one line on stderr and an exit code here only.
+
+Exit codes: 0 success, 1 user or input error, 130 interrupted (Ctrl-C).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import NoReturn, Sequence
+
+from rtsr import __version__
+from rtsr.engines import ENGINE_NAMES
+from rtsr.errors import RtsrError
+from rtsr.models import MODELS, SCALES
+from rtsr.upscaler import Upscaler
+from rtsr.video import OUTPUT_FORMATS, check_paths, open_input, probe_video
+
+EXIT_OK, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 130
+
+EXAMPLES = """\
+examples:
+  rtsr input.mp4 -o output.mp4 --scale 3
+      FSRCNN ×3 on the fastest engine here; audio and subtitles copied.
+  rtsr clip.mkv -o clip_x2.mkv --scale 2 --model srcnn --crf 16 --preset slow
+  rtsr hdr10.mkv -o big.mkv --scale 2 --pix-fmt yuv420p10le
+  rtsr input.mp4 -o output.mp4 --engine cpu --weights my_fsrcnn_x3.pt --overwrite
+
+engines: auto picks tensorrt > cuda > cpu and the summary says why any was skipped.
+output formats: """ + " ".join(OUTPUT_FORMATS) + """
+exit codes: 0 done, 1 bad input or settings, 130 interrupted (partial output removed)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports usage errors as one line and exit code 1."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_ERROR, f"rtsr: error: {message} (see rtsr --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="rtsr",
+        description="Real-time video super-resolution: upscale a video file with a small CNN.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("input", type=Path, help="video file to upscale (never modified)")
+    parser.add_argument("-o", "--output", type=Path, required=True, help="output video file")
+    parser.add_argument("--model", default="fsrcnn",
+                        help="network: " + ", ".join(f"{n} ({e.description})" for n, e in MODELS.items()))
+    parser.add_argument("--scale", type=int, default=3, help="upscaling factor: 2, 3 or 4 (default 3)")
+    parser.add_argument("--engine", default="auto", help="auto, cpu, cuda or tensorrt (default auto)")
+    parser.add_argument("--weights", type=Path, help="weights file instead of the shipped ones")
+    parser.add_argument("--codec", default="libx264", help="video encoder (default libx264)")
+    parser.add_argument("--crf", type=int, default=18, help="encoder quality, lower is better (default 18)")
+    parser.add_argument("--preset", default="medium", help="encoder speed preset (default medium)")
+    parser.add_argument("--pix-fmt", help="output pixel format (default: the input's; 10-bit stays 10-bit)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    parser.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    parser.add_argument("--version", action="version", version=f"rtsr {__version__}")
+    return parser
+
+
+def _validate(args: argparse.Namespace) -> None:
+    """Check the cheap things first, so a typo never waits for a model to load."""
+    if args.model not in MODELS:
+        raise RtsrError(f"unknown model {args.model!r}; choose from {', '.join(MODELS)}")
+    if args.scale not in SCALES:
+        raise RtsrError(f"unsupported scale {args.scale}; choose from {', '.join(map(str, SCALES))}")
+    if args.engine not in ENGINE_NAMES:
+        raise RtsrError(f"unknown engine {args.engine!r}; choose from {', '.join(ENGINE_NAMES)}")
+    check_paths(args.input, args.output, args.overwrite)
+    with open_input(args.input) as container:
+        probe_video(container, args.input)
+
+
+def _configure_logging(quiet: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("rtsr: %(levelname)s: %(message)s"))
+    logger = logging.getLogger("rtsr")
+    logger.handlers[:] = [handler]
+    logger.setLevel(logging.ERROR if quiet else logging.INFO)
+    logger.propagate = False
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _configure_logging(args.quiet)
+    try:
+        _validate(args)
+        upscaler = Upscaler(args.model, args.scale, args.engine, args.weights)
+        report = upscaler.upscale_video(
+            args.input, args.output, codec=args.codec, crf=args.crf, preset=args.preset,
+            pix_fmt=args.pix_fmt, overwrite=args.overwrite,
+            progress=not args.quiet and sys.stderr.isatty(),
+        )
+    except RtsrError as err:
+        print(f"rtsr: error: {err}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("rtsr: interrupted; the partial output was removed", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    if not args.quiet:
+        print(report.summary(), file=sys.stderr)
+    return EXIT_OK
+
+
+def run() -> NoReturn:
+    """Console-script entry point."""
+    sys.exit(main())

@@ -1,0 +1,135 @@
+"""Upscale one picture's planes with an engine: the YUV-native frame path and the RGB image path.
+
+Y models (FSRCNN, SRCNN) see only the luma plane; chroma planes are resized
+bicubically by exactly ``scale``. RGB models (SRResNet) see RGB converted with
+the stream's own matrix and range, and their output is converted back and
+chroma-subsampled by area averaging. Planes are integer code values,
+(H, W) numpy arrays of uint8 (8-bit) or uint16 (10/12-bit).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Literal, Protocol
+
+import numpy as np
+import torch
+
+from rtsr.color import (
+    ColorInfo,
+    PlaneLayout,
+    downsample_plane,
+    luma_to_model,
+    model_to_luma,
+    resize_plane,
+    rgb_to_yuv,
+    to_codes,
+    yuv_to_rgb,
+)
+from rtsr.report import StageClock
+
+
+class Engine(Protocol):
+    """What frames need of an engine (see rtsr.engines)."""
+
+    name: str
+    device: torch.device
+
+    def run(self, x: torch.Tensor) -> torch.Tensor: ...
+
+    def synchronize(self) -> None: ...
+
+
+class PlaneUpscaler:
+    """Maps the planes of a W×H frame to the planes of its out_w×out_h upscaled version.
+
+    ``out_size`` may be smaller than (W·scale, H·scale) by the pixel or two a
+    subsampled format needs to be even; the picture is cropped at the right
+    and bottom, never resampled, so chroma stays aligned with luma.
+    """
+
+    def __init__(self, engine: Engine, planes: Literal["y", "rgb"], scale: int,
+                 layout: PlaneLayout, color: ColorInfo, out_size: tuple[int, int],
+                 clock: StageClock | None = None) -> None:
+        self.engine, self.planes, self.scale = engine, planes, scale
+        self.layout, self.color = layout, color
+        self.out_w, self.out_h = out_size
+        self.clock = clock or StageClock()
+        self.dtype = torch.uint8 if layout.bits == 8 else torch.int32
+        self._inference_seconds = 0.0  # of the frame in progress
+
+    @torch.inference_mode()
+    def __call__(self, planes: list[np.ndarray]) -> list[np.ndarray]:
+        """Three (H, W)-shaped code-value arrays in ``layout`` -> the output's three planes."""
+        started = time.perf_counter()
+        device = self.engine.device
+        y, u, v = (torch.from_numpy(p.astype(np.int32, copy=False) if p.dtype == np.uint16 else p)
+                   .to(device, non_blocking=True) for p in planes)
+        if self.planes == "y":
+            out = self._upscale_luma_model(y, u, v)
+        else:
+            out = self._upscale_rgb_model(y, u, v)
+        numpy_dtype = np.uint8 if self.layout.bits == 8 else np.uint16
+        result = [p.cpu().numpy().astype(numpy_dtype, copy=False) for p in out]
+        self.clock.add("convert", time.perf_counter() - started - self._inference_seconds)
+        return result
+
+    def _infer(self, x: torch.Tensor) -> torch.Tensor:
+        started = time.perf_counter()
+        out = self.engine.run(x)
+        self.engine.synchronize()
+        self._inference_seconds = time.perf_counter() - started
+        self.clock.add("inference", self._inference_seconds)
+        return out
+
+    def _upscale_luma_model(self, y: torch.Tensor, u: torch.Tensor, v: torch.Tensor) -> list[torch.Tensor]:
+        bits, full = self.layout.bits, self.color.full_range
+        hr = self._infer(luma_to_model(y, bits, full))
+        y_out = model_to_luma(hr, bits, full, self.dtype)[: self.out_h, : self.out_w]
+        cw, ch = self.layout.chroma_size(self.out_w, self.out_h)
+        chroma = [
+            to_codes(resize_plane(c, c.shape[0] * self.scale, c.shape[1] * self.scale)[:ch, :cw],
+                     bits, self.dtype)
+            for c in (u, v)
+        ]
+        return [y_out, *chroma]
+
+    def _upscale_rgb_model(self, y: torch.Tensor, u: torch.Tensor, v: torch.Tensor) -> list[torch.Tensor]:
+        bits, full, matrix = self.layout.bits, self.color.full_range, self.color.matrix
+        height, width = y.shape
+        sx, sy = self.layout.chroma_shift
+        # Chroma up to luma resolution (exact factor, then crop odd sizes).
+        u_full, v_full = (
+            resize_plane(c, c.shape[0] << sy, c.shape[1] << sx)[:height, :width] for c in (u, v)
+        )
+        rgb = yuv_to_rgb(y, u_full, v_full, matrix, bits, full)
+        hr = self._infer(rgb[None])[0, :, : self.out_h, : self.out_w].clamp_(0.0, 1.0)
+        y_hr, u_hr, v_hr = rgb_to_yuv(hr, matrix, bits, full)
+        cw, ch = self.layout.chroma_size(self.out_w, self.out_h)
+        return [
+            to_codes(y_hr, bits, self.dtype),
+            to_codes(downsample_plane(u_hr, ch, cw), bits, self.dtype),
+            to_codes(downsample_plane(v_hr, ch, cw), bits, self.dtype),
+        ]
+
+
+@torch.inference_mode()
+def upscale_rgb_image(engine: Engine, planes: Literal["y", "rgb"], scale: int,
+                      rgb: np.ndarray) -> np.ndarray:
+    """(H, W, 3) uint8 RGB -> (H·scale, W·scale, 3) uint8 RGB.
+
+    Y models get BT.601 studio-range luma, as in the papers' evaluation;
+    chroma is upscaled bicubically. Computed in float throughout, rounded once.
+    """
+    device = engine.device
+    x = torch.from_numpy(np.ascontiguousarray(rgb)).to(device).permute(2, 0, 1).float() / 255.0
+    if planes == "rgb":
+        out = engine.run(x[None])[0]
+    else:
+        y, cb, cr = rgb_to_yuv(x, "bt601", 8, False)
+        y_hr = engine.run(y[None, None] / 255.0)[0, 0] * 255.0
+        h, w = y_hr.shape
+        out = yuv_to_rgb(y_hr, resize_plane(cb, h, w), resize_plane(cr, h, w), "bt601", 8, False)
+    engine.synchronize()
+    out = (out.clamp(0.0, 1.0) * 255.0).round_().to(torch.uint8)
+    return out.permute(1, 2, 0).contiguous().cpu().numpy()

@@ -1,0 +1,123 @@
+"""What a run measured, the summary it prints, and the terminal progress bar."""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import TextIO
+
+REALTIME_FPS = 24.0
+STAGES = ("decode", "convert", "inference", "encode")
+
+
+class StageClock:
+    """Seconds spent per pipeline stage, added to from several threads."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.seconds = dict.fromkeys(STAGES, 0.0)
+
+    def add(self, stage: str, seconds: float) -> None:
+        with self._lock:
+            self.seconds[stage] += seconds
+
+
+@dataclass
+class Report:
+    """The figures of one upscale_video run; ``summary()`` renders them for people."""
+
+    source: str
+    output: str
+    model: str
+    scale: int
+    engine: str
+    input_size: tuple[int, int] = (0, 0)
+    output_size: tuple[int, int] = (0, 0)
+    pix_fmt: str = ""
+    frames: int = 0
+    wall_seconds: float = 0.0
+    stage_seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
+    corrupt_packets: int = 0
+    copied_streams: list[str] = field(default_factory=list)
+    skipped_streams: list[str] = field(default_factory=list)
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.wall_seconds if self.wall_seconds > 0 else 0.0
+
+    @property
+    def realtime_ratio(self) -> float:
+        """Average fps over the 24 fps real-time target (1.0 = exactly real time)."""
+        return self.fps / REALTIME_FPS
+
+    @property
+    def stage_ms_per_frame(self) -> dict[str, float]:
+        n = max(1, self.frames)
+        return {stage: 1000.0 * s / n for stage, s in self.stage_seconds.items()}
+
+    @property
+    def bottleneck(self) -> str:
+        per_frame = self.stage_ms_per_frame
+        return max(per_frame, key=per_frame.__getitem__)
+
+    def summary(self) -> str:
+        w, h = self.input_size
+        ow, oh = self.output_size
+        stages = self.stage_ms_per_frame
+        lines = [
+            f"{self.frames} frames {w}×{h} → {ow}×{oh} ({self.model} ×{self.scale}, "
+            f"{self.engine}, {self.pix_fmt}) in {self.wall_seconds:.1f} s: "
+            f"{self.fps:.2f} fps = {self.realtime_ratio:.2f}× real time ({REALTIME_FPS:g} fps)",
+            "per frame: " + ", ".join(f"{s} {stages[s]:.1f} ms" for s in STAGES)
+            + f"; bottleneck: {self.bottleneck}",
+        ]
+        if self.copied_streams:
+            lines.append("copied: " + ", ".join(self.copied_streams))
+        if self.skipped_streams:
+            lines.append("NOT copied: " + ", ".join(self.skipped_streams))
+        if self.corrupt_packets:
+            lines.append(f"skipped {self.corrupt_packets} corrupt video packet(s)")
+        lines.append(f"wrote {self.output}")
+        return "\n".join(lines)
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(seconds)
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+class ProgressBar:
+    """One self-overwriting line on a terminal: frames done/total, fps, ETA.
+
+    Draws at most ``per_second`` times a second; ``total`` may be 0 (unknown).
+    """
+
+    def __init__(self, total: int, stream: TextIO = sys.stderr, per_second: float = 4.0) -> None:
+        self.total = total
+        self.stream = stream
+        self.interval = 1.0 / per_second
+        self.started = time.perf_counter()
+        self._last_draw = 0.0
+
+    def update(self, done: int) -> None:
+        now = time.perf_counter()
+        if now - self._last_draw < self.interval:
+            return
+        self._last_draw = now
+        elapsed = now - self.started
+        fps = done / elapsed if elapsed > 0 else 0.0
+        if self.total > 0:
+            fraction = min(1.0, done / self.total)
+            bar = "#" * int(fraction * 30)
+            eta = _clock((self.total - done) / fps) if fps > 0 else "?"
+            text = f"[{bar:<30}] {done}/{self.total} frames {fps:5.1f} fps ETA {eta}"
+        else:
+            text = f"{done} frames {fps:5.1f} fps elapsed {_clock(elapsed)}"
+        self.stream.write("\r" + text + "\x1b[K")
+        self.stream.flush()
+
+    def close(self) -> None:
+        self.stream.write("\r\x1b[K")
+        self.stream.flush()

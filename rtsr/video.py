@@ -1,0 +1,428 @@
+"""File to file: probe, decode, upscale, encode and remux, as a three-stage concurrent pipeline.
+
+    decode thread ──frames/packets──▶ main thread ──frames/packets──▶ encode thread
+    (demux, decode)     queue(8)      (convert, inference)  queue(8)   (encode, mux)
+
+Packets of audio and subtitle streams travel through the same queues in demux
+order, so the muxer sees them interleaved with the video as in the input and
+nothing waits in unbounded buffers. Every output frame carries its input
+frame's pts in the input's time base, so frame count, duration and variable
+frame rate survive. The output is written to a hidden temporary file beside
+the destination and renamed into place only after the encoder is flushed
+and the file closed; on any failure or interrupt the temporary file is removed.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+from rtsr.color import ColorInfo, PlaneLayout, describe_color, working_layout
+from rtsr.errors import EncodeError, InputError
+from rtsr.report import ProgressBar, Report, StageClock
+
+log = logging.getLogger("rtsr")
+
+# Output extension -> FFmpeg muxer name.
+OUTPUT_FORMATS = {
+    ".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm", ".avi": "avi",
+}
+QUEUE_FRAMES = 8
+_POLL_SECONDS = 0.1
+_END = object()  # end-of-stream marker in the queues
+
+
+# --------------------------------------------------------------------------- probing
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What the pipeline needs to know about an input's video stream."""
+
+    width: int
+    height: int
+    pix_fmt: str  # as decoded
+    layout: PlaneLayout  # as processed
+    color: ColorInfo
+    time_base: Fraction
+    rate: Fraction | None  # average frame rate, None when unknown
+    frames: int  # from the container, or estimated from the duration; 0 if unknown
+
+
+def open_input(path: Path) -> av.container.InputContainer:
+    """Open ``path`` for reading or raise InputError with a one-line reason."""
+    if not path.exists():
+        raise InputError(f"input not found: {path}")
+    if path.is_dir():
+        raise InputError(f"input is a directory, not a video: {path}")
+    try:
+        return av.open(str(path), "r")
+    except av.FFmpegError as err:
+        raise InputError(f"cannot read {path}: not a media file FFmpeg understands ({err.strerror})") from None
+
+
+def probe_video(container: av.container.InputContainer, path: Path) -> VideoInfo:
+    """Describe the first video stream, or raise InputError when there is none."""
+    if not container.streams.video:
+        raise InputError(f"{path} has no video stream")
+    stream = container.streams.video[0]
+    ctx = stream.codec_context
+    if not ctx.width or not ctx.height or ctx.format is None:
+        raise InputError(f"{path}: the video stream has no decodable picture size")
+    fmt = ctx.format
+    layout = working_layout(fmt.name, max(c.bits for c in fmt.components))
+    color = describe_color(ctx.colorspace, ctx.color_range, ctx.color_primaries, ctx.color_trc,
+                           layout, ctx.height)
+    rate = stream.average_rate or stream.guessed_rate
+    frames = stream.frames
+    if not frames and rate and stream.duration and stream.time_base:
+        frames = round(float(stream.duration * stream.time_base * rate))
+    elif not frames and rate and container.duration:
+        frames = round(container.duration / av.time_base * float(rate))
+    return VideoInfo(ctx.width, ctx.height, fmt.name, layout, color, stream.time_base,
+                     Fraction(rate) if rate else None, int(frames or 0))
+
+
+# --------------------------------------------------------------------------- output checks
+
+
+@dataclass(frozen=True)
+class EncodeSettings:
+    """Video encoder settings; ``None`` leaves the choice to rtsr/the encoder."""
+
+    codec: str = "libx264"
+    crf: int | None = 18
+    preset: str | None = "medium"
+    pix_fmt: str | None = None  # default: the processed layout (10-bit stays 10-bit)
+
+
+def check_paths(src: Path, dst: Path, overwrite: bool) -> str:
+    """Validate the output path against the input; returns the muxer name."""
+    muxer = OUTPUT_FORMATS.get(dst.suffix.lower())
+    if muxer is None:
+        raise InputError(
+            f"unknown output extension {dst.suffix or '(none)'!r}; use one of "
+            + ", ".join(OUTPUT_FORMATS)
+        )
+    if dst.exists() and src.exists() and os.path.samefile(src, dst):
+        raise InputError("output path is the input; choose another output file")
+    if dst.resolve() == src.resolve():
+        raise InputError("output path is the input; choose another output file")
+    if dst.is_dir():
+        raise InputError(f"output is a directory: {dst}")
+    if dst.exists() and not overwrite:
+        raise InputError(f"output exists: {dst} (pass --overwrite to replace it)")
+    parent = dst.parent if str(dst.parent) else Path(".")
+    if not parent.is_dir():
+        raise InputError(f"output directory does not exist: {parent}")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise InputError(f"output directory is not writable: {parent}")
+    return muxer
+
+
+def choose_pix_fmt(codec: av.codec.Codec, layout: PlaneLayout, requested: str | None) -> str:
+    """The encoder pixel format: the requested one, else the processed layout's, else 4:2:0."""
+    supported = [f.name for f in (codec.video_formats or ())]
+    if requested is not None:
+        if supported and requested not in supported:
+            raise EncodeError(
+                f"{codec.name} cannot encode {requested}; it takes " + ", ".join(supported)
+            )
+        return requested
+    if not supported or layout.pix_fmt in supported:
+        return layout.pix_fmt
+    for fallback in (("yuv420p10le", "yuv420p") if layout.bits > 8 else ("yuv420p",)):
+        if fallback in supported:
+            log.warning("%s cannot encode %s; writing %s", codec.name, layout.pix_fmt, fallback)
+            return fallback
+    return supported[0]
+
+
+def temporary_path(dst: Path) -> Path:
+    """Hidden file beside ``dst`` (same filesystem, so the final rename is atomic)."""
+    return dst.with_name(f".{dst.stem}.rtsr-{os.getpid()}.partial{dst.suffix}")
+
+
+# --------------------------------------------------------------------------- frames <-> planes
+
+
+def _plane_view(plane: av.video.plane.VideoPlane, width: int, height: int,
+                dtype: type[np.generic]) -> np.ndarray:
+    """A (height, width) numpy view of one plane, line padding excluded (no copy)."""
+    itemsize = np.dtype(dtype).itemsize
+    rows = np.frombuffer(plane, dtype=dtype)[: height * plane.line_size // itemsize]
+    return rows.reshape(height, plane.line_size // itemsize)[:, :width]
+
+
+def frame_planes(frame: av.VideoFrame, layout: PlaneLayout) -> list[np.ndarray]:
+    """The Y, U, V planes of a decoded frame in ``layout``, converting the format if needed."""
+    if frame.format.name != layout.pix_fmt:
+        frame = frame.reformat(format=layout.pix_fmt)
+    dtype = np.uint8 if layout.bits == 8 else np.uint16
+    cw, ch = layout.chroma_size(frame.width, frame.height)
+    sizes = [(frame.width, frame.height), (cw, ch), (cw, ch)]
+    return [_plane_view(p, w, h, dtype) for p, (w, h) in zip(frame.planes, sizes)]
+
+
+def planes_frame(planes: list[np.ndarray], layout: PlaneLayout) -> av.VideoFrame:
+    """A new VideoFrame in ``layout`` holding the given Y, U, V planes."""
+    height, width = planes[0].shape
+    frame = av.VideoFrame(width, height, layout.pix_fmt)
+    dtype = np.uint8 if layout.bits == 8 else np.uint16
+    for plane, data in zip(frame.planes, planes):
+        _plane_view(plane, data.shape[1], data.shape[0], dtype)[:] = data
+    return frame
+
+
+# --------------------------------------------------------------------------- the pipeline
+
+
+class _Pipeline:
+    """Threads, queues and the shared stop flag of one run."""
+
+    def __init__(self) -> None:
+        self.stop = threading.Event()
+        self.errors: list[BaseException] = []
+        self.to_infer: queue.Queue = queue.Queue(QUEUE_FRAMES)
+        self.to_encode: queue.Queue = queue.Queue(QUEUE_FRAMES)
+
+    def put(self, q: queue.Queue, item: object) -> bool:
+        """Block until there is room or the run stops; False when it stopped."""
+        while not self.stop.is_set():
+            try:
+                q.put(item, timeout=_POLL_SECONDS)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def get(self, q: queue.Queue) -> object:
+        """Next item, or _END once the run stops."""
+        while not self.stop.is_set():
+            try:
+                return q.get(timeout=_POLL_SECONDS)
+            except queue.Empty:
+                continue
+        return _END
+
+    def thread(self, target: Callable[[], None], name: str) -> threading.Thread:
+        def guarded() -> None:
+            try:
+                target()
+            except BaseException as err:  # handed to the main thread, which re-raises it
+                self.errors.append(err)
+                self.stop.set()
+
+        worker = threading.Thread(target=guarded, name=name, daemon=True)
+        worker.start()
+        return worker
+
+
+def _frame_pts(frame: av.VideoFrame, previous: int | None, step: int) -> int:
+    """The frame's pts; for the rare stream without one, dts or the previous pts + one frame."""
+    if frame.pts is not None:
+        return frame.pts
+    if frame.dts is not None:
+        return frame.dts
+    return 0 if previous is None else previous + step
+
+
+def upscale_file(
+    src: Path,
+    dst: Path,
+    upscaler_for: Callable[[VideoInfo, tuple[int, int]], Callable[[list[np.ndarray]], list[np.ndarray]]],
+    scale: int,
+    report: Report,
+    clock: StageClock,
+    settings: EncodeSettings,
+    overwrite: bool = False,
+    progress: bool = False,
+) -> Report:
+    """Upscale ``src`` into ``dst``; fills and returns ``report``.
+
+    ``upscaler_for(info, out_size)`` builds the per-frame plane function once
+    the input is probed. Raises InputError/EncodeError for bad input or
+    settings; KeyboardInterrupt propagates after the temporary file is removed.
+    """
+    src, dst = Path(src), Path(dst)
+    muxer = check_paths(src, dst, overwrite)
+    try:
+        codec = av.codec.Codec(settings.codec, "w")
+    except av.codec.codec.UnknownCodecError:
+        raise EncodeError(f"unknown encoder {settings.codec!r}") from None
+    if codec.type != "video":
+        raise EncodeError(f"{settings.codec} is not a video encoder")
+    started = time.perf_counter()
+    with open_input(src) as source:
+        info = probe_video(source, src)
+        pix_fmt = choose_pix_fmt(codec, info.layout, settings.pix_fmt)
+        out_layout_w, out_layout_h = info.layout.encodable_size(info.width * scale, info.height * scale)
+        if (out_layout_w, out_layout_h) != (info.width * scale, info.height * scale):
+            log.warning(
+                "output is %d×%d, not %d×%d: %s needs even dimensions, so the last column/row is cropped",
+                out_layout_w, out_layout_h, info.width * scale, info.height * scale, info.layout.pix_fmt,
+            )
+        out_size = (out_layout_w, out_layout_h)
+        report.input_size, report.output_size, report.pix_fmt = (info.width, info.height), out_size, pix_fmt
+        upscale_planes = upscaler_for(info, out_size)
+        tmp = temporary_path(dst)
+        try:
+            _run(source, info, tmp, muxer, codec, pix_fmt, out_size, upscale_planes, settings,
+                 report, clock, progress)
+            os.replace(tmp, dst)
+        finally:
+            tmp.unlink(missing_ok=True)
+    report.wall_seconds = time.perf_counter() - started
+    report.stage_seconds = dict(clock.seconds)
+    return report
+
+
+def _open_output(tmp: Path, muxer: str, source: av.container.InputContainer, info: VideoInfo,
+                 codec: av.codec.Codec, pix_fmt: str, out_size: tuple[int, int],
+                 settings: EncodeSettings, report: Report):
+    """Create the output container, its video stream and the copied streams; write the header."""
+    output = av.open(str(tmp), "w", format=muxer)
+    try:
+        if codec.name not in output.supported_codecs:
+            raise EncodeError(f"a {muxer} file cannot hold {codec.name} video; choose another --codec or extension")
+        options: dict[str, str] = {}
+        if settings.crf is not None:
+            options["crf"] = str(settings.crf)
+        if settings.preset is not None:
+            options["preset"] = settings.preset
+        video = output.add_stream(codec.name, rate=info.rate, options=options)
+        video.width, video.height = out_size
+        video.pix_fmt = pix_fmt
+        ctx = video.codec_context
+        ctx.time_base = info.time_base
+        video.time_base = info.time_base
+        ctx.thread_count = 0  # all cores
+        color = info.color
+        ctx.color_primaries, ctx.color_trc = color.primaries, color.transfer
+        ctx.colorspace, ctx.color_range = color.colorspace, color.color_range
+        copies: dict[int, av.stream.Stream] = {}
+        for stream in source.streams:
+            if stream.type not in ("audio", "subtitle"):
+                if stream.type != "video" or stream.index != source.streams.video[0].index:
+                    report.skipped_streams.append(f"#{stream.index} {stream.type} (only audio and subtitles are copied)")
+                continue
+            name = stream.codec_context.name if stream.codec_context else "?"
+            label = f"#{stream.index} {stream.type} {name}"
+            if name not in output.supported_codecs:
+                report.skipped_streams.append(f"{label} (a {muxer} file cannot hold {name})")
+                log.warning("not copying %s: a %s file cannot hold %s", label, muxer, name)
+                continue
+            copies[stream.index] = output.add_stream_from_template(stream)
+            report.copied_streams.append(label)
+        try:
+            output.start_encoding()
+        except (av.FFmpegError, ValueError) as err:
+            raise EncodeError(f"cannot start encoding with {codec.name} ({pix_fmt}): {err}") from None
+        return output, video, copies
+    except BaseException:
+        output.close()
+        raise
+
+
+def _run(source, info: VideoInfo, tmp: Path, muxer: str, codec: av.codec.Codec, pix_fmt: str,
+         out_size: tuple[int, int], upscale_planes, settings: EncodeSettings, report: Report,
+         clock: StageClock, progress: bool) -> None:
+    vstream = source.streams.video[0]
+    vstream.thread_type = "AUTO"
+    output, video, copies = _open_output(tmp, muxer, source, info, codec, pix_fmt, out_size,
+                                         settings, report)
+    pipeline = _Pipeline()
+    out_layout = info.layout
+    color = info.color
+    step = round(1 / (info.rate * info.time_base)) if info.rate else 1
+
+    def decode() -> None:
+        streams = [vstream, *(source.streams[i] for i in copies)]
+        for packet in source.demux(streams):
+            if pipeline.stop.is_set():
+                return
+            if packet.stream.index != vstream.index:
+                # Copied streams: pass real packets on in demux order (dts None = flush marker).
+                if packet.dts is not None and not pipeline.put(pipeline.to_infer, packet):
+                    return
+                continue
+            t0 = time.perf_counter()
+            try:
+                frames = packet.decode()
+            except av.error.InvalidDataError as err:
+                report.corrupt_packets += 1
+                log.warning("skipping a corrupt video packet at pts %s: %s", packet.pts, err.strerror)
+                continue
+            clock.add("decode", time.perf_counter() - t0)
+            for frame in frames:
+                if not pipeline.put(pipeline.to_infer, frame):
+                    return
+        pipeline.put(pipeline.to_infer, _END)
+
+    def encode() -> None:
+        while True:
+            item = pipeline.get(pipeline.to_encode)
+            if item is _END:
+                break
+            if isinstance(item, av.Packet):
+                item.stream = copies[item.stream_index]
+                output.mux(item)
+                continue
+            t0 = time.perf_counter()
+            output.mux(video.encode(item))
+            clock.add("encode", time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        output.mux(video.encode(None))  # flush: the encoder holds frames for lookahead
+        clock.add("encode", time.perf_counter() - t0)
+
+    bar = ProgressBar(info.frames) if progress else None
+    decoder = pipeline.thread(decode, "rtsr-decode")
+    encoder = pipeline.thread(encode, "rtsr-encode")
+    previous_pts: int | None = None
+    try:
+        while True:
+            item = pipeline.get(pipeline.to_infer)
+            if item is _END:
+                break
+            if isinstance(item, av.VideoFrame):
+                pts = _frame_pts(item, previous_pts, step)
+                previous_pts = pts
+                out = planes_frame(upscale_planes(frame_planes(item, info.layout)), out_layout)
+                out.pts, out.time_base, out.duration = pts, info.time_base, item.duration
+                out.color_range, out.colorspace = color.color_range, color.colorspace
+                if out_layout.pix_fmt != pix_fmt:
+                    out = out.reformat(format=pix_fmt)
+                    out.pts, out.time_base, out.duration = pts, info.time_base, item.duration
+                item = out
+                report.frames += 1
+                if bar is not None:
+                    bar.update(report.frames)
+            if not pipeline.put(pipeline.to_encode, item):
+                break
+        pipeline.put(pipeline.to_encode, _END)
+        encoder.join()
+    except BaseException:
+        pipeline.stop.set()
+        raise
+    finally:
+        if bar is not None:
+            bar.close()
+        pipeline.stop.set()
+        decoder.join()
+        encoder.join()
+        output.close()
+    if pipeline.errors:
+        err = pipeline.errors[0]
+        if isinstance(err, av.FFmpegError):
+            raise EncodeError(f"{err}") from err
+        raise err

@@ -1,0 +1,171 @@
+"""Shared fixtures: tiny clips made with PyAV from lavfi sources, and random-weight checkpoints.
+
+No test needs files from outside the repository; ../shared is used only by
+tests marked ``shared``, which skip without it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+import torch
+
+from rtsr.models import MODELS, save_checkpoint
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+
+
+@dataclass
+class Clip:
+    """How to make a test clip; ``make_clip`` writes it."""
+
+    width: int = 96
+    height: int = 64
+    frames: int = 12
+    rate: int = 24
+    pix_fmt: str = "yuv420p"
+    codec: str = "libx264"
+    audio: bool = True
+    subtitles: bool = False
+    vfr: bool = False  # irregular frame durations
+    bt709: bool = False  # tag the stream BT.709 limited range
+    full_range: bool = False
+    extra_options: dict[str, str] = field(default_factory=dict)
+
+
+def _lavfi(graph: str) -> av.container.InputContainer:
+    return av.open(graph, format="lavfi")
+
+
+def _vfr_durations(frames: int) -> list[int]:
+    """Frame durations in 1/1000 s: a repeating irregular pattern (33, 50, 41, 83 ms)."""
+    pattern = [33, 50, 41, 83]
+    return [pattern[i % len(pattern)] for i in range(frames)]
+
+
+def make_clip(path: Path, clip: Clip) -> Path:
+    """Encode ``clip.frames`` frames of testsrc2 (and 440 Hz sine audio) into ``path``."""
+    with av.open(str(path), "w") as out:
+        if clip.vfr:
+            video = out.add_stream(clip.codec, rate=clip.rate, options={"crf": "23", **clip.extra_options})
+            video.codec_context.time_base = Fraction(1, 1000)
+        else:
+            video = out.add_stream(clip.codec, rate=clip.rate, options={"crf": "23", **clip.extra_options})
+        video.width, video.height, video.pix_fmt = clip.width, clip.height, clip.pix_fmt
+        if clip.bt709:
+            ctx = video.codec_context
+            ctx.colorspace, ctx.color_primaries, ctx.color_trc, ctx.color_range = 1, 1, 1, 1
+        if clip.full_range:
+            video.codec_context.color_range = 2
+        audio = out.add_stream("aac", rate=48000) if clip.audio else None
+        subtitle = _add_subtitles(out, path) if clip.subtitles else None
+
+        seconds = clip.frames / clip.rate + 1
+        with _lavfi(f"testsrc2=size={clip.width}x{clip.height}:rate={clip.rate}:duration={seconds}") as src:
+            pts = 0
+            durations = _vfr_durations(clip.frames)
+            for index, frame in enumerate(src.decode(video=0)):
+                if index == clip.frames:
+                    break
+                frame = frame.reformat(format=clip.pix_fmt)
+                if clip.vfr:
+                    frame.pts, frame.time_base = pts, Fraction(1, 1000)
+                    pts += durations[index]
+                else:
+                    frame.pts, frame.time_base = index, Fraction(1, clip.rate)
+                if clip.bt709 or clip.full_range:
+                    frame.colorspace = 1 if clip.bt709 else frame.colorspace
+                    frame.color_range = 2 if clip.full_range else 1
+                out.mux(video.encode(frame))
+        out.mux(video.encode(None))
+
+        if audio is not None:
+            video_seconds = (sum(_vfr_durations(clip.frames)) / 1000) if clip.vfr else clip.frames / clip.rate
+            with _lavfi(f"sine=frequency=440:sample_rate=48000:duration={video_seconds}") as src:
+                resampler = av.AudioResampler(format="fltp", layout="mono", rate=48000)
+                for frame in src.decode(audio=0):
+                    for resampled in resampler.resample(frame):
+                        out.mux(audio.encode(resampled))
+            out.mux(audio.encode(None))
+        if subtitle is not None:
+            subtitle_stream, packets = subtitle
+            for packet in packets:
+                packet.stream = subtitle_stream
+                out.mux(packet)
+    return path
+
+
+def _add_subtitles(out: av.container.OutputContainer, path: Path):
+    """Read a two-cue SRT file and add it as a subtitle stream; returns (stream, packets)."""
+    srt = path.with_suffix(".srt")
+    srt.write_text("1\n00:00:00,000 --> 00:00:00,200\nhello\n\n2\n00:00:00,250 --> 00:00:00,400\nworld\n\n")
+    src = av.open(str(srt))
+    stream = out.add_stream_from_template(src.streams.subtitles[0])
+    packets = [p for p in src.demux(src.streams.subtitles[0]) if p.dts is not None]
+    return stream, packets
+
+
+@pytest.fixture
+def clip_factory(tmp_path: Path):
+    """make(name, **Clip fields) -> path of a fresh clip in the test's temp dir."""
+
+    def make(name: str = "input.mp4", **fields) -> Path:
+        return make_clip(tmp_path / name, Clip(**fields))
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def random_weights(tmp_path_factory: pytest.TempPathFactory):
+    """weights(model, scale) -> a checkpoint of that model with seeded random weights.
+
+    FSRCNN's deconvolution is initialised near zero, which would make the output
+    flat; it is replaced by a bilinear-like kernel so the picture survives.
+    """
+    folder = tmp_path_factory.mktemp("weights")
+    cache: dict[tuple[str, int], Path] = {}
+
+    def weights(model: str, scale: int) -> Path:
+        if (model, scale) not in cache:
+            torch.manual_seed(0)
+            network = MODELS[model].architecture.build(scale)
+            if model == "fsrcnn":
+                with torch.no_grad():
+                    network.deconv.weight.normal_(0, 0.01)
+            path = folder / f"{model}_x{scale}.pt"
+            save_checkpoint(path, network, model, scale, note="random weights for tests")
+            cache[(model, scale)] = path
+        return cache[(model, scale)]
+
+    return weights
+
+
+def decode_video(path: Path) -> tuple[list[av.VideoFrame], av.video.stream.VideoStream]:
+    """All frames of the first video stream (closed container; frames stay valid)."""
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        frames = list(container.decode(stream))
+        return frames, stream
+
+
+def frame_times(path: Path) -> list[Fraction]:
+    """Presentation times in seconds of every video frame, in order."""
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        return [Fraction(f.pts) * stream.time_base for f in container.decode(stream)]
+
+
+def audio_payloads(path: Path) -> list[bytes]:
+    with av.open(str(path)) as container:
+        if not container.streams.audio:
+            return []
+        return [bytes(p) for p in container.demux(container.streams.audio[0]) if p.size]
+
+
+def as_array(frame: av.VideoFrame) -> np.ndarray:
+    return frame.to_ndarray(format="rgb24")
