@@ -1,0 +1,255 @@
+"""Train an rtsr model from folders of high-resolution images. Resumable.
+
+    python tools/train.py --model fsrcnn --scale 3 \\
+        --data ../shared/datasets/train/T91 ../shared/datasets/train/BSD200 \\
+        --iters 60000 --out runs/fsrcnn_x3
+    # interrupted? the same command with --resume continues where it stopped.
+
+Protocol (tools/sr_data.py): LR = antialiased bicubic downscale (PIL), Y
+channel BT.601 for FSRCNN/SRCNN, RGB for SRResNet. Augmentation as in the
+FSRCNN paper: the HR image is first downscaled by 1.0/0.9/0.8/0.7/0.6, then
+random crops get random flips and 90° rotations. Every --val-count-th image
+is held out for validation (never the eval/ benchmarks). Adam with a cosine
+learning-rate schedule.
+
+Outputs in --out: ``state.pt`` (everything needed to resume, rewritten
+atomically every --save-every iterations and on Ctrl-C / --max-minutes) and
+``best.pt`` (a self-describing rtsr checkpoint of the best validation PSNR,
+loadable with ``rtsr --weights``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from sr_data import crop_to_multiple, downscale, image_paths, load_rgb, psnr, rgb_to_y, shave  # noqa: E402
+
+from rtsr.models import MODELS, SCALES, read_checkpoint, save_checkpoint  # noqa: E402
+
+AUGMENT_FACTORS = (1.0, 0.9, 0.8, 0.7, 0.6)
+
+
+def git_commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                             cwd=Path(__file__).resolve().parents[1], check=True)
+        return out.stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def to_planes(image: Image.Image, planes: str) -> np.ndarray:
+    """(C, H, W) float32 in the model domain: Y/255 (C=1) or RGB/255 (C=3)."""
+    rgb = np.asarray(image)
+    if planes == "y":
+        return (rgb_to_y(rgb) / 255.0).astype(np.float32)[None]
+    return (rgb.astype(np.float32) / 255.0).transpose(2, 0, 1).copy()
+
+
+class PatchSampler:
+    """Random aligned (LR, HR) patch pairs from in-memory, pre-augmented image pairs."""
+
+    def __init__(self, paths: list[Path], scale: int, patch: int, planes: str, seed: int) -> None:
+        self.scale, self.patch = scale, patch
+        self.pairs: list[tuple[np.ndarray, np.ndarray]] = []
+        for path in paths:
+            image = load_rgb(path)
+            for factor in AUGMENT_FACTORS:
+                size = (round(image.width * factor), round(image.height * factor))
+                hr = crop_to_multiple(image.resize(size, Image.BICUBIC) if factor < 1 else image, scale)
+                if min(hr.size) < patch * scale:
+                    continue
+                self.pairs.append((to_planes(downscale(hr, scale), planes), to_planes(hr, planes)))
+        areas = np.array([lr.shape[1] * lr.shape[2] for lr, _ in self.pairs], dtype=np.float64)
+        self.weights = areas / areas.sum()
+        self.rng = np.random.default_rng(seed)
+
+    def batch(self, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(size, C, p, p) LR and (size, C, p*s, p*s) HR patches."""
+        lrs, hrs = [], []
+        s, p = self.scale, self.patch
+        for index in self.rng.choice(len(self.pairs), size=size, p=self.weights):
+            lr, hr = self.pairs[index]
+            top = int(self.rng.integers(0, lr.shape[1] - p + 1))
+            left = int(self.rng.integers(0, lr.shape[2] - p + 1))
+            lr_patch = lr[:, top:top + p, left:left + p]
+            hr_patch = hr[:, top * s:(top + p) * s, left * s:(left + p) * s]
+            turns, flip = int(self.rng.integers(4)), bool(self.rng.integers(2))
+            lr_patch, hr_patch = (np.rot90(x, turns, axes=(1, 2)) for x in (lr_patch, hr_patch))
+            if flip:
+                lr_patch, hr_patch = lr_patch[:, :, ::-1], hr_patch[:, :, ::-1]
+            lrs.append(np.ascontiguousarray(lr_patch))
+            hrs.append(np.ascontiguousarray(hr_patch))
+        return torch.from_numpy(np.stack(lrs)), torch.from_numpy(np.stack(hrs))
+
+
+def load_validation(paths: list[Path], scale: int, planes: str) -> list[tuple[torch.Tensor, np.ndarray]]:
+    """(LR model-domain tensor (1, C, h, w), HR Y in [16, 235]) per held-out image."""
+    items = []
+    for path in paths:
+        hr = crop_to_multiple(load_rgb(path), scale)
+        lr = torch.from_numpy(to_planes(downscale(hr, scale), planes))[None]
+        items.append((lr, rgb_to_y(np.asarray(hr))))
+    return items
+
+
+@torch.no_grad()
+def validate(model: torch.nn.Module, items, scale: int, planes: str) -> float:
+    """Mean Y PSNR (dB) over the held-out images, ``scale`` pixels shaved."""
+    model.eval()
+    scores = []
+    for lr, hr_y in items:
+        out = model(lr)[0].clamp(0, 1)
+        if planes == "y":
+            y = out[0].numpy().astype(np.float64) * 255.0
+        else:
+            rgb = (out.permute(1, 2, 0).numpy() * 255.0).round().astype(np.uint8)
+            y = rgb_to_y(rgb)
+        scores.append(psnr(shave(y, scale), shave(hr_y, scale)))
+    model.train()
+    return float(np.mean(scores))
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", choices=list(MODELS), required=True)
+    p.add_argument("--scale", type=int, choices=SCALES, required=True)
+    p.add_argument("--data", type=Path, nargs="+", required=True, help="folders of HR training images")
+    p.add_argument("--out", type=Path, required=True, help="run folder (state.pt, best.pt)")
+    p.add_argument("--iters", type=int, default=60000, help="total iterations of the schedule")
+    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--patch", type=int, default=24, help="LR patch size in pixels")
+    p.add_argument("--lr", type=float, default=1e-3, help="peak Adam learning rate")
+    p.add_argument("--min-lr", type=float, default=1e-5, help="learning rate at the end of the cosine")
+    p.add_argument("--loss", choices=("l1", "mse"), default="l1")
+    p.add_argument("--val-count", type=int, default=12, help="images held out for validation")
+    p.add_argument("--val-every", type=int, default=1000)
+    p.add_argument("--save-every", type=int, default=500)
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--init", type=Path, help="start from these weights (e.g. FSRCNN x3 for x2/x4)")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/state.pt")
+    p.add_argument("--max-minutes", type=float, default=0, help="save and stop after this long (0: no limit)")
+    return p.parse_args(argv)
+
+
+def split_paths(paths: list[Path], val_count: int) -> tuple[list[Path], list[Path]]:
+    """Hold out ``val_count`` images spread evenly over the list (deterministic)."""
+    step = max(1, len(paths) // max(1, val_count))
+    val = paths[step // 2::step][:val_count]
+    return [p for p in paths if p not in val], val
+
+
+def learning_rate(args: argparse.Namespace, iteration: int) -> float:
+    progress = min(1.0, iteration / max(1, args.iters))
+    return args.min_lr + 0.5 * (args.lr - args.min_lr) * (1 + math.cos(math.pi * progress))
+
+
+def save_state(path: Path, **state: object) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(state, tmp)
+    tmp.replace(path)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    args.out.mkdir(parents=True, exist_ok=True)
+    entry = MODELS[args.model]
+    planes = entry.architecture.planes
+    train_paths, val_paths = split_paths(image_paths(args.data), args.val_count)
+
+    model = entry.architecture.build(args.scale)
+    optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
+    iteration, best, elapsed = 0, -math.inf, 0.0
+    state_path = args.out / "state.pt"
+    if args.resume and state_path.is_file():
+        state = torch.load(state_path, weights_only=True)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        iteration, best, elapsed = state["iteration"], state["best_psnr"], state["seconds"]
+        torch.set_rng_state(state["torch_rng"])
+        print(f"resumed at iteration {iteration} (best validation {best:.3f} dB)", flush=True)
+    elif args.init:
+        init_state = read_checkpoint(args.init)["state_dict"]
+        own = model.state_dict()
+        usable = {k: v for k, v in init_state.items() if k in own and own[k].shape == v.shape}
+        model.load_state_dict(usable, strict=False)
+        print(f"initialised {len(usable)}/{len(own)} tensors from {args.init}", flush=True)
+
+    print(f"loading {len(train_paths)} training / {len(val_paths)} validation images ...", flush=True)
+    sampler = PatchSampler(train_paths, args.scale, args.patch, planes, args.seed + iteration)
+    val_items = load_validation(val_paths, args.scale, planes)
+    print(f"{len(sampler.pairs)} augmented training images; {sum(p.numel() for p in model.parameters())} "
+          f"parameters; validation at start: {validate(model, val_items, args.scale, planes):.3f} dB",
+          flush=True)
+
+    loss_fn = F.l1_loss if args.loss == "l1" else F.mse_loss
+    model.train()
+    session_start = time.perf_counter()
+    window_start, window_iters = time.perf_counter(), 0
+
+    def checkpoint() -> None:
+        save_state(state_path, model=model.state_dict(), optimizer=optimizer.state_dict(),
+                   iteration=iteration, best_psnr=best, torch_rng=torch.get_rng_state(),
+                   seconds=elapsed + time.perf_counter() - session_start)
+
+    try:
+        while iteration < args.iters:
+            for group in optimizer.param_groups:
+                group["lr"] = learning_rate(args, iteration)
+            lr_batch, hr_batch = sampler.batch(args.batch)
+            loss = loss_fn(model(lr_batch), hr_batch)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            iteration += 1
+            window_iters += 1
+            if iteration % 100 == 0:
+                now = time.perf_counter()
+                rate = window_iters / (now - window_start)
+                eta = (args.iters - iteration) / rate
+                print(f"it {iteration}/{args.iters} loss {loss.item():.5f} lr {learning_rate(args, iteration):.2e} "
+                      f"{rate:.2f} it/s ETA {eta / 60:.1f} min", flush=True)
+                window_start, window_iters = now, 0
+            if iteration % args.val_every == 0 or iteration == args.iters:
+                score = validate(model, val_items, args.scale, planes)
+                marker = ""
+                if score > best:
+                    best, marker = score, " (best)"
+                    save_checkpoint(
+                        args.out / "best.pt", model, args.model, args.scale,
+                        iterations=iteration, val_psnr=round(score, 4),
+                        data=[str(d) for d in args.data], val_images=[p.name for p in val_paths],
+                        loss=args.loss, batch=args.batch, patch=args.patch, git_commit=git_commit(),
+                        train_seconds=round(elapsed + time.perf_counter() - session_start),
+                    )
+                print(f"validation it {iteration}: {score:.3f} dB{marker}", flush=True)
+            if iteration % args.save_every == 0:
+                checkpoint()
+            if args.max_minutes and time.perf_counter() - session_start > args.max_minutes * 60:
+                print("time budget reached; state saved, continue with --resume", flush=True)
+                break
+    except KeyboardInterrupt:
+        print("interrupted; state saved, continue with --resume", flush=True)
+    checkpoint()
+    print(f"done: iteration {iteration}, best validation {best:.3f} dB, best weights {args.out / 'best.pt'}")
+
+
+if __name__ == "__main__":
+    main()
