@@ -77,9 +77,16 @@ def _validate(args: argparse.Namespace) -> None:
         probe_video(container, args.input)
 
 
+class _Formatter(logging.Formatter):
+    """'rtsr: warning: ...' lines, like the error lines."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return f"rtsr: {record.levelname.lower()}: {record.getMessage()}"
+
+
 def _configure_logging(quiet: bool) -> None:
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("rtsr: %(levelname)s: %(message)s"))
+    handler.setFormatter(_Formatter())
     logger = logging.getLogger("rtsr")
     logger.handlers[:] = [handler]
     logger.setLevel(logging.ERROR if quiet else logging.INFO)

@@ -17,6 +17,7 @@ Luma is in the papers' domain: BT.601 studio-range Y divided by 255.
 from __future__ import annotations
 
 import math
+import pickle
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Literal
@@ -383,8 +384,9 @@ def read_checkpoint(path: Path) -> dict:
         raise WeightsError(f"weights file not found: {path}")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, OSError, EOFError, ValueError) as err:
-        raise WeightsError(f"cannot read weights {path}: {err}") from None
+    except (pickle.UnpicklingError, RuntimeError, OSError, EOFError, ValueError) as err:
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise WeightsError(f"cannot read weights {path}: {reason}") from None
     if not isinstance(payload, dict):
         raise WeightsError(f"{path} is not a weights file (got {type(payload).__name__})")
     if payload.get("format") == CHECKPOINT_FORMAT:

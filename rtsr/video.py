@@ -361,7 +361,8 @@ def _run(source, info: VideoInfo, tmp: Path, muxer: str, codec: av.codec.Codec, 
                 frames = packet.decode()
             except av.error.InvalidDataError as err:
                 report.corrupt_packets += 1
-                log.warning("skipping a corrupt video packet at pts %s: %s", packet.pts, err.strerror)
+                at = float(packet.pts * packet.time_base) if packet.pts is not None else float("nan")
+                log.warning("skipping a corrupt video packet at %.3f s: %s", at, err.strerror)
                 continue
             clock.add("decode", time.perf_counter() - t0)
             for frame in frames:

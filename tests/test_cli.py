@@ -1,0 +1,130 @@
+"""The rtsr command as a user runs it: exit codes, one-line errors, Ctrl-C, help and summary."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import frame_times
+
+
+def rtsr(*args: object, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "rtsr", *map(str, args)], capture_output=True,
+                          text=True, cwd=cwd, timeout=300)
+
+
+def test_help_shows_worked_examples() -> None:
+    result = rtsr("--help")
+    assert result.returncode == 0
+    assert "rtsr input.mp4 -o output.mp4 --scale 3" in result.stdout
+    assert "exit codes" in result.stdout
+
+
+def test_the_documented_command_works(clip_factory, random_weights, tmp_path) -> None:
+    src = clip_factory("input.mp4", frames=6)
+    result = rtsr("input.mp4", "-o", "output.mp4", "--scale", "3",
+                  "--weights", random_weights("fsrcnn", 3), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert frame_times(tmp_path / "output.mp4") == frame_times(src)
+    summary = result.stderr
+    assert "6 frames 96×64 → 288×192" in summary
+    assert "× real time (24 fps)" in summary
+    assert "bottleneck:" in summary and "decode" in summary and "inference" in summary
+    assert "\r" not in summary  # no progress bar when stderr is not a terminal
+
+
+def test_quiet_prints_nothing(clip_factory, random_weights, tmp_path) -> None:
+    src = clip_factory("input.mp4", frames=3)
+    result = rtsr(src, "-o", tmp_path / "o.mp4", "--scale", "2", "--quiet",
+                  "--weights", random_weights("fsrcnn", 2))
+    assert result.returncode == 0 and result.stderr == "" and result.stdout == ""
+
+
+@pytest.mark.parametrize("case, message", [
+    ("missing", "input not found"),
+    ("not_video", "not a media file"),
+    ("same", "output path is the input"),
+    ("exists", "output exists"),
+    ("unwritable", "output directory"),
+    ("model", "unknown model 'edsr'"),
+    ("scale", "unsupported scale 5"),
+    ("engine", "unknown engine 'vulkan'"),
+    ("extension", "unknown output extension '.xyz'"),
+    ("no_output", "the following arguments are required: -o/--output"),
+    ("weights_scale", "is for ×2, not ×3"),
+])
+def test_bad_input_is_one_line_exit_1_and_no_output(case, message, clip_factory, random_weights, tmp_path):
+    src = clip_factory("in.mp4", frames=2)
+    out = tmp_path / "out.mp4"
+    extra: list[object] = ["--weights", random_weights("fsrcnn", 3)]
+    args: list[object]
+    if case == "missing":
+        args = [tmp_path / "nope.mp4", "-o", out]
+    elif case == "not_video":
+        (tmp_path / "text.mp4").write_text("hello\n" * 100)
+        args = [tmp_path / "text.mp4", "-o", out]
+    elif case == "same":
+        args = [src, "-o", src]
+    elif case == "exists":
+        out.write_bytes(b"precious")
+        args = [src, "-o", out]
+    elif case == "unwritable":
+        args = [src, "-o", tmp_path / "no" / "such" / "dir" / "out.mp4"]
+    elif case == "model":
+        args = [src, "-o", out, "--model", "edsr"]
+    elif case == "scale":
+        args = [src, "-o", out, "--scale", "5"]
+    elif case == "engine":
+        args = [src, "-o", out, "--engine", "vulkan"]
+    elif case == "extension":
+        args = [src, "-o", tmp_path / "out.xyz"]
+    elif case == "no_output":
+        args = [src]
+    else:
+        args, extra = [src, "-o", out], ["--weights", random_weights("fsrcnn", 2)]
+    before = sorted(p.name for p in tmp_path.iterdir())
+    result = rtsr(*args, *extra)
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], result.stderr
+    assert "Traceback" not in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can write anywhere; permission bits do not apply")
+def test_read_only_output_directory(clip_factory, random_weights, tmp_path):
+    src = clip_factory("in.mp4", frames=2)
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    result = rtsr(src, "-o", locked / "o.mp4", "--weights", random_weights("fsrcnn", 3))
+    assert result.returncode == 1 and "not writable" in result.stderr
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGINT"), reason="needs POSIX signals")
+def test_ctrl_c_stops_quickly_with_exit_130_and_removes_the_partial_file(clip_factory, random_weights, tmp_path):
+    src = clip_factory("long.mp4", width=320, height=240, frames=240)
+    out = tmp_path / "out.mp4"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "rtsr", str(src), "-o", str(out), "--scale", "3",
+         "--weights", str(random_weights("fsrcnn", 3))],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    deadline = time.monotonic() + 60
+    while not any(".rtsr-" in p.name for p in tmp_path.iterdir()):
+        assert process.poll() is None and time.monotonic() < deadline, "never started writing"
+        time.sleep(0.05)
+    time.sleep(0.5)
+    process.send_signal(signal.SIGINT)
+    sent = time.monotonic()
+    _, stderr = process.communicate(timeout=30)
+    stopped_after = time.monotonic() - sent
+    assert process.returncode == 130, stderr
+    assert stopped_after < 5, f"took {stopped_after:.1f} s to stop"
+    assert "interrupted" in stderr and "Traceback" not in stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["long.mp4"]

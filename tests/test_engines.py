@@ -1,0 +1,61 @@
+import pytest
+import torch
+
+from rtsr.engines import CpuEngine, EngineChoice, choose_engine, run_in_strips, unavailable_reason
+from rtsr.errors import EngineUnavailable
+from rtsr.models import MODELS
+
+
+def test_cpu_is_always_available_and_auto_explains_skips() -> None:
+    assert choose_engine("cpu") == EngineChoice("cpu")
+    choice = choose_engine("auto")
+    if not torch.cuda.is_available():
+        assert choice.name == "cpu"
+        assert set(choice.skipped) == {"tensorrt", "cuda"}
+        assert "tensorrt skipped" in choice.describe()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-GPU messages")
+@pytest.mark.parametrize("name", ["cuda", "tensorrt"])
+def test_gpu_engines_say_why_they_are_not_available(name: str) -> None:
+    reason = unavailable_reason(name)
+    assert reason
+    with pytest.raises(EngineUnavailable, match=f"engine {name} is not available here: "):
+        choose_engine(name)
+
+
+def test_unknown_engine() -> None:
+    with pytest.raises(EngineUnavailable, match="unknown engine 'vulkan'"):
+        choose_engine("vulkan")
+
+
+@pytest.mark.parametrize("scale", [2, 3, 4])
+@pytest.mark.parametrize("name, channels", [("fsrcnn", 1), ("srcnn", 1), ("srresnet", 3)])
+def test_strips_equal_one_whole_frame_pass(name: str, channels: int, scale: int) -> None:
+    torch.manual_seed(0)
+    model = MODELS[name].architecture.build(scale, **({"blocks": 2} if name == "srresnet" else {})).eval()
+    if name == "fsrcnn":
+        torch.nn.init.normal_(model.deconv.weight, std=0.1)
+    x = torch.rand(1, channels, 41, 19)
+    with torch.no_grad():
+        whole = model(x)
+        strips = run_in_strips(model, x, scale, rows=5, halo=model.receptive_radius())
+    torch.testing.assert_close(strips, whole, atol=1e-5, rtol=1e-4)
+
+
+def test_strips_with_too_little_context_differ() -> None:
+    """The strip test above can fail: without halo the strip seams show."""
+    torch.manual_seed(0)
+    model = MODELS["srcnn"].architecture.build(2).eval()
+    x = torch.rand(1, 1, 40, 16)
+    with torch.no_grad():
+        assert not torch.allclose(run_in_strips(model, x, 2, rows=5, halo=0), model(x), atol=1e-5)
+
+
+def test_cpu_engine_runs_the_fast_form() -> None:
+    torch.manual_seed(0)
+    model = MODELS["fsrcnn"].architecture.build(3).eval()
+    engine = CpuEngine(model, strip_pixels=16 * 8)
+    x = torch.rand(1, 1, 30, 16)
+    with torch.no_grad():
+        torch.testing.assert_close(engine.run(x), model(x), atol=1e-5, rtol=1e-4)

@@ -1,0 +1,243 @@
+"""Whole files through the Python API: sizes, frames, timestamps, audio, subtitles, colour, errors."""
+
+from __future__ import annotations
+
+import logging
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from conftest import SHARED, audio_payloads, frame_times
+from rtsr import EncodeError, InputError, Upscaler
+from rtsr.video import temporary_path
+
+
+@pytest.fixture
+def upscaler(random_weights):
+    def make(model: str = "fsrcnn", scale: int = 2) -> Upscaler:
+        return Upscaler(model, scale, "cpu", random_weights(model, scale))
+
+    return make
+
+
+def _stream_info(path: Path) -> dict:
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        ctx = stream.codec_context
+        frames = list(container.decode(stream))
+        return {
+            "size": (ctx.width, ctx.height),
+            "pix_fmt": ctx.format.name,
+            "frames": len(frames),
+            "color": (ctx.colorspace, ctx.color_primaries, ctx.color_trc, ctx.color_range),
+            "end": Fraction(frames[-1].pts + (frames[-1].duration or 0)) * stream.time_base,
+            "types": [s.type for s in container.streams],
+        }
+
+
+def _no_leftovers(folder: Path) -> bool:
+    return not [p for p in folder.iterdir() if ".rtsr-" in p.name]
+
+
+def test_upscales_with_same_frames_timestamps_and_identical_audio(clip_factory, upscaler, tmp_path):
+    src = clip_factory("in.mp4", width=96, height=64, frames=12)
+    dst = tmp_path / "out.mp4"
+    report = upscaler("fsrcnn", 3).upscale_video(src, dst)
+    before, after = _stream_info(src), _stream_info(dst)
+    assert after["size"] == (288, 192)
+    assert after["frames"] == before["frames"] == report.frames == 12
+    assert frame_times(dst) == frame_times(src)
+    assert after["end"] == before["end"]
+    payloads = audio_payloads(src)
+    assert payloads and audio_payloads(dst) == payloads
+    assert report.copied_streams == ["#1 audio aac"] and not report.skipped_streams
+    assert report.output_size == (288, 192) and report.fps > 0
+    assert set(report.stage_seconds) == {"decode", "convert", "inference", "encode"}
+    assert all(seconds > 0 for seconds in report.stage_seconds.values())
+    assert _no_leftovers(tmp_path)
+
+
+def test_variable_frame_rate_timestamps_survive(clip_factory, upscaler, tmp_path):
+    src = clip_factory("vfr.mkv", vfr=True, frames=10)
+    dst = tmp_path / "vfr_out.mkv"
+    upscaler().upscale_video(src, dst)
+    times = frame_times(src)
+    assert len(set(np.diff([float(t) for t in times]).round(3))) > 1  # really variable
+    assert frame_times(dst) == times
+    assert _stream_info(dst)["end"] == _stream_info(src)["end"]
+
+
+def test_ten_bit_bt709_stays_ten_bit_and_tagged(clip_factory, upscaler, tmp_path):
+    src = clip_factory("ten.mkv", pix_fmt="yuv420p10le", bt709=True, frames=6)
+    dst = tmp_path / "ten_out.mkv"
+    report = upscaler().upscale_video(src, dst)
+    info = _stream_info(dst)
+    assert info["pix_fmt"] == "yuv420p10le" and report.pix_fmt == "yuv420p10le"
+    assert info["color"] == _stream_info(src)["color"] == (1, 1, 1, 1)
+
+
+def test_full_range_tag_is_kept(clip_factory, upscaler, tmp_path):
+    src = clip_factory("full.mkv", full_range=True, frames=4)
+    dst = tmp_path / "full_out.mkv"
+    upscaler().upscale_video(src, dst)
+    assert _stream_info(dst)["color"][3] == 2
+
+
+def test_rgb_model_on_ten_bit_input(clip_factory, upscaler, tmp_path):
+    src = clip_factory("ten.mkv", pix_fmt="yuv444p10le", bt709=True, frames=3, audio=False)
+    dst = tmp_path / "rgb_out.mkv"
+    upscaler("srresnet", 2).upscale_video(src, dst)
+    info = _stream_info(dst)
+    assert info["size"] == (192, 128) and info["pix_fmt"] == "yuv444p10le" and info["frames"] == 3
+
+
+def test_odd_size_is_cropped_to_even_with_a_warning(clip_factory, upscaler, tmp_path, caplog):
+    src = clip_factory("odd.mkv", width=43, height=25, codec="ffv1", frames=4)
+    dst = tmp_path / "odd_out.mp4"
+    with caplog.at_level(logging.WARNING, logger="rtsr"):
+        report = upscaler("fsrcnn", 3).upscale_video(src, dst)
+    assert _stream_info(dst)["size"] == (128, 74) == report.output_size
+    assert "needs even dimensions" in caplog.text
+
+
+def test_odd_size_in_444_keeps_every_pixel(clip_factory, upscaler, tmp_path):
+    src = clip_factory("odd444.mkv", width=43, height=25, codec="ffv1", pix_fmt="yuv444p", frames=3)
+    dst = tmp_path / "odd444_out.mkv"
+    upscaler("fsrcnn", 3).upscale_video(src, dst)
+    assert _stream_info(dst)["size"] == (129, 75)
+
+
+def test_subtitles_are_copied_to_mkv_and_reported_when_mp4_cannot_hold_them(clip_factory, upscaler, tmp_path, caplog):
+    src = clip_factory("subs.mkv", subtitles=True, frames=6)
+    to_mkv = upscaler().upscale_video(src, tmp_path / "subs_out.mkv")
+    assert any("subtitle" in s for s in to_mkv.copied_streams)
+    assert _stream_info(tmp_path / "subs_out.mkv")["types"] == ["video", "audio", "subtitle"]
+    with caplog.at_level(logging.WARNING, logger="rtsr"):
+        to_mp4 = upscaler().upscale_video(src, tmp_path / "subs_out.mp4")
+    assert len(to_mp4.skipped_streams) == 1 and "subtitle" in to_mp4.skipped_streams[0]
+    assert "not copying" in caplog.text
+    assert "NOT copied" in to_mp4.summary()
+    assert _stream_info(tmp_path / "subs_out.mp4")["types"] == ["video", "audio"]
+
+
+def test_corrupt_packet_is_skipped_counted_and_the_run_continues(clip_factory, upscaler, tmp_path, caplog):
+    clean = clip_factory("clean.mkv", codec="ffv1", frames=10, audio=False)
+    broken = tmp_path / "broken.mkv"
+    with av.open(str(clean)) as source, av.open(str(broken), "w") as out:
+        stream = out.add_stream_from_template(source.streams.video[0])
+        for index, packet in enumerate(p for p in source.demux(video=0) if p.dts is not None):
+            if index == 4:
+                garbage = av.Packet(np.random.default_rng(0).integers(0, 256, packet.size, np.uint8).tobytes())
+                garbage.pts, garbage.dts, garbage.time_base = packet.pts, packet.dts, packet.time_base
+                packet = garbage
+            packet.stream = stream
+            out.mux(packet)
+    dst = tmp_path / "repaired.mkv"
+    with caplog.at_level(logging.WARNING, logger="rtsr"):
+        report = upscaler().upscale_video(broken, dst)
+    assert report.corrupt_packets == 1
+    assert report.frames == _stream_info(dst)["frames"] == 9
+    assert "corrupt video packet" in caplog.text and "1 corrupt" in report.summary()
+
+
+def test_pix_fmt_option_converts_the_output(clip_factory, upscaler, tmp_path):
+    src = clip_factory("in.mp4", frames=3)
+    dst = tmp_path / "out444.mkv"
+    report = upscaler().upscale_video(src, dst, pix_fmt="yuv444p")
+    assert _stream_info(dst)["pix_fmt"] == "yuv444p" == report.pix_fmt
+
+
+def test_non_yuv_input_is_converted_once(clip_factory, upscaler, tmp_path):
+    src = clip_factory("rgb.mkv", codec="ffv1", pix_fmt="bgr0", frames=3, audio=False)
+    dst = tmp_path / "rgb_out.mkv"
+    upscaler().upscale_video(src, dst)
+    assert _stream_info(dst)["pix_fmt"] == "yuv420p"
+
+
+def test_output_is_never_half_written_on_encoder_errors(clip_factory, upscaler, tmp_path):
+    src = clip_factory("in.mp4", frames=3)
+    with pytest.raises(EncodeError, match="cannot encode yuv420p12le"):
+        upscaler().upscale_video(src, tmp_path / "a.mp4", pix_fmt="yuv420p12le")
+    with pytest.raises(EncodeError, match="unknown encoder"):
+        upscaler().upscale_video(src, tmp_path / "b.mp4", codec="nonsense264")
+    with pytest.raises(EncodeError, match="cannot hold libx264"):
+        upscaler().upscale_video(src, tmp_path / "c.webm")
+    with pytest.raises(EncodeError, match="cannot start encoding"):
+        upscaler().upscale_video(src, tmp_path / "d.mp4", preset="warp-speed")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4"]
+
+
+@pytest.mark.parametrize("problem, message", [
+    ("missing", "input not found"),
+    ("not_video", "not a media file"),
+    ("audio_only", "has no video stream"),
+    ("same", "output path is the input"),
+    ("exists", "output exists"),
+    ("no_dir", "output directory does not exist"),
+    ("extension", "unknown output extension"),
+])
+def test_bad_paths_raise_input_errors(problem, message, clip_factory, upscaler, tmp_path):
+    src = clip_factory("in.mp4", frames=2)
+    dst = tmp_path / "out.mp4"
+    if problem == "missing":
+        src = tmp_path / "nope.mp4"
+    elif problem == "not_video":
+        src = tmp_path / "notes.mp4"
+        src.write_text("just text\n" * 50)
+    elif problem == "audio_only":
+        src = tmp_path / "sound.m4a"
+        with av.open(str(src), "w") as out:
+            stream = out.add_stream("aac", rate=48000)
+            with av.open("sine=duration=0.2", format="lavfi") as sine:
+                for frame in sine.decode(audio=0):
+                    out.mux(stream.encode(frame))
+            out.mux(stream.encode(None))
+    elif problem == "same":
+        dst = src
+    elif problem == "exists":
+        dst.write_bytes(b"keep me")
+    elif problem == "no_dir":
+        dst = tmp_path / "missing" / "out.mp4"
+    elif problem == "extension":
+        dst = tmp_path / "out.xyz"
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
+    with pytest.raises(InputError, match=message):
+        upscaler().upscale_video(src, dst)
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()} == before
+
+
+def test_overwrite_replaces_and_input_is_untouched(clip_factory, upscaler, tmp_path):
+    src = clip_factory("in.mp4", frames=3)
+    original = src.read_bytes()
+    dst = tmp_path / "out.mp4"
+    dst.write_bytes(b"old")
+    upscaler().upscale_video(src, dst, overwrite=True)
+    assert dst.read_bytes() != b"old" and src.read_bytes() == original
+
+
+def test_temporary_file_sits_beside_the_output_and_is_hidden(tmp_path):
+    tmp = temporary_path(tmp_path / "movie.mp4")
+    assert tmp.parent == tmp_path and tmp.name.startswith(".movie.") and tmp.suffix == ".mp4"
+
+
+def test_upscale_image_api(upscaler):
+    rgb = np.random.default_rng(0).integers(0, 256, (10, 7, 3), dtype=np.uint8)
+    for model in ("fsrcnn", "srcnn", "srresnet"):
+        out = upscaler(model, 2).upscale_image(rgb)
+        assert out.shape == (20, 14, 3) and out.dtype == np.uint8
+    with pytest.raises(InputError, match="H×W×3 uint8"):
+        upscaler().upscale_image(rgb.astype(np.float32))
+
+
+@pytest.mark.shared
+@pytest.mark.skipif(not (SHARED / "videos" / "akiyo_cif.mp4").is_file(), reason="../shared/videos not present")
+def test_real_footage_end_to_end(upscaler, tmp_path):
+    src = SHARED / "videos" / "akiyo_cif.mp4"
+    dst = tmp_path / "akiyo_x2.mp4"
+    report = upscaler("fsrcnn", 2).upscale_video(src, dst, preset="ultrafast")
+    info = _stream_info(dst)
+    assert info["size"] == (704, 576) and info["frames"] == 300 == report.frames
+    assert frame_times(dst) == frame_times(src)
