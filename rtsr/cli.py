@@ -9,9 +9,9 @@ import argparse
 import logging
 import sys
 from pathlib import Path
-from typing import NoReturn, Sequence
+from typing import Callable, NoReturn, Sequence
 
-from rtsr import __version__
+from rtsr import __version__, bench
 from rtsr.engines import ENGINE_NAMES
 from rtsr.errors import RtsrError
 from rtsr.models import MODELS, SCALES
@@ -30,6 +30,9 @@ examples:
 
 engines: auto picks tensorrt > cuda > cpu and the summary says why any was skipped.
 output formats: """ + " ".join(OUTPUT_FORMATS) + """
+other commands:
+  rtsr bench --help      model and end-to-end throughput against the 24 fps real-time target
+
 exit codes: 0 done, 1 bad input or settings, 130 interrupted (partial output removed)."""
 
 
@@ -93,26 +96,39 @@ def _configure_logging(quiet: bool) -> None:
     logger.propagate = False
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    _configure_logging(args.quiet)
+def _upscale(args: argparse.Namespace) -> int:
+    _validate(args)
+    upscaler = Upscaler(args.model, args.scale, args.engine, args.weights)
+    report = upscaler.upscale_video(
+        args.input, args.output, codec=args.codec, crf=args.crf, preset=args.preset,
+        pix_fmt=args.pix_fmt, overwrite=args.overwrite,
+        progress=not args.quiet and sys.stderr.isatty(),
+    )
+    if not args.quiet:
+        print(report.summary(), file=sys.stderr)
+    return EXIT_OK
+
+
+def _guarded(command: Callable[[], int], interrupted: str = "interrupted") -> int:
+    """Run a command, turning library errors and Ctrl-C into a message and an exit code."""
     try:
-        _validate(args)
-        upscaler = Upscaler(args.model, args.scale, args.engine, args.weights)
-        report = upscaler.upscale_video(
-            args.input, args.output, codec=args.codec, crf=args.crf, preset=args.preset,
-            pix_fmt=args.pix_fmt, overwrite=args.overwrite,
-            progress=not args.quiet and sys.stderr.isatty(),
-        )
+        return command()
     except RtsrError as err:
         print(f"rtsr: error: {err}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
-        print("rtsr: interrupted; the partial output was removed", file=sys.stderr)
+        print(f"rtsr: {interrupted}", file=sys.stderr)
         return EXIT_INTERRUPTED
-    if not args.quiet:
-        print(report.summary(), file=sys.stderr)
-    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["bench"]:
+        _configure_logging(quiet=False)
+        return _guarded(lambda: bench.main(argv[1:], _Parser))
+    args = build_parser().parse_args(argv)
+    _configure_logging(args.quiet)
+    return _guarded(lambda: _upscale(args), "interrupted; the partial output was removed")
 
 
 def run() -> NoReturn:

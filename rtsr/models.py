@@ -96,7 +96,9 @@ class FSRCNN(nn.Module):
             d, 1, 9, stride=scale, padding=padding, output_padding=output_padding
         )
         index, size, pad = _subpixel_index(scale, 9, padding)
-        self.subpixel_pad = (pad, size - 1 - pad)
+        if size - 1 - pad != pad:
+            raise ValueError(f"scale {scale}: the sub-pixel kernel is not centred")
+        self.subpixel_pad = pad  # same on every side for scales 2, 3 and 4
         self.register_buffer("subpixel_index", index, persistent=False)
         self._init_weights()
 
@@ -128,17 +130,14 @@ class FSRCNN(nn.Module):
 
     def receptive_radius(self) -> int:
         """LR pixels either side that influence an output pixel (5x5, m 3x3s, KxK)."""
-        return 2 + self.m + max(self.subpixel_pad)
+        return 2 + self.m + self.subpixel_pad
 
     def for_inference(self) -> nn.Module:
         """A frozen copy with the sub-pixel convolution precomputed: body, conv, pixel shuffle."""
         weight, bias = (t.detach().clone() for t in self.subpixel_weight())
-        conv = nn.Conv2d(self.d, self.scale**2, weight.shape[-1])
+        conv = nn.Conv2d(self.d, self.scale**2, weight.shape[-1], padding=self.subpixel_pad)
         conv.weight.data, conv.bias.data = weight, bias
-        left, right = self.subpixel_pad
-        return nn.Sequential(
-            *self.body, nn.ZeroPad2d((left, right, left, right)), conv, nn.PixelShuffle(self.scale)
-        ).eval()
+        return nn.Sequential(*self.body, conv, nn.PixelShuffle(self.scale)).eval()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(N, 1, H, W) LR luma -> (N, 1, H*scale, W*scale)."""
@@ -146,9 +145,7 @@ class FSRCNN(nn.Module):
         if not self.subpixel:
             return self.deconv(features)
         weight, bias = self.subpixel_weight()
-        left, right = self.subpixel_pad
-        features = F.pad(features, (left, right, left, right))
-        return F.pixel_shuffle(F.conv2d(features, weight, bias), self.scale)
+        return F.pixel_shuffle(F.conv2d(features, weight, bias, padding=self.subpixel_pad), self.scale)
 
 
 # --------------------------------------------------------------------------- SRCNN

@@ -1,0 +1,211 @@
+"""``rtsr bench``: throughput of the models on this machine, set against real time and bicubic.
+
+Model-only figures time ``engine.run`` on a random frame of the given size
+after warm-up (CPU: wall clock; GPU engines: their own synchronisation, so
+queued work is counted). ``--e2e`` runs the whole file pipeline on a clip and
+reports its per-stage budget. Speed does not depend on the weights, so a
+model without trained weights is benchmarked with random ones (and says so).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import av
+import torch
+import torch.nn.functional as F
+
+from rtsr.engines import choose_engine, make_engine
+from rtsr.errors import RtsrError, WeightsError
+from rtsr.models import check_scale, load_model, model_entry, save_checkpoint
+from rtsr.report import REALTIME_FPS
+from rtsr.upscaler import Upscaler
+
+SCHEMA = "rtsr-bench-1"
+
+
+@dataclass
+class ModelResult:
+    """One model × scale × engine × size measurement."""
+
+    model: str
+    scale: int
+    engine: str
+    input: str  # "640x360"
+    output: str
+    frames: int
+    ms_per_frame: float
+    fps: float
+    megapixels_per_second: float  # output pixels
+    realtime_ratio: float  # fps / 24
+    bicubic_fps: float  # F.interpolate bicubic on the same engine's device, same frame
+    weights: str  # "shipped", a path, or "random (speed only)"
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise RtsrError(f"bad size {text!r}; write WIDTHxHEIGHT, e.g. 640x360") from None
+    if width < 8 or height < 8:
+        raise RtsrError(f"size {text} is too small")
+    return width, height
+
+
+def _model_for_speed(name: str, scale: int) -> tuple[torch.nn.Module, str]:
+    """Shipped weights when there are some, else random ones (speed does not depend on them)."""
+    try:
+        model, _ = load_model(name, scale)
+        return model, "shipped"
+    except WeightsError:
+        return model_entry(name).architecture.build(scale).eval(), "random (speed only)"
+
+
+def _time(run, synchronize, frames: int, warmup: int) -> float:
+    """Seconds per call of ``run`` over ``frames`` calls after ``warmup`` calls."""
+    with torch.inference_mode():
+        for _ in range(warmup):
+            run()
+        synchronize()
+        started = time.perf_counter()
+        for _ in range(frames):
+            run()
+        synchronize()
+    return (time.perf_counter() - started) / frames
+
+
+def bench_model(name: str, scale: int, engine_name: str, size: tuple[int, int],
+                frames: int, warmup: int) -> ModelResult:
+    check_scale(scale)
+    entry = model_entry(name)
+    choice = choose_engine(engine_name)
+    model, weights = _model_for_speed(name, scale)
+    engine = make_engine(choice, model)
+    width, height = size
+    channels = 1 if entry.architecture.planes == "y" else 3
+    x = torch.rand(1, channels, height, width, device=engine.device)
+    seconds = _time(lambda: engine.run(x), engine.synchronize, frames, warmup)
+    bicubic = _time(lambda: F.interpolate(x, scale_factor=scale, mode="bicubic", align_corners=False),
+                    engine.synchronize, frames, warmup)
+    fps = 1.0 / seconds
+    return ModelResult(
+        model=name, scale=scale, engine=choice.name, input=f"{width}x{height}",
+        output=f"{width * scale}x{height * scale}", frames=frames,
+        ms_per_frame=round(1000 * seconds, 3), fps=round(fps, 2),
+        megapixels_per_second=round(fps * width * height * scale * scale / 1e6, 2),
+        realtime_ratio=round(fps / REALTIME_FPS, 3), bicubic_fps=round(1.0 / bicubic, 2),
+        weights=weights,
+    )
+
+
+def make_bench_clip(path: Path, size: tuple[int, int], frames: int, rate: int = 24) -> Path:
+    """A testsrc2 clip with sine audio, for --e2e without a clip of one's own."""
+    width, height = size
+    with av.open(str(path), "w") as out:
+        video = out.add_stream("libx264", rate=rate, options={"crf": "18", "preset": "veryfast"})
+        video.width, video.height, video.pix_fmt = width, height, "yuv420p"
+        with av.open(f"testsrc2=size={width}x{height}:rate={rate}", format="lavfi") as src:
+            for index, frame in enumerate(src.decode(video=0)):
+                if index == frames:
+                    break
+                frame = frame.reformat(format="yuv420p")
+                frame.pts, frame.time_base = index, video.codec_context.time_base
+                out.mux(video.encode(frame))
+        out.mux(video.encode(None))
+    return path
+
+
+def bench_e2e(name: str, scale: int, engine_name: str, clip: Path | None, size: tuple[int, int],
+              frames: int, codec: str, preset: str) -> dict:
+    """Run the whole pipeline into a temporary file; returns the Report's figures."""
+    model, weights = _model_for_speed(name, scale)
+    with tempfile.TemporaryDirectory(prefix="rtsr-bench-") as folder:
+        weights_file = None
+        if weights != "shipped":
+            weights_file = Path(folder) / "random.pt"
+            save_checkpoint(weights_file, model, name, scale, note="random weights for speed")
+        source = clip or make_bench_clip(Path(folder) / "clip.mp4", size, frames)
+        upscaler = Upscaler(name, scale, engine_name, weights_file)
+        report = upscaler.upscale_video(source, Path(folder) / "out.mp4", codec=codec, preset=preset)
+    return {
+        "model": name, "scale": scale, "engine": report.engine, "source": str(clip or "generated testsrc2"),
+        "input": "x".join(map(str, report.input_size)), "output": "x".join(map(str, report.output_size)),
+        "frames": report.frames, "seconds": round(report.wall_seconds, 3), "fps": round(report.fps, 2),
+        "realtime_ratio": round(report.realtime_ratio, 3),
+        "stage_ms_per_frame": {k: round(v, 2) for k, v in report.stage_ms_per_frame.items()},
+        "bottleneck": report.bottleneck, "codec": codec, "preset": preset, "weights": weights,
+    }
+
+
+def format_table(results: list[ModelResult]) -> str:
+    header = ("model", "scale", "engine", "input", "output", "ms/frame", "fps", "MP/s", "× real time", "bicubic fps")
+    rows = [header] + [
+        (r.model, f"×{r.scale}", r.engine, r.input, r.output, f"{r.ms_per_frame:.1f}", f"{r.fps:.1f}",
+         f"{r.megapixels_per_second:.1f}", f"{r.realtime_ratio:.2f}", f"{r.bicubic_fps:.1f}")
+        for r in results
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    lines = ["  ".join(cell.rjust(w) for cell, w in zip(row, widths)) for row in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    random = sorted({f"{r.model} ×{r.scale}" for r in results if r.weights.startswith("random")})
+    if random:
+        lines.append("random weights (no trained ones shipped) for: " + ", ".join(random))
+    return "\n".join(lines)
+
+
+def build_parser(parser_class: type[argparse.ArgumentParser] = argparse.ArgumentParser) -> argparse.ArgumentParser:
+    parser = parser_class(
+        prog="rtsr bench",
+        description="Measure model throughput (default) or the whole pipeline (--e2e).",
+        epilog="example: rtsr bench --models fsrcnn --scales 3 --sizes 640x360 1280x720 --engines cpu",
+    )
+    parser.add_argument("--models", nargs="+", default=["fsrcnn"], help="models to time (default fsrcnn)")
+    parser.add_argument("--scales", nargs="+", type=int, default=[3], help="scales (default 3)")
+    parser.add_argument("--engines", nargs="+", default=["auto"], help="engines (default auto)")
+    parser.add_argument("--sizes", nargs="+", default=["640x360"], help="LR frame sizes WxH (default 640x360)")
+    parser.add_argument("--frames", type=int, default=30, help="timed frames per case (default 30)")
+    parser.add_argument("--warmup", type=int, default=5, help="untimed frames first (default 5)")
+    parser.add_argument("--e2e", nargs="?", const="", metavar="CLIP",
+                        help="time the whole file pipeline, on CLIP or on a generated clip of --sizes")
+    parser.add_argument("--codec", default="libx264", help="encoder for --e2e (default libx264)")
+    parser.add_argument("--preset", default="medium", help="encoder preset for --e2e (default medium)")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    return parser
+
+
+def main(argv: list[str], parser_class: type[argparse.ArgumentParser] = argparse.ArgumentParser) -> int:
+    args = build_parser(parser_class).parse_args(argv)
+    for name in args.models:
+        model_entry(name)
+    for scale in args.scales:
+        check_scale(scale)
+    sizes = [parse_size(s) for s in args.sizes]
+    if args.e2e is not None:
+        clip = Path(args.e2e) if args.e2e else None
+        results = [bench_e2e(m, s, e, clip, size, args.frames, args.codec, args.preset)
+                   for m in args.models for s in args.scales for e in args.engines
+                   for size in (sizes[:1] if clip else sizes)]
+        if args.json:
+            print(json.dumps({"schema": SCHEMA, "kind": "e2e", "results": results}, indent=2))
+        else:
+            for r in results:
+                stages = ", ".join(f"{k} {v:.1f} ms" for k, v in r["stage_ms_per_frame"].items())
+                print(f"{r['model']} ×{r['scale']} {r['engine']}: {r['input']} → {r['output']}, "
+                      f"{r['frames']} frames, {r['fps']:.1f} fps = {r['realtime_ratio']:.2f}× real time; "
+                      f"{stages}; bottleneck {r['bottleneck']}")
+        return 0
+    results = [bench_model(m, s, e, size, args.frames, args.warmup)
+               for m in args.models for s in args.scales for e in args.engines for size in sizes]
+    if args.json:
+        print(json.dumps({"schema": SCHEMA, "kind": "model", "torch": torch.__version__,
+                          "threads": torch.get_num_threads(),
+                          "results": [asdict(r) for r in results]}, indent=2))
+    else:
+        print(format_table(results))
+    return 0
+
