@@ -14,6 +14,8 @@ engine was skipped.
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import torch
@@ -99,6 +101,21 @@ class CpuEngine:
 
     def synchronize(self) -> None:
         """Nothing to wait for: CPU work is finished when run() returns."""
+
+    @contextmanager
+    def sharing_cores(self) -> Iterator[None]:
+        """Use half the cores (at least one) while a decoder and encoder run beside us.
+
+        On this 2-core machine FSRCNN ×3 end to end went from 18.5 to 23.8 fps
+        (akiyo CIF) with one inference thread instead of two: oversubscribed
+        OpenMP threads and x264's threads otherwise preempt each other.
+        """
+        before = torch.get_num_threads()
+        torch.set_num_threads(max(1, before // 2))
+        try:
+            yield
+        finally:
+            torch.set_num_threads(before)
 
     def run(self, x: torch.Tensor) -> torch.Tensor:
         """(1, C, H, W) float32 -> (1, C, H*scale, W*scale) float32."""

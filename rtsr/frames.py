@@ -10,6 +10,7 @@ chroma-subsampled by area averaging. Planes are integer code values,
 from __future__ import annotations
 
 import time
+from contextlib import AbstractContextManager
 from typing import Literal, Protocol
 
 import numpy as np
@@ -38,6 +39,8 @@ class Engine(Protocol):
     def run(self, x: torch.Tensor) -> torch.Tensor: ...
 
     def synchronize(self) -> None: ...
+
+    def sharing_cores(self) -> AbstractContextManager[None]: ...
 
 
 class PlaneUpscaler:

@@ -61,5 +61,6 @@ class Upscaler:
                                  out_size, clock)
 
         settings = EncodeSettings(codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt)
-        return upscale_file(Path(src), Path(dst), upscaler_for, self.scale, report, clock,
-                            settings, overwrite=overwrite, progress=progress)
+        with self.engine.sharing_cores():
+            return upscale_file(Path(src), Path(dst), upscaler_for, self.scale, report, clock,
+                                settings, overwrite=overwrite, progress=progress)

@@ -14,6 +14,8 @@ and the file closed; on any failure or interrupt the temporary file is removed.
 
 from __future__ import annotations
 
+import collections
+import heapq
 import logging
 import os
 import queue
@@ -228,13 +230,48 @@ class _Pipeline:
         return worker
 
 
-def _frame_pts(frame: av.VideoFrame, previous: int | None, step: int) -> int:
-    """The frame's pts; for the rare stream without one, dts or the previous pts + one frame."""
-    if frame.pts is not None:
-        return frame.pts
-    if frame.dts is not None:
-        return frame.dts
-    return 0 if previous is None else previous + step
+class PtsOrder:
+    """Give decoded frames increasing presentation timestamps, without losing any frame.
+
+    Well-formed streams pass through unchanged. Some containers (AVI with
+    B-frames, above all) attach timestamps in decode order, so frames come
+    out of the decoder with a shuffled pts sequence that no muxer accepts.
+    Frames are held ``depth`` deep and each leaving frame takes the smallest
+    pts seen, which restores the display order of such timestamps. A frame
+    without pts gets the previous one plus ``step``; anything still not
+    increasing is nudged forward by one tick and counted in ``repaired``.
+    """
+
+    def __init__(self, step: int, depth: int = 8) -> None:
+        self.step, self.depth = step, depth
+        self.frames: collections.deque[av.VideoFrame] = collections.deque()
+        self.pts: list[int] = []  # heap
+        self.last_seen: int | None = None
+        self.last_out: int | None = None
+        self.repaired = 0
+
+    def push(self, frame: av.VideoFrame) -> Iterator[av.VideoFrame]:
+        """Take one decoded frame; yield the frames that are ready, pts set."""
+        pts = frame.pts if frame.pts is not None else frame.dts
+        if pts is None:
+            pts = 0 if self.last_seen is None else self.last_seen + self.step
+        self.last_seen = pts
+        heapq.heappush(self.pts, pts)
+        self.frames.append(frame)
+        if len(self.frames) > self.depth:
+            yield self._pop()
+
+    def flush(self) -> Iterator[av.VideoFrame]:
+        while self.frames:
+            yield self._pop()
+
+    def _pop(self) -> av.VideoFrame:
+        frame, pts = self.frames.popleft(), heapq.heappop(self.pts)
+        if self.last_out is not None and pts <= self.last_out:
+            pts = self.last_out + 1
+            self.repaired += 1
+        frame.pts = self.last_out = pts
+        return frame
 
 
 def upscale_file(
@@ -344,7 +381,7 @@ def _run(source, info: VideoInfo, tmp: Path, muxer: str, codec: av.codec.Codec, 
     pipeline = _Pipeline()
     out_layout = info.layout
     color = info.color
-    step = round(1 / (info.rate * info.time_base)) if info.rate else 1
+    order = PtsOrder(step=max(1, round(1 / (info.rate * info.time_base))) if info.rate else 1)
 
     def decode() -> None:
         streams = [vstream, *(source.streams[i] for i in copies)]
@@ -366,8 +403,14 @@ def _run(source, info: VideoInfo, tmp: Path, muxer: str, codec: av.codec.Codec, 
                 continue
             clock.add("decode", time.perf_counter() - t0)
             for frame in frames:
-                if not pipeline.put(pipeline.to_infer, frame):
-                    return
+                for ready in order.push(frame):
+                    if not pipeline.put(pipeline.to_infer, ready):
+                        return
+        for ready in order.flush():
+            if not pipeline.put(pipeline.to_infer, ready):
+                return
+        if order.repaired:
+            log.warning("%d video timestamps were not increasing and were moved forward", order.repaired)
         pipeline.put(pipeline.to_infer, _END)
 
     def encode() -> None:
@@ -389,15 +432,13 @@ def _run(source, info: VideoInfo, tmp: Path, muxer: str, codec: av.codec.Codec, 
     bar = ProgressBar(info.frames) if progress else None
     decoder = pipeline.thread(decode, "rtsr-decode")
     encoder = pipeline.thread(encode, "rtsr-encode")
-    previous_pts: int | None = None
     try:
         while True:
             item = pipeline.get(pipeline.to_infer)
             if item is _END:
                 break
             if isinstance(item, av.VideoFrame):
-                pts = _frame_pts(item, previous_pts, step)
-                previous_pts = pts
+                pts = item.pts
                 out = planes_frame(upscale_planes(frame_planes(item, info.layout)), out_layout)
                 out.pts, out.time_base, out.duration = pts, info.time_base, item.duration
                 out.color_range, out.colorspace = color.color_range, color.colorspace

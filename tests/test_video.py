@@ -241,3 +241,39 @@ def test_real_footage_end_to_end(upscaler, tmp_path):
     info = _stream_info(dst)
     assert info["size"] == (704, 576) and info["frames"] == 300 == report.frames
     assert frame_times(dst) == frame_times(src)
+
+
+def _fake_frames(pts_values):
+    from types import SimpleNamespace
+
+    return [SimpleNamespace(pts=p, dts=None, name=i) for i, p in enumerate(pts_values)]
+
+
+def test_pts_order_passes_well_formed_timestamps_through():
+    from rtsr.video import PtsOrder
+
+    order = PtsOrder(step=1, depth=3)
+    frames = _fake_frames([0, 1, 2, 4, 7, 8, 15])  # variable frame rate
+    out = [f for frame in frames for f in order.push(frame)] + list(order.flush())
+    assert [f.name for f in out] == list(range(7))
+    assert [f.pts for f in out] == [0, 1, 2, 4, 7, 8, 15] and order.repaired == 0
+
+
+def test_pts_order_restores_decode_order_timestamps():
+    """AVI-style: pts shuffled the way vtest.avi's decoder output is (1, 4, 3, 5, 2, 8, 7, 9, 6...)."""
+    from rtsr.video import PtsOrder
+
+    order = PtsOrder(step=1, depth=4)
+    frames = _fake_frames([1, 4, 3, 5, 2, 8, 7, 9, 6, 10, None])
+    out = [f for frame in frames for f in order.push(frame)] + list(order.flush())
+    assert [f.name for f in out] == list(range(11))  # no frame lost or reordered
+    assert [f.pts for f in out] == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]
+
+
+def test_pts_order_nudges_what_it_cannot_sort():
+    from rtsr.video import PtsOrder
+
+    order = PtsOrder(step=1, depth=1)
+    out = [f for frame in _fake_frames([5, 5, 5, 2]) for f in order.push(frame)] + list(order.flush())
+    pts = [f.pts for f in out]
+    assert len(out) == 4 and all(b > a for a, b in zip(pts, pts[1:])) and order.repaired > 0
