@@ -16,7 +16,6 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import av
 import torch
 import torch.nn.functional as F
 
@@ -24,6 +23,7 @@ from rtsr.engines import choose_engine, make_engine
 from rtsr.errors import RtsrError, WeightsError
 from rtsr.models import check_scale, load_model, model_entry, save_checkpoint
 from rtsr.report import REALTIME_FPS
+from rtsr.sample import make_sample_clip
 from rtsr.upscaler import Upscaler
 
 SCHEMA = "rtsr-bench-1"
@@ -103,23 +103,6 @@ def bench_model(name: str, scale: int, engine_name: str, size: tuple[int, int],
     )
 
 
-def make_bench_clip(path: Path, size: tuple[int, int], frames: int, rate: int = 24) -> Path:
-    """A testsrc2 clip with sine audio, for --e2e without a clip of one's own."""
-    width, height = size
-    with av.open(str(path), "w") as out:
-        video = out.add_stream("libx264", rate=rate, options={"crf": "18", "preset": "veryfast"})
-        video.width, video.height, video.pix_fmt = width, height, "yuv420p"
-        with av.open(f"testsrc2=size={width}x{height}:rate={rate}", format="lavfi") as src:
-            for index, frame in enumerate(src.decode(video=0)):
-                if index == frames:
-                    break
-                frame = frame.reformat(format="yuv420p")
-                frame.pts, frame.time_base = index, video.codec_context.time_base
-                out.mux(video.encode(frame))
-        out.mux(video.encode(None))
-    return path
-
-
 def bench_e2e(name: str, scale: int, engine_name: str, clip: Path | None, size: tuple[int, int],
               frames: int, codec: str, preset: str) -> dict:
     """Run the whole pipeline into a temporary file; returns the Report's figures."""
@@ -129,7 +112,7 @@ def bench_e2e(name: str, scale: int, engine_name: str, clip: Path | None, size: 
         if weights != "shipped":
             weights_file = Path(folder) / "random.pt"
             save_checkpoint(weights_file, model, name, scale, note="random weights for speed")
-        source = clip or make_bench_clip(Path(folder) / "clip.mp4", size, frames)
+        source = clip or make_sample_clip(Path(folder) / "clip.mp4", size, frames)
         upscaler = Upscaler(name, scale, engine_name, weights_file)
         report = upscaler.upscale_video(source, Path(folder) / "out.mp4", codec=codec, preset=preset)
     return {
