@@ -6,11 +6,10 @@
     report = up.upscale_video("in.mp4", "out.mp4")
 """
 
-__version__ = "0.1.0"
-
-from rtsr.errors import EncodeError, EngineUnavailable, InputError, RtsrError, WeightsError  # noqa: E402
-from rtsr.report import Report  # noqa: E402
-from rtsr.upscaler import Upscaler  # noqa: E402
+from rtsr.version import __version__
+from rtsr.errors import EncodeError, EngineUnavailable, InputError, RtsrError, WeightsError
+from rtsr.report import Report
+from rtsr.upscaler import Upscaler
 
 __all__ = [
     "EncodeError", "EngineUnavailable", "InputError", "Report", "RtsrError", "Upscaler",

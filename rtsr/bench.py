@@ -85,7 +85,7 @@ def bench_model(name: str, scale: int, engine_name: str, size: tuple[int, int],
     entry = model_entry(name)
     choice = choose_engine(engine_name)
     model, weights = _model_for_speed(name, scale)
-    engine = make_engine(choice, model)
+    engine = make_engine(choice, model, entry)
     width, height = size
     channels = 1 if entry.architecture.planes == "y" else 3
     x = torch.rand(1, channels, height, width, device=engine.device)

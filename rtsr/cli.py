@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Callable, NoReturn, Sequence
 
 from rtsr import __version__, bench
+from rtsr.engine_cache import EngineCache, default_engine_dir
 from rtsr.engines import ENGINE_NAMES
 from rtsr.errors import RtsrError
 from rtsr.models import MODELS, SCALES
@@ -32,6 +33,7 @@ engines: auto picks tensorrt > cuda > cpu and the summary says why any was skipp
 output formats: """ + " ".join(OUTPUT_FORMATS) + """
 other commands:
   rtsr bench --help      model and end-to-end throughput against the 24 fps real-time target
+  rtsr engines --help    list, prebuild or clear the cached TensorRT engines
 
 exit codes: 0 done, 1 bad input or settings, 130 interrupted (partial output removed)."""
 
@@ -57,7 +59,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--scale", type=int, default=3, help="upscaling factor: 2, 3 or 4 (default 3)")
     parser.add_argument("--engine", default="auto", help="auto, cpu, cuda or tensorrt (default auto)")
     parser.add_argument("--weights", type=Path, help="weights file instead of the shipped ones")
-    parser.add_argument("--codec", default="libx264", help="video encoder (default libx264)")
+    parser.add_argument("--engine-dir", type=Path,
+                        help="cache of compiled TensorRT engines (default: $RTSR_ENGINE_DIR, "
+                             "a checkout's engines/, or ~/.cache/rtsr/engines)")
+    parser.add_argument("--codec", default="auto",
+                        help="video encoder: auto (h264_nvenc on a GPU that has NVENC, else libx264), "
+                             "libx264, libx265, h264_nvenc, hevc_nvenc, ... (default auto)")
     parser.add_argument("--crf", type=int, default=18, help="encoder quality, lower is better (default 18)")
     parser.add_argument("--preset", default="medium", help="encoder speed preset (default medium)")
     parser.add_argument("--pix-fmt", help="output pixel format (default: the input's; 10-bit stays 10-bit)")
@@ -98,7 +105,7 @@ def _configure_logging(quiet: bool) -> None:
 
 def _upscale(args: argparse.Namespace) -> int:
     _validate(args)
-    upscaler = Upscaler(args.model, args.scale, args.engine, args.weights)
+    upscaler = Upscaler(args.model, args.scale, args.engine, args.weights, args.engine_dir)
     report = upscaler.upscale_video(
         args.input, args.output, codec=args.codec, crf=args.crf, preset=args.preset,
         pix_fmt=args.pix_fmt, overwrite=args.overwrite,
@@ -121,11 +128,41 @@ def _guarded(command: Callable[[], int], interrupted: str = "interrupted") -> in
         return EXIT_INTERRUPTED
 
 
+def _engines(argv: list[str]) -> int:
+    parser = _Parser(prog="rtsr engines", description="The cache of compiled TensorRT engines.",
+                     epilog="example: rtsr engines build --models fsrcnn --scales 2 3 4")
+    parser.add_argument("action", choices=("list", "build", "clear"))
+    parser.add_argument("--engine-dir", type=Path, help="cache folder (default: see rtsr --help)")
+    parser.add_argument("--models", nargs="+", default=["fsrcnn"], help="for build (default fsrcnn)")
+    parser.add_argument("--scales", nargs="+", type=int, default=[3], help="for build (default 3)")
+    args = parser.parse_args(argv)
+    cache = EngineCache(args.engine_dir or default_engine_dir())
+    if args.action == "clear":
+        print(f"removed {cache.clear()} engine(s) from {cache.folder}")
+    elif args.action == "list":
+        entries = cache.entries()
+        print(f"{len(entries)} engine(s) in {cache.folder}")
+        for entry in entries:
+            key = entry["key"]
+            print(f"  {entry['file']}: {key['model']} ×{key['scale']} {key['precision']} {key['profile']}, "
+                  f"{key['gpu']}, TensorRT {key['tensorrt']}, rtsr {key['rtsr']}, "
+                  f"{entry['bytes'] / 1e6:.1f} MB, built {entry.get('built_at', '?')} "
+                  f"in {entry.get('built_seconds', '?')} s")
+    else:
+        for model in args.models:
+            for scale in args.scales:
+                Upscaler(model, scale, "tensorrt", engine_dir=cache.folder)
+    return EXIT_OK
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["bench"]:
         _configure_logging(quiet=False)
         return _guarded(lambda: bench.main(argv[1:], _Parser))
+    if argv[:1] == ["engines"]:
+        _configure_logging(quiet=False)
+        return _guarded(lambda: _engines(argv[1:]))
     args = build_parser().parse_args(argv)
     _configure_logging(args.quiet)
     return _guarded(lambda: _upscale(args), "interrupted; the partial output was removed")

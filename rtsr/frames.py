@@ -30,6 +30,14 @@ from rtsr.color import (
 from rtsr.report import StageClock
 
 
+class Timer(Protocol):
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+    def seconds(self) -> float: ...
+
+
 class Engine(Protocol):
     """What frames need of an engine (see rtsr.engines)."""
 
@@ -38,9 +46,58 @@ class Engine(Protocol):
 
     def run(self, x: torch.Tensor) -> torch.Tensor: ...
 
+    def timer(self) -> Timer: ...
+
     def synchronize(self) -> None: ...
 
     def sharing_cores(self) -> AbstractContextManager[None]: ...
+
+
+class Staging:
+    """Moves integer planes between numpy and the engine's device.
+
+    High-bit-depth planes (uint16 holding at most 12 bits) travel as int16,
+    the same bytes, since torch computes poorly on uint16. For a GPU, planes
+    pass through page-locked host buffers, reused frame after frame, so the
+    copies are true DMA transfers.
+    """
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+        self.pinned = device.type == "cuda"
+        self._buffers: dict[tuple[str, int, tuple[int, ...], torch.dtype], torch.Tensor] = {}
+
+    def _buffer(self, role: str, index: int, shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
+        key = (role, index, shape, dtype)
+        if key not in self._buffers:
+            self._buffers[key] = torch.empty(shape, dtype=dtype, pin_memory=True)
+        return self._buffers[key]
+
+    def upload(self, planes: list[np.ndarray]) -> list[torch.Tensor]:
+        tensors = []
+        for index, plane in enumerate(planes):
+            host = torch.from_numpy(plane.view(np.int16) if plane.dtype == np.uint16 else plane)
+            if self.pinned:
+                buffer = self._buffer("up", index, tuple(host.shape), host.dtype)
+                buffer.copy_(host)
+                host = buffer
+            tensors.append(host.to(self.device, non_blocking=True))
+        return tensors
+
+    def download(self, planes: list[torch.Tensor]) -> list[np.ndarray]:
+        """Device planes (uint8 or int16) -> fresh numpy arrays (uint8 or uint16)."""
+        hosts = []
+        for index, plane in enumerate(planes):
+            if self.pinned:
+                buffer = self._buffer("down", index, tuple(plane.shape), plane.dtype)
+                buffer.copy_(plane, non_blocking=True)
+                hosts.append(buffer)
+            else:
+                hosts.append(plane)
+        if self.pinned:
+            torch.cuda.current_stream(self.device).synchronize()
+        arrays = [h.numpy().copy() if self.pinned else h.numpy() for h in hosts]
+        return [a.view(np.uint16) if a.dtype == np.int16 else a for a in arrays]
 
 
 class PlaneUpscaler:
@@ -58,36 +115,36 @@ class PlaneUpscaler:
         self.layout, self.color = layout, color
         self.out_w, self.out_h = out_size
         self.clock = clock or StageClock()
-        self.dtype = torch.uint8 if layout.bits == 8 else torch.int32
-        self._inference_seconds = 0.0  # of the frame in progress
+        # Output codes: uint8, or int16 holding up to 12 bits (viewed as uint16 on the host).
+        self.dtype = torch.uint8 if layout.bits == 8 else torch.int16
+        self.staging = Staging(engine.device)
 
     @torch.inference_mode()
     def __call__(self, planes: list[np.ndarray]) -> list[np.ndarray]:
         """Three (H, W)-shaped code-value arrays in ``layout`` -> the output's three planes."""
         started = time.perf_counter()
-        device = self.engine.device
-        y, u, v = (torch.from_numpy(p.astype(np.int32, copy=False) if p.dtype == np.uint16 else p)
-                   .to(device, non_blocking=True) for p in planes)
+        y, u, v = self.staging.upload(planes)
+        timer = self.engine.timer()
         if self.planes == "y":
-            out = self._upscale_luma_model(y, u, v)
+            out = self._upscale_luma_model(y, u, v, timer)
         else:
-            out = self._upscale_rgb_model(y, u, v)
-        numpy_dtype = np.uint8 if self.layout.bits == 8 else np.uint16
-        result = [p.cpu().numpy().astype(numpy_dtype, copy=False) for p in out]
-        self.clock.add("convert", time.perf_counter() - started - self._inference_seconds)
+            out = self._upscale_rgb_model(y, u, v, timer)
+        result = self.staging.download(out)
+        inference = timer.seconds()
+        self.clock.add("inference", inference)
+        self.clock.add("convert", time.perf_counter() - started - inference)
         return result
 
-    def _infer(self, x: torch.Tensor) -> torch.Tensor:
-        started = time.perf_counter()
+    def _infer(self, x: torch.Tensor, timer: Timer) -> torch.Tensor:
+        timer.start()
         out = self.engine.run(x)
-        self.engine.synchronize()
-        self._inference_seconds = time.perf_counter() - started
-        self.clock.add("inference", self._inference_seconds)
+        timer.stop()
         return out
 
-    def _upscale_luma_model(self, y: torch.Tensor, u: torch.Tensor, v: torch.Tensor) -> list[torch.Tensor]:
+    def _upscale_luma_model(self, y: torch.Tensor, u: torch.Tensor, v: torch.Tensor,
+                            timer: Timer) -> list[torch.Tensor]:
         bits, full = self.layout.bits, self.color.full_range
-        hr = self._infer(luma_to_model(y, bits, full))
+        hr = self._infer(luma_to_model(y, bits, full), timer)
         y_out = model_to_luma(hr, bits, full, self.dtype)[: self.out_h, : self.out_w]
         cw, ch = self.layout.chroma_size(self.out_w, self.out_h)
         chroma = [
@@ -97,7 +154,8 @@ class PlaneUpscaler:
         ]
         return [y_out, *chroma]
 
-    def _upscale_rgb_model(self, y: torch.Tensor, u: torch.Tensor, v: torch.Tensor) -> list[torch.Tensor]:
+    def _upscale_rgb_model(self, y: torch.Tensor, u: torch.Tensor, v: torch.Tensor,
+                           timer: Timer) -> list[torch.Tensor]:
         bits, full, matrix = self.layout.bits, self.color.full_range, self.color.matrix
         height, width = y.shape
         sx, sy = self.layout.chroma_shift
@@ -106,7 +164,7 @@ class PlaneUpscaler:
             resize_plane(c, c.shape[0] << sy, c.shape[1] << sx)[:height, :width] for c in (u, v)
         )
         rgb = yuv_to_rgb(y, u_full, v_full, matrix, bits, full)
-        hr = self._infer(rgb[None])[0, :, : self.out_h, : self.out_w].clamp_(0.0, 1.0)
+        hr = self._infer(rgb[None], timer)[0, :, : self.out_h, : self.out_w].clamp_(0.0, 1.0)
         y_hr, u_hr, v_hr = rgb_to_yuv(hr, matrix, bits, full)
         cw, ch = self.layout.chroma_size(self.out_w, self.out_h)
         return [

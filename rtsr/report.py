@@ -36,6 +36,7 @@ class Report:
     input_size: tuple[int, int] = (0, 0)
     output_size: tuple[int, int] = (0, 0)
     pix_fmt: str = ""
+    codec: str = ""
     frames: int = 0
     wall_seconds: float = 0.0
     stage_seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
@@ -68,7 +69,7 @@ class Report:
         stages = self.stage_ms_per_frame
         lines = [
             f"{self.frames} frames {w}×{h} → {ow}×{oh} ({self.model} ×{self.scale}, "
-            f"{self.engine}, {self.pix_fmt}) in {self.wall_seconds:.1f} s: "
+            f"{self.engine}, {self.codec} {self.pix_fmt}) in {self.wall_seconds:.1f} s: "
             f"{self.fps:.2f} fps = {self.realtime_ratio:.2f}× real time ({REALTIME_FPS:g} fps)",
             "per frame: " + ", ".join(f"{s} {stages[s]:.1f} ms" for s in STAGES)
             + f"; bottleneck: {self.bottleneck}",

@@ -11,7 +11,7 @@ from rtsr.errors import InputError
 from rtsr.frames import PlaneUpscaler, upscale_rgb_image
 from rtsr.models import check_scale, load_model, model_entry
 from rtsr.report import Report, StageClock
-from rtsr.video import EncodeSettings, VideoInfo, upscale_file
+from rtsr.video import EncodeSettings, VideoInfo, resolve_codec, upscale_file
 
 
 class Upscaler:
@@ -21,17 +21,19 @@ class Upscaler:
     >>> big = up.upscale_image(rgb)          # (H, W, 3) uint8 -> (3H, 3W, 3) uint8
     >>> report = up.upscale_video("in.mp4", "out.mp4")
 
-    ``weights`` overrides the shipped weights file. Raises an RtsrError
+    ``weights`` overrides the shipped weights file; ``engine_dir`` the cache
+    of compiled TensorRT engines (default: rtsr.engine_cache.default_engine_dir). Raises an RtsrError
     subclass for an unknown model/scale/engine or unusable weights.
     """
 
     def __init__(self, model: str = "fsrcnn", scale: int = 3, engine: str = "auto",
-                 weights: str | Path | None = None) -> None:
+                 weights: str | Path | None = None, engine_dir: str | Path | None = None) -> None:
         self.entry = model_entry(model)
         self.scale = check_scale(scale)
         self.engine_choice = choose_engine(engine)
         network, self.weights_meta = load_model(model, scale, Path(weights) if weights else None)
-        self.engine = make_engine(self.engine_choice, network)
+        self.engine = make_engine(self.engine_choice, network, self.entry,
+                                  Path(engine_dir) if engine_dir else None)
 
     @property
     def model(self) -> str:
@@ -43,11 +45,14 @@ class Upscaler:
             raise InputError("upscale_image takes an H×W×3 uint8 RGB array")
         return upscale_rgb_image(self.engine, self.entry.architecture.planes, self.scale, rgb)
 
-    def upscale_video(self, src: str | Path, dst: str | Path, *, codec: str = "libx264",
+    def upscale_video(self, src: str | Path, dst: str | Path, *, codec: str = "auto",
                       crf: int | None = 18, preset: str | None = "medium",
                       pix_fmt: str | None = None, overwrite: bool = False,
                       progress: bool = False) -> Report:
         """Upscale the video file ``src`` into ``dst``, copying audio and subtitles.
+
+        ``codec="auto"`` uses the GPU's NVENC encoder when the engine runs on a
+        GPU that has one, else libx264 on all cores.
 
         Returns the run's Report (frames, fps, real-time ratio, per-stage times).
         """
@@ -60,6 +65,8 @@ class Upscaler:
             return PlaneUpscaler(self.engine, planes, self.scale, info.layout, info.color,
                                  out_size, clock)
 
+        codec = resolve_codec(codec, gpu_present=self.engine.device.type == "cuda")
+        report.codec = codec
         settings = EncodeSettings(codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt)
         with self.engine.sharing_cores():
             return upscale_file(Path(src), Path(dst), upscaler_for, self.scale, report, clock,

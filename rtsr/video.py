@@ -102,10 +102,57 @@ def probe_video(container: av.container.InputContainer, path: Path) -> VideoInfo
 class EncodeSettings:
     """Video encoder settings; ``None`` leaves the choice to rtsr/the encoder."""
 
-    codec: str = "libx264"
+    codec: str = "libx264"  # resolved: never "auto" here
     crf: int | None = 18
     preset: str | None = "medium"
     pix_fmt: str | None = None  # default: the processed layout (10-bit stays 10-bit)
+
+
+NVENC_CODECS = ("h264_nvenc", "hevc_nvenc", "av1_nvenc")
+# x264 preset names -> NVENC's p1 (fastest) .. p7 (slowest).
+_NVENC_PRESETS = {"ultrafast": "p1", "superfast": "p1", "veryfast": "p2", "faster": "p3", "fast": "p3",
+                  "medium": "p4", "slow": "p5", "slower": "p6", "veryslow": "p7"}
+
+
+def nvenc_usable(codec: str = "h264_nvenc") -> bool:
+    """Whether this PyAV build has ``codec`` and a GPU encoder accepts a session."""
+    if codec not in av.codecs_available:
+        return False
+    context = av.CodecContext.create(codec, "w")
+    context.width, context.height, context.pix_fmt = 256, 144, "yuv420p"
+    context.time_base = Fraction(1, 24)
+    try:
+        context.open()
+    except av.FFmpegError:
+        return False
+    return True
+
+
+def resolve_codec(requested: str, gpu_present: bool) -> str:
+    """``auto`` -> h264_nvenc when the GPU has an encoder, else libx264 (with a note on a GPU machine)."""
+    if requested != "auto":
+        return requested
+    if gpu_present:
+        if nvenc_usable():
+            return "h264_nvenc"
+        log.info("this GPU has no NVENC encoder (H100/H200 have none): encoding with libx264 on the CPU")
+    return "libx264"
+
+
+def encoder_options(codec: str, crf: int | None, preset: str | None) -> dict[str, str]:
+    """The encoder's own option names for a quality level and a speed preset."""
+    options: dict[str, str] = {}
+    if codec in NVENC_CODECS:
+        if crf is not None:
+            options.update(rc="vbr", cq=str(crf))
+        if preset is not None:
+            options["preset"] = _NVENC_PRESETS.get(preset, preset)
+        return options
+    if crf is not None:
+        options["crf"] = str(crf)
+    if preset is not None:
+        options["preset"] = preset
+    return options
 
 
 def check_paths(src: Path, dst: Path, overwrite: bool) -> str:
@@ -332,11 +379,7 @@ def _open_output(tmp: Path, muxer: str, source: av.container.InputContainer, inf
     try:
         if codec.name not in output.supported_codecs:
             raise EncodeError(f"a {muxer} file cannot hold {codec.name} video; choose another --codec or extension")
-        options: dict[str, str] = {}
-        if settings.crf is not None:
-            options["crf"] = str(settings.crf)
-        if settings.preset is not None:
-            options["preset"] = settings.preset
+        options = encoder_options(codec.name, settings.crf, settings.preset)
         video = output.add_stream(codec.name, rate=info.rate, options=options)
         video.width, video.height = out_size
         video.pix_fmt = pix_fmt

@@ -3,6 +3,7 @@ import pytest
 import torch
 
 from rtsr.color import LAYOUTS, ColorInfo, rgb_to_yuv, to_codes
+from rtsr.engines import HostTimer
 from rtsr.frames import PlaneUpscaler, upscale_rgb_image
 
 
@@ -19,6 +20,9 @@ class NearestEngine:
     def run(self, x: torch.Tensor) -> torch.Tensor:
         self.inputs.append(x.clone())
         return x.repeat_interleave(self.scale, -1).repeat_interleave(self.scale, -2)
+
+    def timer(self) -> HostTimer:
+        return HostTimer()
 
     def synchronize(self) -> None:
         pass

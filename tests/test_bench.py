@@ -1,0 +1,62 @@
+import json
+import subprocess
+import sys
+
+from rtsr.bench import SCHEMA, ModelResult, format_table, parse_size
+from rtsr.video import encoder_options, resolve_codec
+
+import dataclasses
+import pytest
+
+from rtsr.errors import RtsrError
+
+
+def _bench(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "rtsr", "bench", *args], capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_model_bench_json_schema() -> None:
+    result = _bench("--json", "--engines", "cpu", "--models", "fsrcnn", "srcnn", "--scales", "2",
+                    "--sizes", "32x24", "48x16", "--frames", "2", "--warmup", "1")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["schema"] == SCHEMA and report["kind"] == "model"
+    assert len(report["results"]) == 4
+    fields = {f.name: f.type for f in dataclasses.fields(ModelResult)}
+    for row in report["results"]:
+        assert set(row) == set(fields)
+        assert row["engine"] == "cpu" and row["fps"] > 0 and row["bicubic_fps"] > 0
+        assert row["ms_per_frame"] == pytest.approx(1000 / row["fps"], rel=0.02)
+        assert row["realtime_ratio"] == pytest.approx(row["fps"] / 24, rel=0.02)
+    assert {r["output"] for r in report["results"]} == {"64x48", "96x32"}
+
+
+def test_e2e_bench_json(tmp_path) -> None:
+    result = _bench("--e2e", "--json", "--engines", "cpu", "--scales", "2", "--sizes", "64x48",
+                    "--frames", "6", "--preset", "ultrafast")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    row = report["results"][0]
+    assert report["kind"] == "e2e" and row["frames"] == 6 and row["output"] == "128x96"
+    assert set(row["stage_ms_per_frame"]) == {"decode", "convert", "inference", "encode"}
+    assert row["bottleneck"] in row["stage_ms_per_frame"]
+
+
+def test_table_and_bad_sizes() -> None:
+    row = ModelResult("fsrcnn", 3, "cpu", "640x360", "1920x1080", 30, 41.6, 24.0, 49.8, 1.0, 156.0,
+                      "random (speed only)")
+    table = format_table([row])
+    assert "1920x1080" in table and "random weights" in table
+    assert parse_size("640x360") == (640, 360)
+    with pytest.raises(RtsrError):
+        parse_size("640by360")
+    assert _bench("--engines", "cuda", "--frames", "1").returncode in (0, 1)
+
+
+def test_codec_auto_and_encoder_options() -> None:
+    assert resolve_codec("auto", gpu_present=False) == "libx264"
+    assert resolve_codec("libx265", gpu_present=True) == "libx265"
+    assert encoder_options("libx264", 18, "medium") == {"crf": "18", "preset": "medium"}
+    assert encoder_options("h264_nvenc", 20, "slow") == {"rc": "vbr", "cq": "20", "preset": "p5"}
+    assert encoder_options("hevc_nvenc", None, "p7") == {"preset": "p7"}

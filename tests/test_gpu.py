@@ -1,0 +1,52 @@
+"""GPU engines. Skipped without CUDA; run them on a GPU machine with `python -m pytest -m gpu`."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import numpy as np
+import pytest
+import torch
+
+from rtsr import Upscaler
+from rtsr.engines import CpuEngine, CudaEngine
+from rtsr.models import MODELS
+
+pytestmark = [
+    pytest.mark.gpu,
+    pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU"),
+]
+
+
+def _psnr(a: torch.Tensor, b: torch.Tensor) -> float:
+    mse = torch.mean((a.double() - b.double()) ** 2).item()
+    return float("inf") if mse == 0 else 10 * np.log10(1.0 / mse)
+
+
+@pytest.mark.parametrize("name, channels", [("fsrcnn", 1), ("srcnn", 1), ("srresnet", 3)])
+def test_cuda_fp16_matches_cpu_fp32_above_50_db(name: str, channels: int) -> None:
+    torch.manual_seed(0)
+    model = MODELS[name].architecture.build(3).eval()
+    x = torch.rand(1, channels, 90, 160)
+    reference = CpuEngine(model).run(x).clamp(0, 1)
+    fast = CudaEngine(model).run(x.cuda()).cpu().clamp(0, 1)
+    assert fast.shape == reference.shape
+    assert _psnr(fast, reference) >= 50
+
+
+def test_cuda_pipeline_end_to_end(clip_factory, random_weights, tmp_path) -> None:
+    src = clip_factory("in.mp4", width=320, height=180, frames=12)
+    report = Upscaler("fsrcnn", 3, "cuda", random_weights("fsrcnn", 3)).upscale_video(src, tmp_path / "o.mp4")
+    assert report.frames == 12 and report.output_size == (960, 540)
+    assert report.stage_seconds["inference"] > 0
+
+
+@pytest.mark.skipif(importlib.util.find_spec("torch_tensorrt") is None, reason="torch-tensorrt not installed")
+def test_tensorrt_engine_builds_caches_and_matches(random_weights, tmp_path) -> None:
+    weights = random_weights("fsrcnn", 3)
+    first = Upscaler("fsrcnn", 3, "tensorrt", weights, engine_dir=tmp_path)
+    rgb = np.random.default_rng(0).integers(0, 256, (90, 160, 3), dtype=np.uint8)
+    out = first.upscale_image(rgb)
+    again = Upscaler("fsrcnn", 3, "tensorrt", weights, engine_dir=tmp_path)  # loads, no rebuild
+    assert np.abs(again.upscale_image(rgb).astype(int) - out.astype(int)).max() <= 1
+    assert len(list(tmp_path.glob("*.ep"))) == 1
