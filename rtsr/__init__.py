@@ -6,6 +6,10 @@
     report = up.upscale_video("in.mp4", "out.mp4")
 """
 
+# OpenCV before PyAV: both wheels bundle their own libxcb, and when PyAV's copy
+# loads first, OpenCV's Qt window hangs on creation (rtsr live).
+import cv2  # noqa: F401  isort: skip
+
 from rtsr.version import __version__
 from rtsr.errors import EncodeError, EngineUnavailable, InputError, RtsrError, WeightsError
 from rtsr.report import Report

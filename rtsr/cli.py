@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Callable, NoReturn, Sequence
@@ -17,7 +18,8 @@ from rtsr.engines import ENGINE_NAMES
 from rtsr.errors import RtsrError
 from rtsr.models import MODELS, SCALES
 from rtsr.upscaler import Upscaler
-from rtsr.video import OUTPUT_FORMATS, check_paths, open_input, probe_video
+from rtsr.live import KEYS, LiveOptions, open_source, run_live
+from rtsr.video import OUTPUT_FORMATS, check_output, check_paths, open_input, probe_video
 
 EXIT_OK, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 130
 
@@ -34,6 +36,7 @@ output formats: """ + " ".join(OUTPUT_FORMATS) + """
 other commands:
   rtsr bench --help      model and end-to-end throughput against the 24 fps real-time target
   rtsr engines --help    list, prebuild or clear the cached TensorRT engines
+  rtsr live --help       upscale a webcam, RTSP stream or test source live, in a window or to a file
 
 exit codes: 0 done, 1 bad input or settings, 130 interrupted (partial output removed)."""
 
@@ -155,11 +158,70 @@ def _engines(argv: list[str]) -> int:
     return EXIT_OK
 
 
+LIVE_EPILOG = """\
+examples:
+  rtsr live 0                                   webcam 0, FSRCNN ×2, in a window
+  rtsr live /dev/video2 --scale 3
+  rtsr live rtsp://camera.local/stream --no-window -o cam_x2.mp4
+  rtsr live testsrc2=size=320x240:rate=24       FFmpeg test pattern (any lavfi source)
+  rtsr live clip.mp4                            a file, played at its own frame rate
+
+keys in the window:
+""" + "\n".join(f"  {key:<8} {what}" for key, what in KEYS.items()) + """
+
+It never falls behind the source: when upscaling is slower, the newest frame
+wins and the others are counted as dropped. Ctrl-C finalizes a recording."""
+
+
+def _live(argv: list[str]) -> int:
+    parser = _Parser(prog="rtsr live", description="Upscale a webcam, stream or file live, on screen "
+                     "and/or to a file.", epilog=LIVE_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("source", help="webcam index or /dev/video path, URL, lavfi source, or file")
+    parser.add_argument("--model", default="fsrcnn", help="network (default fsrcnn)")
+    parser.add_argument("--scale", type=int, default=2, help="2, 3 or 4 (default 2)")
+    parser.add_argument("--engine", default="auto", help="auto, cpu, cuda or tensorrt (default auto)")
+    parser.add_argument("--weights", type=Path, help="weights file instead of the shipped ones")
+    parser.add_argument("--engine-dir", type=Path, help="cache of compiled TensorRT engines")
+    parser.add_argument("-o", "--output", type=Path,
+                        help="record here (always with --no-window; with a window, where 'r' records)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    parser.add_argument("--no-window", action="store_true", help="no display: for servers")
+    parser.add_argument("--duration", type=float, help="stop after this many seconds")
+    parser.add_argument("--codec", default="libx264", help="recording encoder (default libx264)")
+    parser.add_argument("--crf", type=int, default=20, help="recording quality (default 20)")
+    parser.add_argument("--preset", default="veryfast", help="recording preset (default veryfast)")
+    parser.add_argument("--screenshot-dir", type=Path, default=Path("."), help="where 's' saves PNGs")
+    args = parser.parse_args(argv)
+    if args.output is not None:
+        check_output(args.output, args.overwrite)
+    if not args.no_window and sys.platform.startswith("linux") and not os.environ.get("DISPLAY") \
+            and not os.environ.get("WAYLAND_DISPLAY"):
+        raise RtsrError("no display to open a window on; use --no-window -o out.mp4")
+    source = open_source(args.source)  # first: a typo in the source should not wait for a model
+    try:
+        upscaler = Upscaler(args.model, args.scale, args.engine, args.weights, args.engine_dir)
+    except RtsrError:
+        source.close()
+        raise
+    options = LiveOptions(
+        label=f"{upscaler.model} x{upscaler.scale} {upscaler.engine_choice.name}",
+        window=not args.no_window, output=args.output, duration=args.duration,
+        screenshot_dir=args.screenshot_dir, codec=args.codec, crf=args.crf, preset=args.preset,
+    )
+    with upscaler.engine.sharing_cores():
+        report = run_live(source, upscaler.upscale_image, options)
+    print(report.summary(), file=sys.stderr)
+    return EXIT_OK
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["bench"]:
         _configure_logging(quiet=False)
         return _guarded(lambda: bench.main(argv[1:], _Parser))
+    if argv[:1] == ["live"]:
+        _configure_logging(quiet=False)
+        return _guarded(lambda: _live(argv[1:]), "interrupted; any recording was finalized")
     if argv[:1] == ["engines"]:
         _configure_logging(quiet=False)
         return _guarded(lambda: _engines(argv[1:]))

@@ -155,18 +155,14 @@ def encoder_options(codec: str, crf: int | None, preset: str | None) -> dict[str
     return options
 
 
-def check_paths(src: Path, dst: Path, overwrite: bool) -> str:
-    """Validate the output path against the input; returns the muxer name."""
+def check_output(dst: Path, overwrite: bool) -> str:
+    """Validate an output path (extension, existing file, directory); returns the muxer name."""
     muxer = OUTPUT_FORMATS.get(dst.suffix.lower())
     if muxer is None:
         raise InputError(
             f"unknown output extension {dst.suffix or '(none)'!r}; use one of "
             + ", ".join(OUTPUT_FORMATS)
         )
-    if dst.exists() and src.exists() and os.path.samefile(src, dst):
-        raise InputError("output path is the input; choose another output file")
-    if dst.resolve() == src.resolve():
-        raise InputError("output path is the input; choose another output file")
     if dst.is_dir():
         raise InputError(f"output is a directory: {dst}")
     if dst.exists() and not overwrite:
@@ -177,6 +173,13 @@ def check_paths(src: Path, dst: Path, overwrite: bool) -> str:
     if not os.access(parent, os.W_OK | os.X_OK):
         raise InputError(f"output directory is not writable: {parent}")
     return muxer
+
+
+def check_paths(src: Path, dst: Path, overwrite: bool) -> str:
+    """Validate the output path against the input; returns the muxer name."""
+    if dst.resolve() == src.resolve() or (dst.exists() and src.exists() and os.path.samefile(src, dst)):
+        raise InputError("output path is the input; choose another output file")
+    return check_output(dst, overwrite)
 
 
 def choose_pix_fmt(codec: av.codec.Codec, layout: PlaneLayout, requested: str | None) -> str:

@@ -1,0 +1,88 @@
+"""PSNR / SSIM on the Y channel, per dataset and scale, for rtsr's models and bicubic.
+
+    python tools/evaluate.py --data ../shared/datasets/eval --datasets Set5 Set14 BSD100 \\
+        --scales 2 3 4 --models bicubic fsrcnn srcnn
+
+Protocol (tools/sr_data.py, as the papers): crop HR to a multiple of the
+scale, antialiased bicubic downscale (PIL), upscale, BT.601 Y, shave
+``scale`` pixels at each border, PSNR with peak 255. Models run through
+``Upscaler.upscale_image`` on the CPU engine: the numbers describe what
+users get. ``--weights fsrcnn_x3=FILE`` evaluates other weights than the
+shipped ones. Prints a Markdown table (PSNR dB / SSIM).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from sr_data import crop_to_multiple, downscale, image_paths, load_rgb, psnr, rgb_to_y, shave, ssim  # noqa: E402
+
+from rtsr import Upscaler  # noqa: E402
+
+
+def evaluate(upscale, folder: Path, scale: int) -> tuple[float, float]:
+    """Mean (PSNR, SSIM) of ``upscale(lr_rgb) -> hr_rgb`` over the images in ``folder``."""
+    scores = []
+    for path in image_paths([folder]):
+        hr = crop_to_multiple(load_rgb(path), scale)
+        lr = downscale(hr, scale)
+        sr = upscale(np.asarray(lr), hr.size)
+        y_sr, y_hr = shave(rgb_to_y(sr), scale), shave(rgb_to_y(np.asarray(hr)), scale)
+        scores.append((psnr(y_sr, y_hr), ssim(y_sr, y_hr)))
+    return tuple(np.mean(scores, axis=0))
+
+
+def bicubic(lr: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    return np.asarray(Image.fromarray(lr).resize(size, Image.BICUBIC))
+
+
+def parse_weights(pairs: list[str]) -> dict[tuple[str, int], Path]:
+    """'fsrcnn_x3=path' -> {('fsrcnn', 3): path}."""
+    found = {}
+    for pair in pairs:
+        name, _, path = pair.partition("=")
+        model, _, scale = name.rpartition("_x")
+        if not path or not model or not scale.isdigit():
+            raise SystemExit(f"--weights wants MODEL_xSCALE=FILE, got {pair!r}")
+        found[(model, int(scale))] = Path(path)
+    return found
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, required=True, help="folder holding the dataset folders")
+    parser.add_argument("--datasets", nargs="+", default=["Set5", "Set14", "BSD100"])
+    parser.add_argument("--scales", nargs="+", type=int, default=[2, 3, 4])
+    parser.add_argument("--models", nargs="+", default=["bicubic", "fsrcnn", "srcnn"])
+    parser.add_argument("--weights", nargs="*", default=[], help="MODEL_xSCALE=FILE overrides")
+    args = parser.parse_args(argv)
+    overrides = parse_weights(args.weights)
+
+    columns = [(d, s) for d in args.datasets for s in args.scales]
+    print("| model | " + " | ".join(f"{d} ×{s}" for d, s in columns) + " |")
+    print("|---|" + "---|" * len(columns))
+    for model in args.models:
+        cells = []
+        started = time.perf_counter()
+        for dataset, scale in columns:
+            if model == "bicubic":
+                upscale = bicubic
+            else:
+                upscaler = Upscaler(model, scale, "cpu", overrides.get((model, scale)))
+                upscale = lambda lr, size, up=upscaler: up.upscale_image(lr)  # noqa: E731
+            value_psnr, value_ssim = evaluate(upscale, args.data / dataset, scale)
+            cells.append(f"{value_psnr:.2f} / {value_ssim:.4f}")
+        print(f"| {model} | " + " | ".join(cells) + " |", flush=True)
+        print(f"  ({model}: {time.perf_counter() - started:.0f} s)", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
