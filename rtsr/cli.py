@@ -129,6 +129,9 @@ def _guarded(command: Callable[[], int], interrupted: str = "interrupted") -> in
     except KeyboardInterrupt:
         print(f"rtsr: {interrupted}", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:  # `rtsr bench | head`: the reader left; not an error
+        sys.stdout = open(os.devnull, "w")
+        return EXIT_OK
 
 
 def _engines(argv: list[str]) -> int:

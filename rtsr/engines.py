@@ -20,6 +20,7 @@ skipped.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import importlib.metadata
 import importlib.util
 import logging
@@ -153,6 +154,24 @@ class CudaTimer:
         return self._start.elapsed_time(self._end) / 1000.0
 
 
+def keep_freed_memory() -> bool:
+    """Ask glibc to reuse freed activation buffers instead of returning them to the kernel.
+
+    Each strip allocates ~10 MB activations. glibc serves such sizes with fresh
+    mmap()s whose pages the kernel must zero on first touch, and that alone
+    made FSRCNN ×2 run at 7.4 instead of 17.1 fps here (640×360, 2 cores).
+    Fixing the mmap threshold at its 32 MiB maximum and never trimming the heap
+    keeps those buffers mapped. Returns False where libc is not glibc.
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    return bool(mallopt(m_mmap_threshold, 32 * 1024 * 1024)) and bool(mallopt(m_trim_threshold, 1 << 30))
+
+
 class CpuEngine:
     """PyTorch on the CPU: fp32, channels_last, strips sized for the cache."""
 
@@ -160,6 +179,7 @@ class CpuEngine:
     device = torch.device("cpu")
 
     def __init__(self, model: nn.Module, strip_pixels: int = CPU_STRIP_PIXELS) -> None:
+        keep_freed_memory()
         self.scale: int = model.scale
         self.halo: int = model.receptive_radius()
         self.strip_pixels = strip_pixels
