@@ -19,9 +19,11 @@ from rtsr.errors import RtsrError
 from rtsr.models import MODELS, SCALES
 from rtsr.upscaler import Upscaler
 from rtsr.live import KEYS, LiveOptions, open_source, run_live
-from rtsr.video import OUTPUT_FORMATS, check_output, check_paths, open_input, probe_video
+from rtsr.report import REALTIME_FPS, clock_time
+from rtsr.video import OUTPUT_FORMATS, VideoInfo, check_output, check_paths, open_input, probe_video
 
 EXIT_OK, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 130
+log = logging.getLogger("rtsr")
 
 EXAMPLES = """\
 examples:
@@ -77,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _validate(args: argparse.Namespace) -> None:
+def _validate(args: argparse.Namespace) -> VideoInfo:
     """Check the cheap things first, so a typo never waits for a model to load."""
     if args.model not in MODELS:
         raise RtsrError(f"unknown model {args.model!r}; choose from {', '.join(MODELS)}")
@@ -87,7 +89,20 @@ def _validate(args: argparse.Namespace) -> None:
         raise RtsrError(f"unknown engine {args.engine!r}; choose from {', '.join(ENGINE_NAMES)}")
     check_paths(args.input, args.output, args.overwrite)
     with open_input(args.input) as container:
-        probe_video(container, args.input)
+        return probe_video(container, args.input)
+
+
+def _warn_if_slow(upscaler: Upscaler, info: VideoInfo) -> None:
+    """Before a long CPU run of a quality model, say how long it will take."""
+    if upscaler.engine.name != "cpu" or upscaler.model == "fsrcnn":
+        return
+    with upscaler.engine.sharing_cores():  # as during the run
+        seconds = upscaler.estimate_frame_seconds(info.width, info.height)
+    if seconds * REALTIME_FPS < 2:  # within 2x of real time: nothing to warn about
+        return
+    total = f", about {clock_time(seconds * info.frames)} for {info.frames} frames" if info.frames else ""
+    log.warning("%s ×%d runs on the CPU here: about %.1f s per frame%s; a GPU engine (--engine cuda or "
+                "tensorrt) is the way to run it at speed", upscaler.model, upscaler.scale, seconds, total)
 
 
 class _Formatter(logging.Formatter):
@@ -107,8 +122,9 @@ def _configure_logging(quiet: bool) -> None:
 
 
 def _upscale(args: argparse.Namespace) -> int:
-    _validate(args)
+    info = _validate(args)
     upscaler = Upscaler(args.model, args.scale, args.engine, args.weights, args.engine_dir)
+    _warn_if_slow(upscaler, info)
     report = upscaler.upscale_video(
         args.input, args.output, codec=args.codec, crf=args.crf, preset=args.preset,
         pix_fmt=args.pix_fmt, overwrite=args.overwrite,

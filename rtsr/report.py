@@ -84,7 +84,8 @@ class Report:
         return "\n".join(lines)
 
 
-def _clock(seconds: float) -> str:
+def clock_time(seconds: float) -> str:
+    """H:MM:SS."""
     seconds = int(seconds)
     return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 
@@ -112,10 +113,10 @@ class ProgressBar:
         if self.total > 0:
             fraction = min(1.0, done / self.total)
             bar = "#" * int(fraction * 30)
-            eta = _clock((self.total - done) / fps) if fps > 0 else "?"
+            eta = clock_time((self.total - done) / fps) if fps > 0 else "?"
             text = f"[{bar:<30}] {done}/{self.total} frames {fps:5.1f} fps ETA {eta}"
         else:
-            text = f"{done} frames {fps:5.1f} fps elapsed {_clock(elapsed)}"
+            text = f"{done} frames {fps:5.1f} fps elapsed {clock_time(elapsed)}"
         self.stream.write("\r" + text + "\x1b[K")
         self.stream.flush()
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from rtsr.engines import choose_engine, make_engine
 from rtsr.errors import InputError
@@ -38,6 +40,18 @@ class Upscaler:
     @property
     def model(self) -> str:
         return self.entry.name
+
+    def estimate_frame_seconds(self, width: int, height: int) -> float:
+        """Seconds the engine needs for one width×height frame, from timing one strip of it."""
+        channels = 1 if self.entry.architecture.planes == "y" else 3
+        rows = min(height, max(64, height // 4))
+        x = torch.rand(1, channels, rows, width, device=self.engine.device)
+        self.engine.run(x)  # warm-up
+        self.engine.synchronize()
+        started = time.perf_counter()
+        self.engine.run(x)
+        self.engine.synchronize()
+        return (time.perf_counter() - started) * height / rows
 
     def upscale_image(self, rgb: np.ndarray) -> np.ndarray:
         """(H, W, 3) uint8 RGB -> (H·scale, W·scale, 3) uint8 RGB."""

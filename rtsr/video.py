@@ -353,13 +353,12 @@ def upscale_file(
     with open_input(src) as source:
         info = probe_video(source, src)
         pix_fmt = choose_pix_fmt(codec, info.layout, settings.pix_fmt)
-        out_layout_w, out_layout_h = info.layout.encodable_size(info.width * scale, info.height * scale)
-        if (out_layout_w, out_layout_h) != (info.width * scale, info.height * scale):
+        out_size = info.layout.encodable_size(info.width * scale, info.height * scale)
+        if out_size != (info.width * scale, info.height * scale):
             log.warning(
                 "output is %d×%d, not %d×%d: %s needs even dimensions, so the last column/row is cropped",
-                out_layout_w, out_layout_h, info.width * scale, info.height * scale, info.layout.pix_fmt,
+                *out_size, info.width * scale, info.height * scale, info.layout.pix_fmt,
             )
-        out_size = (out_layout_w, out_layout_h)
         report.input_size, report.output_size, report.pix_fmt = (info.width, info.height), out_size, pix_fmt
         upscale_planes = upscaler_for(info, out_size)
         tmp = temporary_path(dst)
@@ -396,8 +395,11 @@ def _open_output(tmp: Path, muxer: str, source: av.container.InputContainer, inf
         copies: dict[int, av.stream.Stream] = {}
         for stream in source.streams:
             if stream.type not in ("audio", "subtitle"):
-                if stream.type != "video" or stream.index != source.streams.video[0].index:
-                    report.skipped_streams.append(f"#{stream.index} {stream.type} (only audio and subtitles are copied)")
+                if stream.index != source.streams.video[0].index:
+                    report.skipped_streams.append(f"#{stream.index} {stream.type} (only the first video, "
+                                                  "audio and subtitles are kept)")
+                    log.warning("not copying stream #%d (%s): only the first video stream, audio and "
+                                "subtitles are kept", stream.index, stream.type)
                 continue
             name = stream.codec_context.name if stream.codec_context else "?"
             label = f"#{stream.index} {stream.type} {name}"
