@@ -183,7 +183,7 @@ def upscale_rgb_image(engine: Engine, planes: Literal["y", "rgb"], scale: int,
     chroma is upscaled bicubically. Computed in float throughout, rounded once.
     """
     device = engine.device
-    x = torch.from_numpy(np.ascontiguousarray(rgb)).to(device).permute(2, 0, 1).float() / 255.0
+    x = torch.tensor(rgb, device=device).permute(2, 0, 1).float() / 255.0  # a copy: callers may pass read-only arrays
     if planes == "rgb":
         out = engine.run(x[None])[0]
     else:

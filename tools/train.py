@@ -138,6 +138,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--val-count", type=int, default=12, help="images held out for validation")
     p.add_argument("--val-every", type=int, default=1000)
     p.add_argument("--save-every", type=int, default=500)
+    p.add_argument("--log-every", type=int, default=100, help="progress line every N iterations")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--init", type=Path, help="start from these weights (e.g. FSRCNN x3 for x2/x4)")
@@ -220,7 +221,7 @@ def main(argv: list[str] | None = None) -> None:
             optimizer.step()
             iteration += 1
             window_iters += 1
-            if iteration % 100 == 0:
+            if iteration % args.log_every == 0:
                 now = time.perf_counter()
                 rate = window_iters / (now - window_start)
                 eta = (args.iters - iteration) / rate

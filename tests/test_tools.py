@@ -1,0 +1,88 @@
+"""tools/train.py, tools/evaluate.py and the data protocol, on tiny generated images."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from rtsr.models import load_model
+
+TOOLS = Path(__file__).resolve().parents[1] / "tools"
+sys.path.insert(0, str(TOOLS))
+
+from sr_data import psnr, rgb_to_y, ssim  # noqa: E402
+
+
+@pytest.fixture
+def image_folder(tmp_path: Path) -> Path:
+    """Six 96x72 images of smooth gradients and edges."""
+    folder = tmp_path / "images"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:72, 0:96]
+    for index in range(6):
+        base = np.stack([xx * (index + 1) % 256, yy * 3 % 256, (xx + yy) * 2 % 256], axis=-1)
+        noise = rng.integers(0, 20, base.shape)
+        Image.fromarray(np.clip(base + noise, 0, 255).astype(np.uint8)).save(folder / f"{index}.png")
+    return folder
+
+
+def _train(*args: object) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(TOOLS / "train.py"), *map(str, args)], capture_output=True,
+                          text=True, timeout=300)
+
+
+def test_protocol_helpers() -> None:
+    white = np.full((4, 4, 3), 255, np.uint8)
+    assert rgb_to_y(white) == pytest.approx(np.full((4, 4), 235.0))
+    a = np.random.default_rng(0).uniform(16, 235, (32, 32))
+    assert psnr(a, a) == float("inf") and ssim(a, a) == pytest.approx(1.0)
+    assert psnr(a, a + 1) == pytest.approx(20 * np.log10(255), abs=1e-6)
+    assert ssim(a, np.full_like(a, a.mean())) < 0.1
+
+
+def test_train_writes_a_loadable_self_describing_checkpoint_and_resumes(image_folder, tmp_path) -> None:
+    out = tmp_path / "run"
+    common = ["--model", "fsrcnn", "--scale", "2", "--data", image_folder, "--out", out, "--batch", "4",
+              "--patch", "12", "--val-count", "2", "--val-every", "10", "--save-every", "10", "--log-every", "5", "--threads", "1"]
+    first = _train(*common, "--iters", "20")
+    assert first.returncode == 0, first.stderr
+    assert "it/s" in first.stdout and "ETA" in first.stdout and "validation it 20" in first.stdout
+    model, meta = load_model("fsrcnn", 2, out / "best.pt")
+    assert meta["iterations"] in (10, 20) and meta["val_psnr"] > 0 and meta["data"] == [str(image_folder)]
+    assert {"git_commit", "val_images", "loss", "train_seconds"} <= set(meta)
+    resumed = _train(*common, "--iters", "30", "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resumed at iteration 20" in resumed.stdout and "validation it 30" in resumed.stdout
+
+
+def test_train_initialises_another_scale_from_weights(image_folder, tmp_path) -> None:
+    base = ["--model", "fsrcnn", "--data", image_folder, "--batch", "2", "--patch", "10", "--val-count", "1",
+            "--threads", "1", "--iters", "2", "--val-every", "2"]
+    assert _train(*base, "--scale", "3", "--out", tmp_path / "x3").returncode == 0
+    result = _train(*base, "--scale", "4", "--out", tmp_path / "x4", "--init", tmp_path / "x3" / "best.pt")
+    assert result.returncode == 0, result.stderr
+    assert "initialised" in result.stdout
+    load_model("fsrcnn", 4, tmp_path / "x4" / "best.pt")
+
+
+def test_evaluate_prints_a_markdown_table(image_folder, tmp_path, random_weights) -> None:
+    data = tmp_path / "eval"
+    data.mkdir()
+    image_folder.rename(data / "Tiny")
+    result = subprocess.run(
+        [sys.executable, str(TOOLS / "evaluate.py"), "--data", str(data), "--datasets", "Tiny", "--scales", "2",
+         "--models", "bicubic", "fsrcnn", "--weights", f"fsrcnn_x2={random_weights('fsrcnn', 2)}"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert lines[0] == "| model | Tiny ×2 |"
+    bicubic = lines[2].split("|")[2].split("/")
+    assert lines[2].startswith("| bicubic |") and 15 < float(bicubic[0]) < 60 and 0 < float(bicubic[1]) <= 1
+    assert lines[3].startswith("| fsrcnn |")
