@@ -100,7 +100,7 @@ def file_sha256(path: Path) -> str:
 
 
 def _write_atomically(path: Path, write: Callable[[Path], None]) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")  # keeps the suffix savers look at
     try:
         write(tmp)
         with open(tmp, "rb") as handle:

@@ -111,6 +111,8 @@ def run_in_strips(network: nn.Module, x: torch.Tensor, scale: int, rows: int,
     height = x.shape[-2]
     if height <= rows + halo:
         return network(x)
+    count = -(-height // rows)
+    rows = -(-height // count)  # equal strips: no sliver at the bottom (TensorRT has a minimum)
     pieces = []
     for top in range(0, height, rows):
         bottom = min(height, top + rows)

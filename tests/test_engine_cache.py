@@ -93,7 +93,7 @@ def test_engine_is_built_once_then_loaded(tmp_path: Path, caplog: pytest.LogCapt
     torch.testing.assert_close(loaded.module()(x), counting.model(x), atol=1e-5, rtol=1e-5)
     engine, manifest = cache.paths(KEY)
     assert engine.is_file() and json.loads(manifest.read_text())["key"]["model"] == "fsrcnn"
-    assert not list((tmp_path / "engines").glob("*.tmp"))  # atomic writes leave nothing behind
+    assert not list((tmp_path / "engines").glob(".*"))  # atomic writes leave no temporary file behind
     assert [e["file"] for e in cache.entries()] == [engine.name]
 
 

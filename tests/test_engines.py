@@ -59,3 +59,16 @@ def test_cpu_engine_runs_the_fast_form() -> None:
     x = torch.rand(1, 1, 30, 16)
     with torch.no_grad():
         torch.testing.assert_close(engine.run(x), model(x), atol=1e-5, rtol=1e-4)
+
+
+def test_strips_are_balanced_so_no_sliver_reaches_the_network() -> None:
+    heights: list[int] = []
+
+    def network(x: torch.Tensor) -> torch.Tensor:
+        heights.append(x.shape[-2])
+        return x.repeat_interleave(2, -1).repeat_interleave(2, -2)
+
+    x = torch.rand(1, 1, 101, 8)
+    out = run_in_strips(network, x, 2, rows=50, halo=4)  # naive split: 50 + 50 + 1
+    assert torch.equal(out, network(x))
+    assert len(heights) == 4 and min(heights[:3]) >= 34 + 4  # three strips of 34/34/33 rows
