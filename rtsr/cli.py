@@ -227,8 +227,7 @@ def _live(argv: list[str]) -> int:
         window=not args.no_window, output=args.output, duration=args.duration,
         screenshot_dir=args.screenshot_dir, codec=args.codec, crf=args.crf, preset=args.preset,
     )
-    with upscaler.engine.sharing_cores():
-        report = run_live(source, upscaler.upscale_image, options)
+    report = run_live(source, upscaler.upscale_image, options)
     print(report.summary(), file=sys.stderr)
     return EXIT_OK
 

@@ -135,3 +135,16 @@ def test_registry_is_explicit_and_consistent() -> None:
     for entry in MODELS.values():
         model = entry.architecture.build(2)
         assert entry.architecture.matches(model.state_dict())
+
+
+@pytest.mark.parametrize("scale", SCALES)
+@pytest.mark.parametrize("name", ["fsrcnn", "srcnn"])
+def test_shipped_weights_load_by_default_and_describe_themselves(name: str, scale: int) -> None:
+    model, meta = load_model(name, scale)
+    assert model.scale == scale and not model.training
+    assert meta["iterations"] > 0 and meta["val_psnr"] > 20 and "git_commit" in meta
+
+
+def test_srresnet_has_no_shipped_weights_yet() -> None:
+    with pytest.raises(WeightsError, match=r"no trained weights for srresnet ×4; pass --weights FILE"):
+        load_model("srresnet", 4)
