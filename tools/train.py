@@ -167,6 +167,7 @@ def save_state(path: Path, **state: object) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    commit = git_commit()  # the code this run started from
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -237,7 +238,8 @@ def main(argv: list[str] | None = None) -> None:
                         args.out / "best.pt", model, args.model, args.scale,
                         iterations=iteration, val_psnr=round(score, 4),
                         data=[str(d) for d in args.data], val_images=[p.name for p in val_paths],
-                        loss=args.loss, batch=args.batch, patch=args.patch, git_commit=git_commit(),
+                        loss=args.loss, batch=args.batch, patch=args.patch, git_commit=commit,
+                        init=str(args.init) if args.init else None,
                         train_seconds=round(elapsed + time.perf_counter() - session_start),
                     )
                 print(f"validation it {iteration}: {score:.3f} dB{marker}", flush=True)
