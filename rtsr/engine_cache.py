@@ -51,9 +51,6 @@ class ShapeProfile:
     opt_hw: tuple[int, int]
     max_hw: tuple[int, int]
 
-    def covers(self, height: int, width: int) -> bool:
-        return (self.min_hw[0] <= height <= self.max_hw[0]) and (self.min_hw[1] <= width <= self.max_hw[1])
-
     def tag(self) -> str:
         (h0, w0), (h1, w1), (h2, w2) = self.min_hw, self.opt_hw, self.max_hw
         return f"{w0}x{h0}-{w1}x{h1}-{w2}x{h2}"
