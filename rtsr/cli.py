@@ -14,9 +14,9 @@ from typing import Callable, NoReturn, Sequence
 
 from rtsr import __version__, bench
 from rtsr.engine_cache import EngineCache, default_engine_dir
-from rtsr.engines import ENGINE_NAMES
+from rtsr.engines import choose_engine
 from rtsr.errors import RtsrError
-from rtsr.models import MODELS, SCALES
+from rtsr.models import MODELS, check_scale, model_entry
 from rtsr.upscaler import Upscaler
 from rtsr.live import KEYS, LiveOptions, open_source, run_live
 from rtsr.report import REALTIME_FPS, clock_time
@@ -81,12 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _validate(args: argparse.Namespace) -> VideoInfo:
     """Check the cheap things first, so a typo never waits for a model to load."""
-    if args.model not in MODELS:
-        raise RtsrError(f"unknown model {args.model!r}; choose from {', '.join(MODELS)}")
-    if args.scale not in SCALES:
-        raise RtsrError(f"unsupported scale {args.scale}; choose from {', '.join(map(str, SCALES))}")
-    if args.engine not in ENGINE_NAMES:
-        raise RtsrError(f"unknown engine {args.engine!r}; choose from {', '.join(ENGINE_NAMES)}")
+    model_entry(args.model)
+    check_scale(args.scale)
+    choose_engine(args.engine)
     check_paths(args.input, args.output, args.overwrite)
     with open_input(args.input) as container:
         return probe_video(container, args.input)
