@@ -86,3 +86,26 @@ def test_evaluate_prints_a_markdown_table(image_folder, tmp_path, random_weights
     bicubic = lines[2].split("|")[2].split("/")
     assert lines[2].startswith("| bicubic |") and 15 < float(bicubic[0]) < 60 and 0 < float(bicubic[1]) <= 1
     assert lines[3].startswith("| fsrcnn |")
+
+
+def test_patch_sampler_weighting_and_alignment(tmp_path) -> None:
+    from train import PatchSampler
+
+    folder = tmp_path / "two"
+    folder.mkdir()
+    rng = np.random.default_rng(1)
+    for name, size in (("big", (192, 144)), ("small", (48, 48))):
+        Image.fromarray(rng.integers(0, 256, (*size[::-1], 3), dtype=np.uint8)).save(folder / f"{name}.png")
+    paths = sorted(folder.iterdir())  # big.png, small.png
+    by_pixel = PatchSampler(paths, 2, 8, "y", seed=0, weighting="pixel")
+    by_image = PatchSampler(paths, 2, 8, "y", seed=0, weighting="image")
+    big_pairs = 5  # every augmentation factor of the big image is large enough
+    assert by_pixel.weights[:big_pairs].sum() > 0.9
+    assert by_image.weights[:big_pairs].sum() == pytest.approx(0.5)
+    assert by_image.weights.sum() == pytest.approx(1.0)
+
+    lr, hr = by_image.batch(6)
+    assert lr.shape == (6, 1, 8, 8) and hr.shape == (6, 1, 16, 16)
+    # The HR patch downscaled 2x is close to its LR patch (same place, same orientation).
+    pooled = hr.reshape(6, 1, 8, 2, 8, 2).mean(dim=(3, 5))
+    assert float((pooled - lr).abs().mean()) < float((pooled - lr.flip(-1)).abs().mean())

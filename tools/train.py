@@ -2,7 +2,7 @@
 
     python tools/train.py --model fsrcnn --scale 3 \\
         --data ../shared/datasets/train/T91 ../shared/datasets/train/BSD200 \\
-        --iters 60000 --out runs/fsrcnn_x3
+        --iters 250000 --out runs/fsrcnn_x3
     # interrupted? the same command with --resume continues where it stopped.
 
 Protocol (tools/sr_data.py): LR = antialiased bicubic downscale (PIL), Y
@@ -10,7 +10,13 @@ channel BT.601 for FSRCNN/SRCNN, RGB for SRResNet. Augmentation as in the
 FSRCNN paper: the HR image is first downscaled by 1.0/0.9/0.8/0.7/0.6, then
 random crops get random flips and 90° rotations. Every --val-count-th image
 is held out for validation (never the eval/ benchmarks). Adam with a cosine
-learning-rate schedule.
+learning-rate schedule, MSE loss (PSNR is the yardstick).
+
+Small batches of small patches (16 × 12×12 LR) by default: these networks
+are tiny, and what limits them is the number of Adam updates, not the pixels
+per update. On one core, FSRCNN ×3 with 16 × 12² patches (146 it/s) reached
+28.9 dB validation PSNR in 5 minutes; with 32 × 24² patches (20 it/s, about
+the same pixels per second) it took 30 minutes.
 
 Outputs in --out: ``state.pt`` (everything needed to resume, rewritten
 atomically every --save-every iterations and on Ctrl-C / --max-minutes) and
@@ -26,6 +32,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
@@ -60,21 +67,34 @@ def to_planes(image: Image.Image, planes: str) -> np.ndarray:
 
 
 class PatchSampler:
-    """Random aligned (LR, HR) patch pairs from in-memory, pre-augmented image pairs."""
+    """Random aligned (LR, HR) patch pairs from in-memory, pre-augmented image pairs.
 
-    def __init__(self, paths: list[Path], scale: int, patch: int, planes: str, seed: int) -> None:
+    ``weighting="pixel"`` makes every training pixel equally likely (the
+    papers' all-sub-images protocol: big images give more patches);
+    ``"image"`` gives every source image the same share of patches (its
+    downscaled copies split that share by area), matching benchmarks and the
+    validation score, which average PSNR per image.
+    """
+
+    def __init__(self, paths: list[Path], scale: int, patch: int, planes: str, seed: int,
+                 weighting: Literal["pixel", "image"] = "pixel") -> None:
         self.scale, self.patch = scale, patch
         self.pairs: list[tuple[np.ndarray, np.ndarray]] = []
+        weights: list[float] = []
         for path in paths:
             image = load_rgb(path)
+            areas = []
             for factor in AUGMENT_FACTORS:
                 size = (round(image.width * factor), round(image.height * factor))
                 hr = crop_to_multiple(image.resize(size, Image.BICUBIC) if factor < 1 else image, scale)
                 if min(hr.size) < patch * scale:
                     continue
-                self.pairs.append((to_planes(downscale(hr, scale), planes), to_planes(hr, planes)))
-        areas = np.array([lr.shape[1] * lr.shape[2] for lr, _ in self.pairs], dtype=np.float64)
-        self.weights = areas / areas.sum()
+                lr = to_planes(downscale(hr, scale), planes)
+                self.pairs.append((lr, to_planes(hr, planes)))
+                areas.append(float(lr.shape[1] * lr.shape[2]))
+            share = 1.0 / sum(areas) if weighting == "image" and areas else 1.0
+            weights += [area * share for area in areas]
+        self.weights = np.array(weights) / sum(weights)
         self.rng = np.random.default_rng(seed)
 
     def batch(self, size: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -129,12 +149,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--scale", type=int, choices=SCALES, required=True)
     p.add_argument("--data", type=Path, nargs="+", required=True, help="folders of HR training images")
     p.add_argument("--out", type=Path, required=True, help="run folder (state.pt, best.pt)")
-    p.add_argument("--iters", type=int, default=60000, help="total iterations of the schedule")
-    p.add_argument("--batch", type=int, default=32)
-    p.add_argument("--patch", type=int, default=24, help="LR patch size in pixels")
+    p.add_argument("--iters", type=int, default=250000, help="total iterations of the schedule")
+    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--patch", type=int, default=12, help="LR patch size in pixels")
     p.add_argument("--lr", type=float, default=1e-3, help="peak Adam learning rate")
-    p.add_argument("--min-lr", type=float, default=1e-5, help="learning rate at the end of the cosine")
-    p.add_argument("--loss", choices=("l1", "mse"), default="l1")
+    p.add_argument("--min-lr", type=float, default=1e-6, help="learning rate at the end of the cosine")
+    p.add_argument("--loss", choices=("l1", "mse"), default="mse")
+    p.add_argument("--weighting", choices=("pixel", "image"), default="pixel",
+                   help="patches per training pixel (papers) or an equal share per image")
     p.add_argument("--val-count", type=int, default=12, help="images held out for validation")
     p.add_argument("--val-every", type=int, default=1000)
     p.add_argument("--save-every", type=int, default=500)
@@ -195,7 +217,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"initialised {len(usable)}/{len(own)} tensors from {args.init}", flush=True)
 
     print(f"loading {len(train_paths)} training / {len(val_paths)} validation images ...", flush=True)
-    sampler = PatchSampler(train_paths, args.scale, args.patch, planes, args.seed + iteration)
+    sampler = PatchSampler(train_paths, args.scale, args.patch, planes, args.seed + iteration,
+                           args.weighting)
     val_items = load_validation(val_paths, args.scale, planes)
     print(f"{len(sampler.pairs)} augmented training images; {sum(p.numel() for p in model.parameters())} "
           f"parameters; validation at start: {validate(model, val_items, args.scale, planes):.3f} dB",
@@ -238,7 +261,8 @@ def main(argv: list[str] | None = None) -> None:
                         args.out / "best.pt", model, args.model, args.scale,
                         iterations=iteration, val_psnr=round(score, 4),
                         data=[str(d) for d in args.data], val_images=[p.name for p in val_paths],
-                        loss=args.loss, batch=args.batch, patch=args.patch, git_commit=commit,
+                        loss=args.loss, batch=args.batch, patch=args.patch, weighting=args.weighting,
+                        git_commit=commit,
                         init=str(args.init) if args.init else None,
                         train_seconds=round(elapsed + time.perf_counter() - session_start),
                     )
