@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from rtsr.models import load_model
@@ -69,6 +70,20 @@ def test_train_initialises_another_scale_from_weights(image_folder, tmp_path) ->
     assert result.returncode == 0, result.stderr
     assert "initialised" in result.stdout
     load_model("fsrcnn", 4, tmp_path / "x4" / "best.pt")
+
+
+def test_train_tune_last_changes_only_the_output_layer(image_folder, tmp_path) -> None:
+    base = ["--model", "fsrcnn", "--data", image_folder, "--batch", "2", "--patch", "10", "--val-count", "1",
+            "--threads", "1", "--iters", "3", "--val-every", "3"]
+    assert _train(*base, "--scale", "3", "--out", tmp_path / "x3").returncode == 0
+    result = _train(*base, "--scale", "2", "--out", tmp_path / "x2", "--init", tmp_path / "x3" / "best.pt",
+                    "--tune", "last")
+    assert result.returncode == 0, result.stderr
+    before, _ = load_model("fsrcnn", 3, tmp_path / "x3" / "best.pt")
+    after, meta = load_model("fsrcnn", 2, tmp_path / "x2" / "best.pt")
+    changed = {name for name, tensor in after.state_dict().items()
+               if not torch.equal(tensor, before.state_dict()[name])}
+    assert changed == {"deconv.weight", "deconv.bias"} and meta["tune"] == "last"
 
 
 def test_evaluate_prints_a_markdown_table(image_folder, tmp_path, random_weights) -> None:

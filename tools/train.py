@@ -10,7 +10,10 @@ channel BT.601 for FSRCNN/SRCNN, RGB for SRResNet. Augmentation as in the
 FSRCNN paper: the HR image is first downscaled by 1.0/0.9/0.8/0.7/0.6, then
 random crops get random flips and 90° rotations. Every --val-count-th image
 is held out for validation (never the eval/ benchmarks). Adam with a cosine
-learning-rate schedule, MSE loss (PSNR is the yardstick).
+learning-rate schedule, MSE loss (PSNR is the yardstick). Another scale can
+start from trained weights (``--init``, e.g. FSRCNN ×3 for ×2/×4) and train
+every layer or, as in the FSRCNN paper's transfer, only the output layer
+(``--tune last``).
 
 Small batches of small patches (16 × 12×12 LR) by default: these networks
 are tiny, and what limits them is the number of Adam updates, not the pixels
@@ -164,6 +167,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--init", type=Path, help="start from these weights (e.g. FSRCNN x3 for x2/x4)")
+    p.add_argument("--tune", choices=("all", "last"), default="all",
+                   help="train every layer, or only the output layer (FSRCNN's transfer to another scale)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/state.pt")
     p.add_argument("--max-minutes", type=float, default=0, help="save and stop after this long (0: no limit)")
     return p.parse_args(argv)
@@ -174,6 +179,22 @@ def split_paths(paths: list[Path], val_count: int) -> tuple[list[Path], list[Pat
     step = max(1, len(paths) // max(1, val_count))
     val = paths[step // 2::step][:val_count]
     return [p for p in paths if p not in val], val
+
+
+def output_layer(model: torch.nn.Module) -> torch.nn.Module:
+    """The last module, in registration order, that owns parameters: FSRCNN's
+    deconvolution, SRCNN's 5x5 reconstruction, SRResNet's tail."""
+    owners = [m for m in model.modules() if next(m.parameters(recurse=False), None) is not None]
+    return owners[-1]
+
+
+def trainable_parameters(model: torch.nn.Module, tune: str) -> list[torch.nn.Parameter]:
+    """All parameters (``tune="all"``) or only the output layer's, freezing the rest."""
+    keep = list(output_layer(model).parameters()) if tune == "last" else list(model.parameters())
+    kept = {id(p) for p in keep}
+    for param in model.parameters():
+        param.requires_grad_(id(param) in kept)
+    return keep
 
 
 def learning_rate(args: argparse.Namespace, iteration: int) -> float:
@@ -199,7 +220,7 @@ def main(argv: list[str] | None = None) -> None:
     train_paths, val_paths = split_paths(image_paths(args.data), args.val_count)
 
     model = entry.architecture.build(args.scale)
-    optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
+    optimizer = torch.optim.Adam(trainable_parameters(model, args.tune), lr=args.lr)
     iteration, best, elapsed = 0, -math.inf, 0.0
     state_path = args.out / "state.pt"
     if args.resume and state_path.is_file():
@@ -262,6 +283,7 @@ def main(argv: list[str] | None = None) -> None:
                         iterations=iteration, val_psnr=round(score, 4),
                         data=[str(d) for d in args.data], val_images=[p.name for p in val_paths],
                         loss=args.loss, batch=args.batch, patch=args.patch, weighting=args.weighting,
+                        tune=args.tune,
                         git_commit=commit,
                         init=str(args.init) if args.init else None,
                         train_seconds=round(elapsed + time.perf_counter() - session_start),
