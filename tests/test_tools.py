@@ -76,6 +76,8 @@ def test_train_tune_last_changes_only_the_output_layer(image_folder, tmp_path) -
     base = ["--model", "fsrcnn", "--data", image_folder, "--batch", "2", "--patch", "10", "--val-count", "1",
             "--threads", "1", "--iters", "3", "--val-every", "3"]
     assert _train(*base, "--scale", "3", "--out", tmp_path / "x3").returncode == 0
+    without_init = _train(*base, "--scale", "2", "--out", tmp_path / "x2", "--tune", "last")
+    assert without_init.returncode == 2 and "needs --init" in without_init.stderr
     result = _train(*base, "--scale", "2", "--out", tmp_path / "x2", "--init", tmp_path / "x3" / "best.pt",
                     "--tune", "last")
     assert result.returncode == 0, result.stderr

@@ -171,7 +171,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="train every layer, or only the output layer (FSRCNN's transfer to another scale)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/state.pt")
     p.add_argument("--max-minutes", type=float, default=0, help="save and stop after this long (0: no limit)")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.tune == "last" and not (args.init or args.resume):
+        p.error("--tune last keeps every other layer as it is, so it needs --init weights")
+    return args
 
 
 def split_paths(paths: list[Path], val_count: int) -> tuple[list[Path], list[Path]]:
