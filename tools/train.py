@@ -286,8 +286,7 @@ def main(argv: list[str] | None = None) -> None:
                         iterations=iteration, val_psnr=round(score, 4),
                         data=[str(d) for d in args.data], val_images=[p.name for p in val_paths],
                         loss=args.loss, batch=args.batch, patch=args.patch, weighting=args.weighting,
-                        tune=args.tune,
-                        git_commit=commit,
+                        tune=args.tune, git_commit=commit,
                         init=str(args.init) if args.init else None,
                         train_seconds=round(elapsed + time.perf_counter() - session_start),
                     )
