@@ -53,8 +53,9 @@ AUGMENT_FACTORS = (1.0, 0.9, 0.8, 0.7, 0.6)
 
 
 def git_commit() -> str:
+    """Short hash of HEAD, with ``-dirty`` when tracked files differ from it."""
     try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+        out = subprocess.run(["git", "describe", "--always", "--dirty", "--abbrev=7"], capture_output=True, text=True,
                              cwd=Path(__file__).resolve().parents[1], check=True)
         return out.stdout.strip()
     except (OSError, subprocess.CalledProcessError):
