@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -57,6 +58,7 @@ def test_train_writes_a_loadable_self_describing_checkpoint_and_resumes(image_fo
     model, meta = load_model("fsrcnn", 2, out / "best.pt")
     assert meta["iterations"] in (10, 20) and meta["val_psnr"] > 0 and meta["data"] == [str(image_folder)]
     assert {"git_commit", "val_images", "loss", "train_seconds"} <= set(meta)
+    assert re.fullmatch(r"[0-9a-f]{7,}(-dirty)?|unknown", meta["git_commit"]), meta["git_commit"]
     resumed = _train(*common, "--iters", "30", "--resume")
     assert resumed.returncode == 0, resumed.stderr
     assert "resumed at iteration 20" in resumed.stdout and "validation it 30" in resumed.stdout

@@ -55,7 +55,9 @@ AUGMENT_FACTORS = (1.0, 0.9, 0.8, 0.7, 0.6)
 def git_commit() -> str:
     """Short hash of HEAD, with ``-dirty`` when tracked files differ from it."""
     try:
-        out = subprocess.run(["git", "describe", "--always", "--dirty", "--abbrev=7"], capture_output=True, text=True,
+        # --exclude '*': a hash even when tags exist; --dirty: say if tracked files were edited.
+        out = subprocess.run(["git", "describe", "--always", "--dirty", "--abbrev=7", "--exclude=*"],
+                             capture_output=True, text=True,
                              cwd=Path(__file__).resolve().parents[1], check=True)
         return out.stdout.strip()
     except (OSError, subprocess.CalledProcessError):
