@@ -35,7 +35,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
 import torch
@@ -50,6 +50,7 @@ from sr_data import crop_to_multiple, downscale, image_paths, load_rgb, psnr, rg
 from rtsr.models import MODELS, SCALES, read_checkpoint, save_checkpoint  # noqa: E402
 
 AUGMENT_FACTORS = (1.0, 0.9, 0.8, 0.7, 0.6)
+Weighting = Literal["pixel", "image"]
 
 
 def git_commit() -> str:
@@ -83,7 +84,7 @@ class PatchSampler:
     """
 
     def __init__(self, paths: list[Path], scale: int, patch: int, planes: str, seed: int,
-                 weighting: Literal["pixel", "image"] = "pixel") -> None:
+                 weighting: Weighting = "pixel") -> None:
         self.scale, self.patch = scale, patch
         self.pairs: list[tuple[np.ndarray, np.ndarray]] = []
         weights: list[float] = []
@@ -161,7 +162,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--lr", type=float, default=1e-3, help="peak Adam learning rate")
     p.add_argument("--min-lr", type=float, default=1e-6, help="learning rate at the end of the cosine")
     p.add_argument("--loss", choices=("l1", "mse"), default="mse")
-    p.add_argument("--weighting", choices=("pixel", "image"), default="pixel",
+    p.add_argument("--weighting", choices=get_args(Weighting), default="pixel",
                    help="patches per training pixel (papers) or an equal share per image")
     p.add_argument("--val-count", type=int, default=12, help="images held out for validation")
     p.add_argument("--val-every", type=int, default=1000)
