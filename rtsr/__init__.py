@@ -11,11 +11,11 @@
 import cv2  # noqa: F401  isort: skip
 
 from rtsr.version import __version__
-from rtsr.errors import EncodeError, EngineUnavailable, InputError, RtsrError, WeightsError
+from rtsr.errors import DecodeError, EncodeError, EngineUnavailable, InputError, RtsrError, WeightsError
 from rtsr.report import Report
 from rtsr.upscaler import Upscaler
 
 __all__ = [
-    "EncodeError", "EngineUnavailable", "InputError", "Report", "RtsrError", "Upscaler",
+    "DecodeError", "EncodeError", "EngineUnavailable", "InputError", "Report", "RtsrError", "Upscaler",
     "WeightsError", "__version__",
 ]

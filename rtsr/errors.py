@@ -22,5 +22,13 @@ class EngineUnavailable(RtsrError):
     """The requested inference engine cannot run on this machine."""
 
 
+class DecodeError(RtsrError):
+    """The input stopped being readable part-way (an I/O error, an unsupported feature).
+
+    A single corrupt packet is not an error: it is skipped, logged and counted
+    in the report.
+    """
+
+
 class EncodeError(RtsrError):
     """The encoder or muxer rejected the requested output settings."""

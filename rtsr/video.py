@@ -30,7 +30,7 @@ import av
 import numpy as np
 
 from rtsr.color import ColorInfo, PlaneLayout, describe_color, working_layout
-from rtsr.errors import EncodeError, InputError
+from rtsr.errors import DecodeError, EncodeError, InputError, RtsrError
 from rtsr.report import ProgressBar, Report, StageClock
 
 log = logging.getLogger("rtsr")
@@ -267,10 +267,17 @@ class _Pipeline:
                 continue
         return _END
 
-    def thread(self, target: Callable[[], None], name: str) -> threading.Thread:
+    def thread(self, target: Callable[[], None], name: str,
+               ffmpeg_failure: Callable[[av.FFmpegError], RtsrError]) -> threading.Thread:
+        """Start ``target``; an FFmpeg error in it becomes ``ffmpeg_failure(err)``, naming the stage."""
         def guarded() -> None:
             try:
                 target()
+            except av.FFmpegError as err:
+                failure = ffmpeg_failure(err)
+                failure.__cause__ = err
+                self.errors.append(failure)
+                self.stop.set()
             except BaseException as err:  # handed to the main thread, which re-raises it
                 self.errors.append(err)
                 self.stop.set()
@@ -339,7 +346,8 @@ def upscale_file(
 
     ``upscaler_for(info, out_size)`` builds the per-frame plane function once
     the input is probed. Raises InputError/EncodeError for bad input or
-    settings; KeyboardInterrupt propagates after the temporary file is removed.
+    settings and DecodeError when the input stops being readable part-way;
+    KeyboardInterrupt propagates after the temporary file is removed.
     """
     src, dst = Path(src), Path(dst)
     muxer = check_paths(src, dst, overwrite)
@@ -478,8 +486,9 @@ def _run(source, info: VideoInfo, tmp: Path, muxer: str, codec: av.codec.Codec, 
         clock.add("encode", time.perf_counter() - t0)
 
     bar = ProgressBar(info.frames) if progress else None
-    decoder = pipeline.thread(decode, "rtsr-decode")
-    encoder = pipeline.thread(encode, "rtsr-encode")
+    decoder = pipeline.thread(decode, "rtsr-decode",
+                              lambda err: DecodeError(f"reading the input failed: {err}"))
+    encoder = pipeline.thread(encode, "rtsr-encode", lambda err: EncodeError(f"encoding failed: {err}"))
     try:
         while True:
             item = pipeline.get(pipeline.to_infer)
@@ -512,7 +521,4 @@ def _run(source, info: VideoInfo, tmp: Path, muxer: str, codec: av.codec.Codec, 
         encoder.join()
         output.close()
     if pipeline.errors:
-        err = pipeline.errors[0]
-        if isinstance(err, av.FFmpegError):
-            raise EncodeError(f"{err}") from err
-        raise err
+        raise pipeline.errors[0]

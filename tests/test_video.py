@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from conftest import SHARED, audio_payloads, frame_times
-from rtsr import EncodeError, InputError, Upscaler
+import rtsr.video
+from rtsr import DecodeError, EncodeError, InputError, Upscaler
 from rtsr.video import temporary_path
 
 
@@ -141,6 +142,38 @@ def test_corrupt_packet_is_skipped_counted_and_the_run_continues(clip_factory, u
     assert report.corrupt_packets == 1
     assert report.frames == _stream_info(dst)["frames"] == 9
     assert "corrupt video packet" in caplog.text and "1 corrupt" in report.summary()
+
+
+class _FailingInput:
+    """An opened input whose demuxer fails with an I/O error after ``good`` packets (a pulled drive)."""
+
+    def __init__(self, container, good: int) -> None:
+        self._container, self._good = container, good
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._container.close()
+
+    def __getattr__(self, name: str):
+        return getattr(self._container, name)
+
+    def demux(self, *args, **kwargs):
+        for index, packet in enumerate(self._container.demux(*args, **kwargs)):
+            if index == self._good:
+                raise av.error.OSError(5, "Input/output error", "in.mp4")
+            yield packet
+
+
+def test_input_failing_part_way_is_a_decode_error_and_leaves_no_output(clip_factory, upscaler, tmp_path,
+                                                                      monkeypatch):
+    src = clip_factory("in.mp4", frames=10)
+    opened = rtsr.video.open_input
+    monkeypatch.setattr(rtsr.video, "open_input", lambda path: _FailingInput(opened(path), good=6))
+    with pytest.raises(DecodeError, match="reading the input failed: .*Input/output error"):
+        upscaler().upscale_video(src, tmp_path / "out.mp4")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4"]
 
 
 def test_pix_fmt_option_converts_the_output(clip_factory, upscaler, tmp_path):
