@@ -284,8 +284,12 @@ class Recorder:
         pts = max(self.last_pts + 1, round((captured - self.first) * 1000))
         self.last_pts = pts
         height, width = self.stream.height, self.stream.width
-        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb[:height, :width]), format="rgb24")
-        frame = frame.reformat(format="yuv420p")
+        if _even(rgb.shape) == (width, height):  # the usual case: at most an odd column/row cropped
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb[:height, :width]), format="rgb24")
+            frame = frame.reformat(format="yuv420p")
+        else:  # the source changed resolution: scale to the recording's size, never crop
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+            frame = frame.reformat(width=width, height=height, format="yuv420p", interpolation="BICUBIC")
         frame.pts, frame.time_base = pts, Fraction(1, 1000)
         self.container.mux(self.stream.encode(frame))
         self.written += 1

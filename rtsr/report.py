@@ -41,6 +41,7 @@ class Report:
     wall_seconds: float = 0.0
     stage_seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
     corrupt_packets: int = 0
+    resized_frames: int = 0  # frames whose input size differed from the first (a resolution change)
     copied_streams: list[str] = field(default_factory=list)
     skipped_streams: list[str] = field(default_factory=list)
 
@@ -80,6 +81,9 @@ class Report:
             lines.append("NOT copied: " + ", ".join(self.skipped_streams))
         if self.corrupt_packets:
             lines.append(f"skipped {self.corrupt_packets} corrupt video packet(s)")
+        if self.resized_frames:
+            lines.append(f"resized {self.resized_frames} frame(s) to {w}×{h} before upscaling: "
+                         "the input changes resolution part-way")
         lines.append(f"wrote {self.output}")
         return "\n".join(lines)
 

@@ -216,13 +216,20 @@ def _plane_view(plane: av.video.plane.VideoPlane, width: int, height: int,
     return rows.reshape(height, plane.line_size // itemsize)[:, :width]
 
 
-def frame_planes(frame: av.VideoFrame, layout: PlaneLayout) -> list[np.ndarray]:
-    """The Y, U, V planes of a decoded frame in ``layout``, converting the format if needed."""
-    if frame.format.name != layout.pix_fmt:
+def frame_planes(frame: av.VideoFrame, layout: PlaneLayout, width: int, height: int) -> list[np.ndarray]:
+    """The Y, U, V planes of a decoded frame in ``layout`` at width×height, converting if needed.
+
+    The size differs only where the stream changes resolution part-way; such
+    frames are resized (bicubic) to the size the run was set up for, so the
+    output keeps one size and shows the whole picture.
+    """
+    if (frame.width, frame.height) != (width, height):
+        frame = frame.reformat(width=width, height=height, format=layout.pix_fmt, interpolation="BICUBIC")
+    elif frame.format.name != layout.pix_fmt:
         frame = frame.reformat(format=layout.pix_fmt)
     dtype = np.uint8 if layout.bits == 8 else np.uint16
-    cw, ch = layout.chroma_size(frame.width, frame.height)
-    sizes = [(frame.width, frame.height), (cw, ch), (cw, ch)]
+    cw, ch = layout.chroma_size(width, height)
+    sizes = [(width, height), (cw, ch), (cw, ch)]
     return [_plane_view(p, w, h, dtype) for p, (w, h) in zip(frame.planes, sizes)]
 
 
@@ -427,6 +434,16 @@ def _open_output(tmp: Path, muxer: str, source: av.container.InputContainer, inf
         raise
 
 
+def _note_resized(frame: av.VideoFrame, info: VideoInfo, report: Report) -> None:
+    """Count a frame whose size is not the stream's first size; warn at the first one."""
+    if not report.resized_frames:
+        at = float(frame.pts * info.time_base) if frame.pts is not None else float("nan")
+        log.warning("the input changes resolution at %.3f s (%d×%d, was %d×%d): such frames are resized "
+                    "to %d×%d before upscaling", at, frame.width, frame.height, info.width, info.height,
+                    info.width, info.height)
+    report.resized_frames += 1
+
+
 def _run(source, info: VideoInfo, tmp: Path, muxer: str, codec: av.codec.Codec, pix_fmt: str,
          out_size: tuple[int, int], upscale_planes, settings: EncodeSettings, report: Report,
          clock: StageClock, progress: bool) -> None:
@@ -496,7 +513,10 @@ def _run(source, info: VideoInfo, tmp: Path, muxer: str, codec: av.codec.Codec, 
                 break
             if isinstance(item, av.VideoFrame):
                 pts = item.pts
-                out = planes_frame(upscale_planes(frame_planes(item, info.layout)), out_layout)
+                if (item.width, item.height) != (info.width, info.height):
+                    _note_resized(item, info, report)
+                out = planes_frame(upscale_planes(frame_planes(item, info.layout, info.width, info.height)),
+                                   out_layout)
                 out.pts, out.time_base, out.duration = pts, info.time_base, item.duration
                 out.color_range, out.colorspace = color.color_range, color.colorspace
                 if out_layout.pix_fmt != pix_fmt:

@@ -15,7 +15,7 @@ import pytest
 
 from conftest import frame_times
 from rtsr.errors import InputError
-from rtsr.live import LatestSlot, LiveOptions, PyAVSource, open_source, run_live
+from rtsr.live import LatestSlot, LiveOptions, PyAVSource, Recorder, open_source, run_live
 
 SOURCE = "testsrc2=size=64x48:rate=24"
 
@@ -74,6 +74,20 @@ def test_headless_recording_has_every_shown_frame_with_increasing_timestamps(tmp
     assert 1.4 <= float(times[-1] - times[0]) <= 2.2  # real time, not decode speed
     with __import__("av").open(str(out)) as container:
         assert (container.streams.video[0].width, container.streams.video[0].height) == (128, 96)
+
+
+def test_recording_scales_frames_after_a_source_resolution_change(tmp_path) -> None:
+    first = np.zeros((96, 128, 3), np.uint8)
+    larger = np.zeros((193, 257, 3), np.uint8)  # odd, and twice the size: the source switched
+    larger[:, 193:] = 255  # a bright right quarter, lost if the frame were cropped
+    recorder = Recorder(tmp_path / "rec.mp4", (128, 96), 24)
+    recorder.add(first, 0.0)
+    recorder.add(larger, 0.05)
+    assert recorder.close() == 2
+    with __import__("av").open(str(tmp_path / "rec.mp4")) as container:
+        lumas = [frame.to_ndarray(format="gray") for frame in container.decode(video=0)]
+    assert [luma.shape for luma in lumas] == [(96, 128), (96, 128)]
+    assert lumas[0][:, -24:].mean() < 40 and lumas[1][:, -24:].mean() > 200
 
 
 def test_live_cli_errors_are_one_line(tmp_path) -> None:
