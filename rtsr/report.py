@@ -44,6 +44,7 @@ class Report:
     resized_frames: int = 0  # frames whose input size differed from the first (a resolution change)
     copied_streams: list[str] = field(default_factory=list)
     skipped_streams: list[str] = field(default_factory=list)
+    chapters: int = 0  # chapters copied
 
     @property
     def fps(self) -> float:
@@ -75,8 +76,9 @@ class Report:
             "per frame: " + ", ".join(f"{s} {stages[s]:.1f} ms" for s in STAGES)
             + f"; bottleneck: {self.bottleneck}",
         ]
-        if self.copied_streams:
-            lines.append("copied: " + ", ".join(self.copied_streams))
+        copied = self.copied_streams + ([f"{self.chapters} chapters"] if self.chapters else [])
+        if copied:
+            lines.append("copied: " + ", ".join(copied))
         if self.skipped_streams:
             lines.append("NOT copied: " + ", ".join(self.skipped_streams))
         if self.corrupt_packets:

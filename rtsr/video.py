@@ -59,6 +59,8 @@ class VideoInfo:
     time_base: Fraction
     rate: Fraction | None  # average frame rate, None when unknown
     frames: int  # from the container, or estimated from the duration; 0 if unknown
+    sample_aspect_ratio: Fraction | None  # pixel shape of anamorphic video; None when square/unknown
+    display_matrix: tuple[int, ...] | None  # 9 ints, FFmpeg's layout: rotation/flip for display
 
 
 def open_input(path: Path) -> av.container.InputContainer:
@@ -91,8 +93,38 @@ def probe_video(container: av.container.InputContainer, path: Path) -> VideoInfo
         frames = round(float(stream.duration * stream.time_base * rate))
     elif not frames and rate and container.duration:
         frames = round(container.duration / av.time_base * float(rate))
+    sar = ctx.sample_aspect_ratio
     return VideoInfo(ctx.width, ctx.height, fmt.name, layout, color, stream.time_base,
-                     Fraction(rate) if rate else None, int(frames or 0))
+                     Fraction(rate) if rate else None, int(frames or 0),
+                     Fraction(sar) if sar and sar != 1 else None, first_frame_display_matrix(path))
+
+
+def first_frame_display_matrix(path: Path) -> tuple[int, ...] | None:
+    """The display matrix (rotation, flips) of the first video frame, or None.
+
+    Phones store portrait video as landscape pictures plus this matrix; an
+    output without it plays sideways. PyAV exposes it only on decoded frames,
+    so this opens ``path`` once more and decodes one frame.
+    """
+    try:
+        with av.open(str(path), "r") as container:
+            frame = next(container.decode(video=0), None)
+            matrices = [bytes(side_data) for side_data in (frame.side_data if frame else ())
+                        if side_data.type == av.sidedata.sidedata.Type.DISPLAYMATRIX]
+    except av.FFmpegError:  # an unreadable start: the run itself will meet it and say so
+        return None
+    return tuple(np.frombuffer(matrices[0], np.int32).tolist()) if matrices else None
+
+
+# Tags the muxer writes itself, or statistics of the old encoding: copying them would leave stale values.
+_STALE_TAGS = frozenset({"encoder", "major_brand", "minor_version", "compatible_brands", "duration", "bps",
+                         "number_of_frames", "number_of_bytes"})
+
+
+def copyable_tags(metadata: dict[str, str]) -> dict[str, str]:
+    """The tags to carry over (title, language, creation time, ...): all but the stale ones."""
+    return {key: value for key, value in metadata.items()
+            if key.lower() not in _STALE_TAGS and not key.lower().startswith("_statistics_")}
 
 
 # --------------------------------------------------------------------------- output checks
@@ -407,8 +439,21 @@ def _open_output(tmp: Path, muxer: str, source: av.container.InputContainer, inf
         color = info.color
         ctx.color_primaries, ctx.color_trc = color.primaries, color.transfer
         ctx.colorspace, ctx.color_range = color.colorspace, color.color_range
+        if info.sample_aspect_ratio:
+            ctx.sample_aspect_ratio = info.sample_aspect_ratio
+        if info.display_matrix:
+            video.set_display_matrix(list(info.display_matrix))
+        _copy_description(source.streams.video[0], video)
+        output.metadata.update(copyable_tags(source.metadata))
+        chapters = source.chapters()
+        if chapters:
+            output.set_chapters(chapters)
+            report.chapters = len(chapters)
         copies: dict[int, av.stream.Stream] = {}
+        chapter_track = bool(chapters) and "mov" in source.format.name.split(",")
         for stream in source.streams:
+            if chapter_track and stream.type == "data" and stream.frames == len(chapters):
+                continue  # an mp4/mov chapter track: the muxer rebuilds it from the chapters
             if stream.type not in ("audio", "subtitle"):
                 if stream.index != source.streams.video[0].index:
                     report.skipped_streams.append(f"#{stream.index} {stream.type} (only the first video, "
@@ -423,6 +468,7 @@ def _open_output(tmp: Path, muxer: str, source: av.container.InputContainer, inf
                 log.warning("not copying %s: a %s file cannot hold %s", label, muxer, name)
                 continue
             copies[stream.index] = output.add_stream_from_template(stream)
+            _copy_description(stream, copies[stream.index])
             report.copied_streams.append(label)
         try:
             output.start_encoding()
@@ -432,6 +478,12 @@ def _open_output(tmp: Path, muxer: str, source: av.container.InputContainer, inf
     except BaseException:
         output.close()
         raise
+
+
+def _copy_description(source: av.stream.Stream, target: av.stream.Stream) -> None:
+    """Language, title and other tags, and the default/forced/... flags, from one stream to another."""
+    target.metadata.update(copyable_tags(source.metadata))
+    target.disposition = source.disposition
 
 
 def _note_resized(frame: av.VideoFrame, info: VideoInfo, report: Report) -> None:

@@ -35,6 +35,7 @@ class Clip:
     vfr: bool = False  # irregular frame durations
     bt709: bool = False  # tag the stream BT.709 limited range
     full_range: bool = False
+    described: bool = False  # title, chapters, languages, a commentary track, 4:3 pixels, rotated 90°
     extra_options: dict[str, str] = field(default_factory=dict)
 
 
@@ -64,6 +65,8 @@ def make_clip(path: Path, clip: Clip) -> Path:
             video.codec_context.color_range = 2
         audio = out.add_stream("aac", rate=48000) if clip.audio else None
         subtitle = _add_subtitles(out, path) if clip.subtitles else None
+        if clip.described:
+            _describe(out, video, audio, clip)
 
         seconds = clip.frames / clip.rate + 1
         with _lavfi(f"testsrc2=size={clip.width}x{clip.height}:rate={clip.rate}:duration={seconds}") as src:
@@ -98,6 +101,24 @@ def make_clip(path: Path, clip: Clip) -> Path:
                 packet.stream = subtitle_stream
                 out.mux(packet)
     return path
+
+
+def _describe(out: av.container.OutputContainer, video: av.video.stream.VideoStream,
+              audio: av.audio.stream.AudioStream | None, clip: Clip) -> None:
+    """What a phone or a DVD rip carries beside the pictures; the output must keep all of it."""
+    out.metadata.update({"title": "Holiday", "comment": "keep me"})
+    half = Fraction(clip.frames, 2 * clip.rate)
+    out.set_chapters([
+        {"id": 1, "start": 0, "end": int(half * 1000), "time_base": Fraction(1, 1000), "metadata": {"title": "Intro"}},
+        {"id": 2, "start": int(half * 1000), "end": int(2 * half * 1000), "time_base": Fraction(1, 1000),
+         "metadata": {"title": "Main"}},
+    ])
+    video.codec_context.sample_aspect_ratio = Fraction(4, 3)
+    video.set_display_rotation(90)  # a portrait phone video: landscape pixels, turned for display
+    video.metadata["language"] = "eng"
+    if audio is not None:
+        audio.metadata.update({"language": "fra", "title": "Commentary"})
+        audio.disposition = av.stream.Disposition.comment
 
 
 def _add_subtitles(out: av.container.OutputContainer, path: Path):

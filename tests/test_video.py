@@ -13,7 +13,7 @@ import pytest
 from conftest import SHARED, audio_payloads, frame_times
 import rtsr.video
 from rtsr import DecodeError, EncodeError, InputError, Upscaler
-from rtsr.video import temporary_path
+from rtsr.video import copyable_tags, temporary_path
 
 
 @pytest.fixture
@@ -122,6 +122,31 @@ def test_subtitles_are_copied_to_mkv_and_reported_when_mp4_cannot_hold_them(clip
     assert "not copying" in caplog.text
     assert "NOT copied" in to_mp4.summary()
     assert _stream_info(tmp_path / "subs_out.mp4")["types"] == ["video", "audio"]
+
+
+@pytest.mark.parametrize("suffix", [".mkv", ".mp4"])
+def test_titles_chapters_languages_flags_pixel_shape_and_rotation_survive(suffix, clip_factory, upscaler, tmp_path):
+    src = clip_factory(f"described{suffix}", described=True)
+    dst = tmp_path / f"out{suffix}"
+    report = upscaler().upscale_video(src, dst)
+    assert "2 chapters" in report.summary() and not report.skipped_streams  # the mp4 chapter track is rebuilt
+    with av.open(str(dst)) as result:
+        tags = {key.lower(): value for key, value in result.metadata.items()}
+        assert tags["title"] == "Holiday" and tags["comment"] == "keep me"
+        assert [chapter["metadata"]["title"] for chapter in result.chapters()] == ["Intro", "Main"]
+        video, audio = result.streams.video[0], result.streams.audio[0]
+        assert video.language == "eng" and audio.language == "fra"
+        assert video.sample_aspect_ratio == Fraction(4, 3)
+        assert next(result.decode(video=0)).rotation == 90
+        if suffix == ".mkv":  # mp4 stores neither track titles nor the commentary flag
+            assert audio.metadata["title"] == "Commentary"
+            assert audio.disposition & av.stream.Disposition.comment
+
+
+def test_stale_tags_are_not_copied():
+    tags = {"title": "x", "ENCODER": "Lavf", "major_brand": "isom", "DURATION": "00:00:01", "BPS": "9",
+            "_STATISTICS_TAGS": "BPS", "language": "fra"}
+    assert copyable_tags(tags) == {"title": "x", "language": "fra"}
 
 
 def test_corrupt_packet_is_skipped_counted_and_the_run_continues(clip_factory, upscaler, tmp_path, caplog):
