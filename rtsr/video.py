@@ -75,11 +75,17 @@ def open_input(path: Path) -> av.container.InputContainer:
         raise InputError(f"cannot read {path}: not a media file FFmpeg understands ({err.strerror})") from None
 
 
+def main_video_stream(container: av.container.InputContainer) -> av.video.stream.VideoStream | None:
+    """The video to upscale: the first video stream that is not cover art; None when there is none."""
+    return next((stream for stream in container.streams.video
+                 if not stream.disposition & av.stream.Disposition.attached_pic), None)
+
+
 def probe_video(container: av.container.InputContainer, path: Path) -> VideoInfo:
-    """Describe the first video stream, or raise InputError when there is none."""
-    if not container.streams.video:
+    """Describe the main video stream, or raise InputError when there is none."""
+    stream = main_video_stream(container)
+    if stream is None:
         raise InputError(f"{path} has no video stream")
-    stream = container.streams.video[0]
     ctx = stream.codec_context
     if not ctx.width or not ctx.height or ctx.format is None:
         raise InputError(f"{path}: the video stream has no decodable picture size")
@@ -100,7 +106,7 @@ def probe_video(container: av.container.InputContainer, path: Path) -> VideoInfo
 
 
 def first_frame_display_matrix(path: Path) -> tuple[int, ...] | None:
-    """The display matrix (rotation, flips) of the first video frame, or None.
+    """The display matrix (rotation, flips) of the main video's first frame, or None.
 
     Phones store portrait video as landscape pictures plus this matrix; an
     output without it plays sideways. PyAV exposes it only on decoded frames,
@@ -108,7 +114,7 @@ def first_frame_display_matrix(path: Path) -> tuple[int, ...] | None:
     """
     try:
         with av.open(str(path), "r") as container:
-            frame = next(container.decode(video=0), None)
+            frame = next(container.decode(main_video_stream(container)), None)
             matrices = [bytes(side_data) for side_data in (frame.side_data if frame else ())
                         if side_data.type == av.sidedata.sidedata.Type.DISPLAYMATRIX]
     except av.FFmpegError:  # an unreadable start: the run itself will meet it and say so
@@ -443,33 +449,13 @@ def _open_output(tmp: Path, muxer: str, source: av.container.InputContainer, inf
             ctx.sample_aspect_ratio = info.sample_aspect_ratio
         if info.display_matrix:
             video.set_display_matrix(list(info.display_matrix))
-        _copy_description(source.streams.video[0], video)
+        _copy_description(main_video_stream(source), video)
         output.metadata.update(copyable_tags(source.metadata))
         chapters = source.chapters()
         if chapters:
             output.set_chapters(chapters)
             report.chapters = len(chapters)
-        copies: dict[int, av.stream.Stream] = {}
-        chapter_track = bool(chapters) and "mov" in source.format.name.split(",")
-        for stream in source.streams:
-            if chapter_track and stream.type == "data" and stream.frames == len(chapters):
-                continue  # an mp4/mov chapter track: the muxer rebuilds it from the chapters
-            if stream.type not in ("audio", "subtitle"):
-                if stream.index != source.streams.video[0].index:
-                    report.skipped_streams.append(f"#{stream.index} {stream.type} (only the first video, "
-                                                  "audio and subtitles are kept)")
-                    log.warning("not copying stream #%d (%s): only the first video stream, audio and "
-                                "subtitles are kept", stream.index, stream.type)
-                continue
-            name = stream.codec_context.name if stream.codec_context else "?"
-            label = f"#{stream.index} {stream.type} {name}"
-            if name not in output.supported_codecs:
-                report.skipped_streams.append(f"{label} (a {muxer} file cannot hold {name})")
-                log.warning("not copying %s: a %s file cannot hold %s", label, muxer, name)
-                continue
-            copies[stream.index] = output.add_stream_from_template(stream)
-            _copy_description(stream, copies[stream.index])
-            report.copied_streams.append(label)
+        copies = _add_copies(source, output, muxer, report)
         try:
             output.start_encoding()
         except (av.FFmpegError, ValueError) as err:
@@ -478,6 +464,52 @@ def _open_output(tmp: Path, muxer: str, source: av.container.InputContainer, inf
     except BaseException:
         output.close()
         raise
+
+
+def _add_copies(source: av.container.InputContainer, output: av.container.OutputContainer, muxer: str,
+                report: Report) -> dict[int, av.stream.Stream]:
+    """Add every input stream but the upscaled video to ``output``, or report why not.
+
+    Audio, subtitles and cover art are copied packet for packet: the returned
+    map takes their input index to their output stream. Attachments (the
+    fonts of styled subtitles) are embedded whole, where the muxer holds them.
+    """
+    main = main_video_stream(source)
+    chapters = len(source.chapters())
+    chapter_track = bool(chapters) and "mov" in source.format.name.split(",")
+    copies: dict[int, av.stream.Stream] = {}
+
+    def skip(label: str, why: str) -> None:
+        report.skipped_streams.append(f"{label} ({why})")
+        log.warning("not copying %s: %s", label, why)
+
+    for stream in source.streams:
+        if stream.index == main.index:
+            continue
+        if chapter_track and stream.type == "data" and stream.frames == chapters:
+            continue  # an mp4/mov chapter track: the muxer rebuilds it from the chapters
+        if stream.type == "attachment":
+            label = f"#{stream.index} attachment {stream.name}"
+            if muxer != "matroska":
+                skip(label, f"a {muxer} file cannot hold attachments")
+                continue
+            output.add_attachment(stream.name, stream.mimetype, bytes(stream.data))
+            report.copied_streams.append(label)
+            continue
+        cover_art = stream.type == "video" and stream.disposition & av.stream.Disposition.attached_pic
+        if stream.type not in ("audio", "subtitle") and not cover_art:
+            skip(f"#{stream.index} {stream.type}", "only one video is upscaled; audio, subtitles, cover art "
+                 "and attachments are copied")
+            continue
+        name = stream.codec_context.name if stream.codec_context else "?"
+        label = f"#{stream.index} {'cover art' if cover_art else stream.type} {name}"
+        if name not in output.supported_codecs:
+            skip(label, f"a {muxer} file cannot hold {name}")
+            continue
+        copies[stream.index] = output.add_stream_from_template(stream)
+        _copy_description(stream, copies[stream.index])
+        report.copied_streams.append(label)
+    return copies
 
 
 def _copy_description(source: av.stream.Stream, target: av.stream.Stream) -> None:
@@ -499,7 +531,7 @@ def _note_resized(frame: av.VideoFrame, info: VideoInfo, report: Report) -> None
 def _run(source, info: VideoInfo, tmp: Path, muxer: str, codec: av.codec.Codec, pix_fmt: str,
          out_size: tuple[int, int], upscale_planes, settings: EncodeSettings, report: Report,
          clock: StageClock, progress: bool) -> None:
-    vstream = source.streams.video[0]
+    vstream = main_video_stream(source)
     vstream.thread_type = "AUTO"
     output, video, copies = _open_output(tmp, muxer, source, info, codec, pix_fmt, out_size,
                                          settings, report)
@@ -514,8 +546,9 @@ def _run(source, info: VideoInfo, tmp: Path, muxer: str, codec: av.codec.Codec, 
             if pipeline.stop.is_set():
                 return
             if packet.stream.index != vstream.index:
-                # Copied streams: pass real packets on in demux order (dts None = flush marker).
-                if packet.dts is not None and not pipeline.put(pipeline.to_infer, packet):
+                # Copied streams: pass real packets on in demux order (empty = end-of-stream marker;
+                # cover art comes as one packet without timestamps).
+                if packet.size and not pipeline.put(pipeline.to_infer, packet):
                     return
                 continue
             t0 = time.perf_counter()

@@ -36,6 +36,8 @@ class Clip:
     bt709: bool = False  # tag the stream BT.709 limited range
     full_range: bool = False
     described: bool = False  # title, chapters, languages, a commentary track, 4:3 pixels, rotated 90°
+    cover_art: bool = False  # a JPEG cover picture (an attached_pic stream, as music videos carry)
+    font: bool = False  # a font attachment, as styled subtitles in Matroska carry
     extra_options: dict[str, str] = field(default_factory=dict)
 
 
@@ -67,6 +69,9 @@ def make_clip(path: Path, clip: Clip) -> Path:
         subtitle = _add_subtitles(out, path) if clip.subtitles else None
         if clip.described:
             _describe(out, video, audio, clip)
+        if clip.font:
+            out.add_attachment("subtitles.ttf", "font/ttf", FONT_BYTES)
+        cover = _cover_art(out) if clip.cover_art else None
 
         seconds = clip.frames / clip.rate + 1
         with _lavfi(f"testsrc2=size={clip.width}x{clip.height}:rate={clip.rate}:duration={seconds}") as src:
@@ -95,6 +100,11 @@ def make_clip(path: Path, clip: Clip) -> Path:
                     for resampled in resampler.resample(frame):
                         out.mux(audio.encode(resampled))
             out.mux(audio.encode(None))
+        if cover is not None:
+            cover_stream, packets = cover
+            for packet in packets:
+                packet.stream = cover_stream
+                out.mux(packet)
         if subtitle is not None:
             subtitle_stream, packets = subtitle
             for packet in packets:
@@ -119,6 +129,20 @@ def _describe(out: av.container.OutputContainer, video: av.video.stream.VideoStr
     if audio is not None:
         audio.metadata.update({"language": "fra", "title": "Commentary"})
         audio.disposition = av.stream.Disposition.comment
+
+
+FONT_BYTES = b"not really a font, but the bytes must arrive unchanged" * 20
+
+
+def _cover_art(out: av.container.OutputContainer):
+    """A 32×32 JPEG as a cover-art stream; returns (stream, packets)."""
+    stream = out.add_stream("mjpeg")
+    stream.width, stream.height, stream.pix_fmt = 32, 32, "yuvj420p"
+    stream.disposition = av.stream.Disposition.attached_pic
+    picture = av.VideoFrame.from_ndarray(np.full((32, 32, 3), 200, np.uint8), format="rgb24")
+    picture = picture.reformat(format="yuvj420p")
+    picture.pts = 0
+    return stream, stream.encode(picture) + stream.encode(None)
 
 
 def _add_subtitles(out: av.container.OutputContainer, path: Path):

@@ -10,7 +10,7 @@ import av
 import numpy as np
 import pytest
 
-from conftest import SHARED, audio_payloads, frame_times
+from conftest import FONT_BYTES, SHARED, audio_payloads, frame_times
 import rtsr.video
 from rtsr import DecodeError, EncodeError, InputError, Upscaler
 from rtsr.video import copyable_tags, temporary_path
@@ -141,6 +141,30 @@ def test_titles_chapters_languages_flags_pixel_shape_and_rotation_survive(suffix
         if suffix == ".mkv":  # mp4 stores neither track titles nor the commentary flag
             assert audio.metadata["title"] == "Commentary"
             assert audio.disposition & av.stream.Disposition.comment
+
+
+def test_cover_art_is_copied_and_never_taken_for_the_video(clip_factory, upscaler, tmp_path):
+    src = clip_factory("song.mp4", cover_art=True, frames=6)
+    report = upscaler().upscale_video(src, tmp_path / "out.mp4")
+    assert report.frames == 6 and report.input_size == (96, 64)
+    with av.open(str(src)) as original, av.open(str(tmp_path / "out.mp4")) as result:
+        covers = [s for s in result.streams.video if s.disposition & av.stream.Disposition.attached_pic]
+        assert len(covers) == 1 and result.streams.video[0] not in covers
+        picture = next(result.demux(covers[0]))
+        assert bytes(picture) == bytes(next(original.demux(original.streams.video[1])))  # unchanged
+
+
+def test_attachments_are_embedded_in_mkv_and_reported_for_mp4(clip_factory, upscaler, tmp_path, caplog):
+    src = clip_factory("styled.mkv", font=True, frames=6)
+    kept = upscaler().upscale_video(src, tmp_path / "out.mkv")
+    assert "#2 attachment subtitles.ttf" in kept.copied_streams
+    with av.open(str(tmp_path / "out.mkv")) as result:
+        (font,) = [s for s in result.streams if s.type == "attachment"]
+        assert font.name == "subtitles.ttf" and font.mimetype == "font/ttf" and bytes(font.data) == FONT_BYTES
+    with caplog.at_level(logging.WARNING, logger="rtsr"):
+        lost = upscaler().upscale_video(src, tmp_path / "out.mp4")
+    assert "NOT copied: #2 attachment subtitles.ttf (a mp4 file cannot hold attachments)" in lost.summary()
+    assert "not copying #2 attachment" in caplog.text
 
 
 def test_stale_tags_are_not_copied():
