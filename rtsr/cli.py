@@ -35,12 +35,14 @@ examples:
 
 engines: auto picks tensorrt > cuda > cpu and the summary says why any was skipped.
 output formats: """ + " ".join(OUTPUT_FORMATS) + """
+resuming: work is saved beside the output every minute; after Ctrl-C or a crash,
+  run the same command again and it goes on where it stopped.
 other commands:
   rtsr bench --help      model and end-to-end throughput against the 24 fps real-time target
   rtsr engines --help    list, prebuild or clear the cached TensorRT engines
   rtsr live --help       upscale a webcam, RTSP stream or test source live, in a window or to a file
 
-exit codes: 0 done, 1 bad input or settings, 130 interrupted (partial output removed)."""
+exit codes: 0 done, 1 bad input or settings, 130 interrupted (the output path stays untouched)."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -242,7 +244,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _guarded(lambda: _engines(argv[1:]))
     args = build_parser().parse_args(argv)
     _configure_logging(args.quiet)
-    return _guarded(lambda: _upscale(args), "interrupted; the partial output was removed")
+    return _guarded(lambda: _upscale(args), "interrupted")
 
 
 def run() -> NoReturn:

@@ -45,6 +45,7 @@ class Report:
     copied_streams: list[str] = field(default_factory=list)
     skipped_streams: list[str] = field(default_factory=list)
     chapters: int = 0  # chapters copied
+    resumed_frames: int = 0  # frames an earlier, interrupted run had upscaled (not in ``frames``)
 
     @property
     def fps(self) -> float:
@@ -86,6 +87,8 @@ class Report:
         if self.resized_frames:
             lines.append(f"resized {self.resized_frames} frame(s) to {w}×{h} before upscaling: "
                          "the input changes resolution part-way")
+        if self.resumed_frames:
+            lines.append(f"resumed: {self.resumed_frames} frames were upscaled by an earlier run")
         lines.append(f"wrote {self.output}")
         return "\n".join(lines)
 

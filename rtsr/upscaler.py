@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from rtsr.engine_cache import weights_digest
 from rtsr.engines import choose_engine, make_engine
 from rtsr.errors import InputError
 from rtsr.frames import PlaneUpscaler, upscale_rgb_image
@@ -34,6 +35,7 @@ class Upscaler:
         self.scale = check_scale(scale)
         self.engine_choice = choose_engine(engine)
         network, self.weights_meta = load_model(model, scale, Path(weights) if weights else None)
+        self.weights_sha256 = weights_digest(network)
         self.engine = make_engine(self.engine_choice, network, self.entry,
                                   Path(engine_dir) if engine_dir else None)
 
@@ -62,11 +64,13 @@ class Upscaler:
     def upscale_video(self, src: str | Path, dst: str | Path, *, codec: str = "auto",
                       crf: int | None = 18, preset: str | None = "medium",
                       pix_fmt: str | None = None, overwrite: bool = False,
-                      progress: bool = False) -> Report:
+                      progress: bool = False, checkpoint_seconds: float = 60.0) -> Report:
         """Upscale the video file ``src`` into ``dst``, copying audio and subtitles.
 
         ``codec="auto"`` uses the GPU's NVENC encoder when the engine runs on a
-        GPU that has one, else libx264 on all cores.
+        GPU that has one, else libx264 on all cores. Work is saved every
+        ``checkpoint_seconds``; calling this again after an interruption
+        resumes where it stopped (see rtsr.resume).
 
         Returns the run's Report (frames, fps, real-time ratio, per-stage times).
         """
@@ -83,5 +87,7 @@ class Upscaler:
         report.codec = codec
         settings = EncodeSettings(codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt)
         with self.engine.sharing_cores():
-            return upscale_file(Path(src), Path(dst), upscaler_for, self.scale, report, clock,
-                                settings, overwrite=overwrite, progress=progress)
+            identity = {"model": self.model, "scale": self.scale, "weights_sha256": self.weights_sha256}
+            return upscale_file(Path(src), Path(dst), upscaler_for, self.scale, report, clock, settings,
+                                identity, overwrite=overwrite, progress=progress,
+                                checkpoint_seconds=checkpoint_seconds)

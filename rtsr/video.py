@@ -32,13 +32,15 @@ import numpy as np
 from rtsr.color import ColorInfo, PlaneLayout, describe_color, working_layout
 from rtsr.errors import DecodeError, EncodeError, InputError, RtsrError
 from rtsr.report import ProgressBar, Report, StageClock
+from rtsr.resume import WorkFolder, job_identity
+from rtsr.version import __version__
 
 log = logging.getLogger("rtsr")
 
 # Output extension -> FFmpeg muxer name.
 OUTPUT_FORMATS = {
-    ".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm", ".avi": "avi",
-}
+    ".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm",
+}  # not AVI: it cannot start a resumable chunk part-way at its own time (AVI input is fine)
 QUEUE_FRAMES = 8
 _POLL_SECONDS = 0.1
 _END = object()  # end-of-stream marker in the queues
@@ -304,13 +306,17 @@ class _Pipeline:
         return False
 
     def get(self, q: queue.Queue) -> object:
-        """Next item, or _END once the run stops."""
-        while not self.stop.is_set():
+        """Next item; once the run stops, what is still queued and then _END.
+
+        Draining lets the encoder keep, on Ctrl-C, every frame already upscaled.
+        """
+        while True:
+            stopped = self.stop.is_set()
             try:
-                return q.get(timeout=_POLL_SECONDS)
+                return q.get_nowait() if stopped else q.get(timeout=_POLL_SECONDS)
             except queue.Empty:
-                continue
-        return _END
+                if stopped:
+                    return _END
 
     def thread(self, target: Callable[[], None], name: str,
                ffmpeg_failure: Callable[[av.FFmpegError], RtsrError]) -> threading.Thread:
@@ -384,15 +390,22 @@ def upscale_file(
     report: Report,
     clock: StageClock,
     settings: EncodeSettings,
+    identity: dict[str, object] | None = None,
     overwrite: bool = False,
     progress: bool = False,
+    checkpoint_seconds: float = 60.0,
 ) -> Report:
     """Upscale ``src`` into ``dst``; fills and returns ``report``.
 
     ``upscaler_for(info, out_size)`` builds the per-frame plane function once
-    the input is probed. Raises InputError/EncodeError for bad input or
-    settings and DecodeError when the input stops being readable part-way;
-    KeyboardInterrupt propagates after the temporary file is removed.
+    the input is probed. The encoded video goes into chunks in a work folder
+    beside ``dst``, one closed every ``checkpoint_seconds`` (rtsr.resume); at
+    the end they are muxed into ``dst`` with the input's other streams. A run
+    of the same job that was cut short (same input, ``identity`` -- model and
+    weights -- and encoder settings) is resumed after its last complete chunk.
+    Raises InputError/EncodeError for bad input or settings and DecodeError
+    when the input stops being readable part-way; KeyboardInterrupt
+    propagates. ``dst`` never holds a partial file.
     """
     src, dst = Path(src), Path(dst)
     muxer = check_paths(src, dst, overwrite)
@@ -414,39 +427,93 @@ def upscale_file(
             )
         report.input_size, report.output_size, report.pix_fmt = (info.width, info.height), out_size, pix_fmt
         upscale_planes = upscaler_for(info, out_size)
-        tmp = temporary_path(dst)
+        work = WorkFolder(dst, job_identity(src, **(identity or {}), codec=codec.name, crf=settings.crf,
+                                            preset=settings.preset, pix_fmt=pix_fmt, output_size=out_size,
+                                            rtsr=__version__))
+        work.open()
+        report.resumed_frames = work.frames_done
+        if work.chunks:
+            log.info("resuming: %d frames were upscaled by an earlier run (kept in %s)",
+                     work.frames_done, work.path)
         try:
-            _run(source, info, tmp, muxer, codec, pix_fmt, out_size, upscale_planes, settings,
-                 report, clock, progress)
-            os.replace(tmp, dst)
-        finally:
-            tmp.unlink(missing_ok=True)
+            _run(source, info, work, muxer, codec, pix_fmt, out_size, upscale_planes, settings,
+                 report, clock, progress, checkpoint_seconds)
+            tmp = temporary_path(dst)
+            try:
+                t0 = time.perf_counter()
+                try:
+                    _assemble(src, work.files(), tmp, muxer, info, report)
+                except av.FFmpegError as err:
+                    raise EncodeError(f"writing {dst.name} from the upscaled chunks failed: {err}") from err
+                clock.add("encode", time.perf_counter() - t0)
+                os.replace(tmp, dst)
+            finally:
+                tmp.unlink(missing_ok=True)
+        except BaseException:
+            if work.chunks:
+                log.warning("kept %d upscaled frames in %s: run the same command again to resume",
+                            work.frames_done, work.path)
+            else:
+                work.remove()
+            raise
+        work.remove()
     report.wall_seconds = time.perf_counter() - started
     report.stage_seconds = dict(clock.seconds)
     return report
 
 
-def _open_output(tmp: Path, muxer: str, source: av.container.InputContainer, info: VideoInfo,
-                 codec: av.codec.Codec, pix_fmt: str, out_size: tuple[int, int],
-                 settings: EncodeSettings, report: Report):
-    """Create the output container, its video stream and the copied streams; write the header."""
-    output = av.open(str(tmp), "w", format=muxer)
-    try:
-        if codec.name not in output.supported_codecs:
-            raise EncodeError(f"a {muxer} file cannot hold {codec.name} video; choose another --codec or extension")
-        options = encoder_options(codec.name, settings.crf, settings.preset)
-        video = output.add_stream(codec.name, rate=info.rate, options=options)
-        video.width, video.height = out_size
-        video.pix_fmt = pix_fmt
-        ctx = video.codec_context
-        ctx.time_base = info.time_base
-        video.time_base = info.time_base
-        ctx.thread_count = 0  # all cores
-        color = info.color
-        ctx.color_primaries, ctx.color_trc = color.primaries, color.transfer
-        ctx.colorspace, ctx.color_range = color.colorspace, color.color_range
-        if info.sample_aspect_ratio:
-            ctx.sample_aspect_ratio = info.sample_aspect_ratio
+def muxer_options(muxer: str, time_base: Fraction) -> dict[str, str]:
+    """Options that make ``muxer`` keep timestamps exact.
+
+    MP4/MOV store a track's start offset in an edit list counted in the
+    movie timescale, 1/1000 s by default: a stream starting part-way (a
+    chunk, a B-frame delay) would move by up to half a millisecond. Both
+    timescales are set to the one the muxer picks for the video track
+    (the time base's denominator, doubled up to at least 10000).
+    """
+    if muxer not in ("mp4", "mov"):
+        return {}
+    timescale = time_base.denominator
+    while timescale < 10000:
+        timescale *= 2
+    return {"movie_timescale": str(timescale), "video_track_timescale": str(timescale)}
+
+
+def _add_video_stream(output: av.container.OutputContainer, muxer: str, codec: av.codec.Codec,
+                      info: VideoInfo, pix_fmt: str, out_size: tuple[int, int],
+                      settings: EncodeSettings) -> av.video.stream.VideoStream:
+    """The upscaled video's encoder stream: size, format, time base, colour tags, pixel shape."""
+    if codec.name not in output.supported_codecs:
+        raise EncodeError(f"a {muxer} file cannot hold {codec.name} video; choose another --codec or extension")
+    options = encoder_options(codec.name, settings.crf, settings.preset)
+    video = output.add_stream(codec.name, rate=info.rate, options=options)
+    video.width, video.height = out_size
+    video.pix_fmt = pix_fmt
+    ctx = video.codec_context
+    ctx.time_base = info.time_base
+    video.time_base = info.time_base
+    ctx.thread_count = 0  # all cores
+    color = info.color
+    ctx.color_primaries, ctx.color_trc = color.primaries, color.transfer
+    ctx.colorspace, ctx.color_range = color.colorspace, color.color_range
+    if info.sample_aspect_ratio:
+        ctx.sample_aspect_ratio = info.sample_aspect_ratio
+    return video
+
+
+def _assemble(src: Path, chunks: list[Path], tmp: Path, muxer: str, info: VideoInfo, report: Report) -> None:
+    """Mux the chunks' video and the input's other streams into ``tmp``, interleaved by time; no re-encoding.
+
+    Also carries over what describes the file: container tags, chapters,
+    stream tags and flags, the display rotation.
+    """
+    if not chunks:
+        raise DecodeError("not one video frame could be decoded; nothing was written")
+    with (av.open(str(src), "r") as source,
+          av.open(str(tmp), "w", format=muxer, options=muxer_options(muxer, info.time_base)) as output):
+        with av.open(str(chunks[0]), "r") as first:
+            video = output.add_stream_from_template(first.streams.video[0])
+            headers = first.streams.video[0].codec_context.extradata
         if info.display_matrix:
             video.set_display_matrix(list(info.display_matrix))
         _copy_description(main_video_stream(source), video)
@@ -456,14 +523,31 @@ def _open_output(tmp: Path, muxer: str, source: av.container.InputContainer, inf
             output.set_chapters(chapters)
             report.chapters = len(chapters)
         copies = _add_copies(source, output, muxer, report)
-        try:
-            output.start_encoding()
-        except (av.FFmpegError, ValueError) as err:
-            raise EncodeError(f"cannot start encoding with {codec.name} ({pix_fmt}): {err}") from None
-        return output, video, copies
-    except BaseException:
-        output.close()
-        raise
+        output.start_encoding()
+        others = source.demux([source.streams[i] for i in copies]) if copies else iter(())
+        video_packets = ((packet, video) for chunk in chunks for packet in _chunk_packets(chunk, headers))
+        other_packets = ((packet, copies[packet.stream.index]) for packet in others if packet.size)
+        for packet, target in heapq.merge(video_packets, other_packets, key=lambda item: _packet_time(item[0])):
+            packet.stream = target
+            output.mux(packet)
+
+
+def _chunk_packets(chunk: Path, headers: bytes | None) -> Iterator[av.Packet]:
+    """The video packets of one chunk, in order; checks it was encoded with the first chunk's headers."""
+    with av.open(str(chunk), "r") as container:
+        stream = container.streams.video[0]
+        if stream.codec_context.extradata != headers:
+            raise EncodeError(f"{chunk} was encoded with other codec headers than the first chunk; "
+                              f"remove {chunk.parent} and run again")
+        for packet in container.demux(stream):
+            if packet.size:
+                yield packet
+
+
+def _packet_time(packet: av.Packet) -> float:
+    """Seconds at which ``packet`` is decoded; cover art (no timestamps) first."""
+    ticks = packet.dts if packet.dts is not None else packet.pts
+    return float("-inf") if ticks is None else float(ticks * packet.time_base)
 
 
 def _add_copies(source: av.container.InputContainer, output: av.container.OutputContainer, muxer: str,
@@ -528,29 +612,90 @@ def _note_resized(frame: av.VideoFrame, info: VideoInfo, report: Report) -> None
     report.resized_frames += 1
 
 
-def _run(source, info: VideoInfo, tmp: Path, muxer: str, codec: av.codec.Codec, pix_fmt: str,
+class _ChunkWriter:
+    """Encodes upscaled frames into the work folder's chunks, closing one every ``checkpoint_seconds``.
+
+    Each chunk is a file of the output's own format with its own encoder, so
+    a closed chunk is complete and playable, whatever happens afterwards.
+    """
+
+    def __init__(self, work: WorkFolder, muxer: str, codec: av.codec.Codec, info: VideoInfo, pix_fmt: str,
+                 out_size: tuple[int, int], settings: EncodeSettings, checkpoint_seconds: float) -> None:
+        self.work, self.muxer, self.codec, self.info = work, muxer, codec, info
+        self.pix_fmt, self.out_size, self.settings = pix_fmt, out_size, settings
+        self.checkpoint_seconds = checkpoint_seconds
+        self.output: av.container.OutputContainer | None = None
+        self._open()  # now, in the caller's thread: bad encoder settings fail before any decoding
+
+    def _open(self) -> None:
+        self.output = av.open(str(self.work.partial_path()), "w", format=self.muxer,
+                              options=muxer_options(self.muxer, self.info.time_base))
+        try:
+            self.video = _add_video_stream(self.output, self.muxer, self.codec, self.info, self.pix_fmt,
+                                           self.out_size, self.settings)
+            self.output.start_encoding()
+        except (av.FFmpegError, ValueError) as err:
+            self.close()
+            raise EncodeError(f"cannot start encoding with {self.codec.name} ({self.pix_fmt}): {err}") from None
+        except BaseException:
+            self.close()
+            raise
+        self.opened, self.frames, self.last_pts = time.monotonic(), 0, 0
+
+    def write(self, frame: av.VideoFrame) -> None:
+        """Encode one frame (pts in the input's time base); close the chunk when its time is up."""
+        if self.output is None:
+            self._open()
+        self.output.mux(self.video.encode(frame))
+        self.frames, self.last_pts = self.frames + 1, frame.pts
+        if time.monotonic() - self.opened >= self.checkpoint_seconds:
+            self._commit()
+
+    def finish(self) -> None:
+        """Flush and keep the last chunk (dropped if it got no frame)."""
+        if self.output is not None and self.frames:
+            self._commit()
+        self.close()
+
+    def close(self) -> None:
+        """Abandon the open chunk, if any (its partial file is removed)."""
+        if self.output is not None:
+            self.output.close()
+            self.output = None
+            self.work.discard_partial()
+
+    def _commit(self) -> None:
+        self.output.mux(self.video.encode(None))  # flush: the encoder holds frames for lookahead
+        self.output.close()
+        self.output = None
+        self.work.commit(self.frames, self.last_pts)
+
+
+def _run(source, info: VideoInfo, work: WorkFolder, muxer: str, codec: av.codec.Codec, pix_fmt: str,
          out_size: tuple[int, int], upscale_planes, settings: EncodeSettings, report: Report,
-         clock: StageClock, progress: bool) -> None:
+         clock: StageClock, progress: bool, checkpoint_seconds: float) -> None:
+    """Decode, upscale and encode every frame not already in ``work``'s chunks."""
     vstream = main_video_stream(source)
     vstream.thread_type = "AUTO"
-    output, video, copies = _open_output(tmp, muxer, source, info, codec, pix_fmt, out_size,
-                                         settings, report)
+    writer = _ChunkWriter(work, muxer, codec, info, pix_fmt, out_size, settings, checkpoint_seconds)
     pipeline = _Pipeline()
     out_layout = info.layout
     color = info.color
     order = PtsOrder(step=max(1, round(1 / (info.rate * info.time_base))) if info.rate else 1)
+    done_up_to = work.last_pts  # frames at or before this input pts are in the chunks already
+
+    def wanted(frame: av.VideoFrame) -> bool:
+        return done_up_to is None or frame.pts > done_up_to
 
     def decode() -> None:
-        streams = [vstream, *(source.streams[i] for i in copies)]
-        for packet in source.demux(streams):
+        if done_up_to is not None:
+            try:
+                source.seek(done_up_to, stream=vstream, backward=True)  # to the keyframe at or before it
+            except av.FFmpegError as err:  # unseekable: decode from the start, skipping what is done
+                log.info("cannot seek the input (%s); decoding from the start to resume", err)
+        for packet in source.demux(vstream):
             if pipeline.stop.is_set():
                 return
-            if packet.stream.index != vstream.index:
-                # Copied streams: pass real packets on in demux order (empty = end-of-stream marker;
-                # cover art comes as one packet without timestamps).
-                if packet.size and not pipeline.put(pipeline.to_infer, packet):
-                    return
-                continue
             t0 = time.perf_counter()
             try:
                 frames = packet.decode()
@@ -562,10 +707,10 @@ def _run(source, info: VideoInfo, tmp: Path, muxer: str, codec: av.codec.Codec, 
             clock.add("decode", time.perf_counter() - t0)
             for frame in frames:
                 for ready in order.push(frame):
-                    if not pipeline.put(pipeline.to_infer, ready):
+                    if wanted(ready) and not pipeline.put(pipeline.to_infer, ready):
                         return
         for ready in order.flush():
-            if not pipeline.put(pipeline.to_infer, ready):
+            if wanted(ready) and not pipeline.put(pipeline.to_infer, ready):
                 return
         if order.repaired:
             log.warning("%d video timestamps were not increasing and were moved forward", order.repaired)
@@ -576,15 +721,11 @@ def _run(source, info: VideoInfo, tmp: Path, muxer: str, codec: av.codec.Codec, 
             item = pipeline.get(pipeline.to_encode)
             if item is _END:
                 break
-            if isinstance(item, av.Packet):
-                item.stream = copies[item.stream_index]
-                output.mux(item)
-                continue
             t0 = time.perf_counter()
-            output.mux(video.encode(item))
+            writer.write(item)
             clock.add("encode", time.perf_counter() - t0)
         t0 = time.perf_counter()
-        output.mux(video.encode(None))  # flush: the encoder holds frames for lookahead
+        writer.finish()
         clock.add("encode", time.perf_counter() - t0)
 
     bar = ProgressBar(info.frames) if progress else None
@@ -596,22 +737,20 @@ def _run(source, info: VideoInfo, tmp: Path, muxer: str, codec: av.codec.Codec, 
             item = pipeline.get(pipeline.to_infer)
             if item is _END:
                 break
-            if isinstance(item, av.VideoFrame):
-                pts = item.pts
-                if (item.width, item.height) != (info.width, info.height):
-                    _note_resized(item, info, report)
-                out = planes_frame(upscale_planes(frame_planes(item, info.layout, info.width, info.height)),
-                                   out_layout)
+            pts = item.pts
+            if (item.width, item.height) != (info.width, info.height):
+                _note_resized(item, info, report)
+            out = planes_frame(upscale_planes(frame_planes(item, info.layout, info.width, info.height)),
+                               out_layout)
+            out.pts, out.time_base, out.duration = pts, info.time_base, item.duration
+            out.color_range, out.colorspace = color.color_range, color.colorspace
+            if out_layout.pix_fmt != pix_fmt:
+                out = out.reformat(format=pix_fmt)
                 out.pts, out.time_base, out.duration = pts, info.time_base, item.duration
-                out.color_range, out.colorspace = color.color_range, color.colorspace
-                if out_layout.pix_fmt != pix_fmt:
-                    out = out.reformat(format=pix_fmt)
-                    out.pts, out.time_base, out.duration = pts, info.time_base, item.duration
-                item = out
-                report.frames += 1
-                if bar is not None:
-                    bar.update(report.frames)
-            if not pipeline.put(pipeline.to_encode, item):
+            report.frames += 1
+            if bar is not None:
+                bar.update(report.resumed_frames + report.frames)
+            if not pipeline.put(pipeline.to_encode, out):
                 break
         pipeline.put(pipeline.to_encode, _END)
         encoder.join()
@@ -624,6 +763,6 @@ def _run(source, info: VideoInfo, tmp: Path, muxer: str, codec: av.codec.Codec, 
         pipeline.stop.set()
         decoder.join()
         encoder.join()
-        output.close()
+        writer.close()
     if pipeline.errors:
         raise pipeline.errors[0]

@@ -107,14 +107,12 @@ def test_read_only_output_directory(clip_factory, random_weights, tmp_path):
 
 
 @pytest.mark.skipif(not hasattr(signal, "SIGINT"), reason="needs POSIX signals")
-def test_ctrl_c_stops_quickly_with_exit_130_and_removes_the_partial_file(clip_factory, random_weights, tmp_path):
+def test_ctrl_c_stops_quickly_with_exit_130_and_the_same_command_resumes(clip_factory, random_weights, tmp_path):
     src = clip_factory("long.mp4", width=320, height=240, frames=240)
     out = tmp_path / "out.mp4"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "rtsr", str(src), "-o", str(out), "--scale", "3",
-         "--weights", str(random_weights("fsrcnn", 3))],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
+    command = [sys.executable, "-m", "rtsr", str(src), "-o", str(out), "--scale", "3",
+               "--weights", str(random_weights("fsrcnn", 3))]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
     while not any(".rtsr-" in p.name for p in tmp_path.iterdir()):
         assert process.poll() is None and time.monotonic() < deadline, "never started writing"
@@ -127,4 +125,11 @@ def test_ctrl_c_stops_quickly_with_exit_130_and_removes_the_partial_file(clip_fa
     assert process.returncode == 130, stderr
     assert stopped_after < 5, f"took {stopped_after:.1f} s to stop"
     assert "interrupted" in stderr and "Traceback" not in stderr
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["long.mp4"]
+    assert "run the same command again to resume" in stderr  # what was upscaled is kept, not the output
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".out.mp4.rtsr-work", "long.mp4"]
+
+    again = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0, again.stderr
+    assert "resumed:" in again.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["long.mp4", "out.mp4"]
+    assert frame_times(out) == frame_times(src)

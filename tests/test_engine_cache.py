@@ -35,6 +35,13 @@ def test_weights_digest_follows_the_weights() -> None:
     assert weights_digest(model) != before
 
 
+def test_weights_digest_takes_batch_norm_counters() -> None:
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4))  # as SRResNet has
+    before = weights_digest(model)  # num_batches_tracked is a 0-dim int64 tensor
+    model[1].num_batches_tracked += 1
+    assert weights_digest(model) != before
+
+
 def test_engine_dir_defaults(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("RTSR_ENGINE_DIR", str(tmp_path / "mine"))
     assert default_engine_dir() == tmp_path / "mine"

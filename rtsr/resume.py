@@ -1,0 +1,127 @@
+"""Resumable runs: the encoded video lands in chunk files in a hidden folder beside the output.
+
+    .out.mp4.rtsr-work/
+        job.json                   what is being made, and the chunks that are complete
+        chunk-00000.mp4            complete chunks, listed in job.json
+        chunk-00001.mp4
+        chunk-00002.partial.mp4    the chunk being written; discarded if the run dies
+
+A run closes its chunk every ``checkpoint_seconds`` of wall time, so a crash,
+a kill or a power cut loses at most that much work. Running the same command
+again resumes after the last complete chunk. When every frame is upscaled, the
+chunks' packets and the input's audio, subtitles and cover art are muxed into
+the output (no re-encoding) and the folder is removed.
+
+A chunk counts only once it is closed, renamed into place *and* listed in
+``job.json`` (written atomically after the rename), so a chunk that was cut
+short, or renamed but never listed, is never trusted.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+log = logging.getLogger("rtsr")
+
+MANIFEST = "job.json"
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One complete chunk: its file name, how many frames it holds, its last frame's input pts."""
+
+    name: str
+    frames: int
+    last_pts: int  # in the input video stream's time base
+
+
+def work_folder(dst: Path) -> Path:
+    """The hidden work folder beside ``dst`` (same filesystem as the output)."""
+    return dst.with_name(f".{dst.name}.rtsr-work")
+
+
+def job_identity(src: Path, **settings: object) -> dict[str, object]:
+    """What a resumed run must share with the first: the input file (path, size, mtime) and ``settings``."""
+    stat = src.stat()
+    return {"input": str(src.resolve()), "input_bytes": stat.st_size, "input_mtime_ns": stat.st_mtime_ns,
+            **{key: value if isinstance(value, (int, float, str, bool, type(None))) else str(value)
+               for key, value in settings.items()}}
+
+
+class WorkFolder:
+    """The chunks of one output, and the manifest that says which of them are complete."""
+
+    def __init__(self, dst: Path, identity: dict[str, object]) -> None:
+        """The work folder of ``dst``; chunks are files of dst's own format."""
+        self.path = work_folder(dst)
+        self.suffix = dst.suffix
+        self.identity = identity
+        self.chunks: list[Chunk] = []
+
+    def open(self) -> list[Chunk]:
+        """Take up an unfinished run of the same job, or start afresh; returns the complete chunks."""
+        manifest = self._read_manifest()
+        if manifest is not None and manifest.get("job") == self.identity:
+            for chunk in manifest.get("chunks", []):
+                if not (self.path / chunk["name"]).is_file():  # went missing: keep what precedes it
+                    break
+                self.chunks.append(Chunk(**chunk))
+        elif self.path.exists():
+            log.warning("%s holds an unfinished run of another input or other settings; starting over",
+                        self.path)
+        if not self.chunks and self.path.exists():
+            shutil.rmtree(self.path)
+        self.path.mkdir(exist_ok=True)
+        listed = {chunk.name for chunk in self.chunks} | {MANIFEST}
+        for leftover in self.path.iterdir():  # cut-short or never-listed chunks
+            if leftover.name not in listed:
+                leftover.unlink()
+        self._write_manifest()
+        return list(self.chunks)
+
+    @property
+    def frames_done(self) -> int:
+        return sum(chunk.frames for chunk in self.chunks)
+
+    @property
+    def last_pts(self) -> int | None:
+        """Input pts of the last frame already upscaled, or None when nothing is done."""
+        return self.chunks[-1].last_pts if self.chunks else None
+
+    def files(self) -> list[Path]:
+        """The complete chunks' files, in order."""
+        return [self.path / chunk.name for chunk in self.chunks]
+
+    def partial_path(self) -> Path:
+        """Where the next chunk is written while it is open."""
+        return self.path / f"chunk-{len(self.chunks):05d}.partial{self.suffix}"
+
+    def commit(self, frames: int, last_pts: int) -> None:
+        """The chunk at partial_path() is closed: rename it into place and list it."""
+        name = f"chunk-{len(self.chunks):05d}{self.suffix}"
+        os.replace(self.partial_path(), self.path / name)
+        self.chunks.append(Chunk(name, frames, last_pts))
+        self._write_manifest()
+
+    def discard_partial(self) -> None:
+        self.partial_path().unlink(missing_ok=True)
+
+    def remove(self) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)
+
+    def _read_manifest(self) -> dict | None:
+        try:
+            return json.loads((self.path / MANIFEST).read_text())
+        except (OSError, ValueError):
+            return None
+
+    def _write_manifest(self) -> None:
+        staged = self.path / f"{MANIFEST}.tmp"
+        staged.write_text(json.dumps({"job": self.identity, "chunks": [asdict(c) for c in self.chunks]},
+                                     indent=1))
+        os.replace(staged, self.path / MANIFEST)

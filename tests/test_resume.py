@@ -1,0 +1,129 @@
+"""Resumable runs: an interrupted upscale keeps its complete chunks, and the next run finishes the job."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import av
+import pytest
+
+from conftest import audio_payloads, frame_times
+from rtsr import Upscaler
+from rtsr.frames import PlaneUpscaler
+from rtsr.resume import MANIFEST, WorkFolder, job_identity, work_folder
+
+
+@pytest.fixture
+def upscaler(random_weights):
+    return Upscaler("fsrcnn", 2, "cpu", random_weights("fsrcnn", 2))
+
+
+@pytest.fixture
+def interrupt_after(monkeypatch):
+    """interrupt_after(n): the next upscale raises KeyboardInterrupt on its (n+1)-th frame, as Ctrl-C would."""
+    def arm(frames: int) -> None:
+        original = PlaneUpscaler.__call__
+        calls = {"n": 0}
+
+        def counting(self, planes):
+            calls["n"] += 1
+            if calls["n"] > frames:
+                raise KeyboardInterrupt
+            return original(self, planes)
+
+        monkeypatch.setattr(PlaneUpscaler, "__call__", counting)
+
+    yield arm
+    monkeypatch.undo()
+
+
+def _frame_count(path: Path) -> int:
+    with av.open(str(path)) as container:
+        return sum(1 for _ in container.decode(video=0))
+
+
+@pytest.mark.parametrize("name, vfr, suffix", [
+    ("in.mp4", False, ".mp4"), ("vfr.mkv", True, ".mkv"), ("vfr.mkv", True, ".mov"),
+])
+def test_an_interrupted_run_resumes_and_the_output_is_whole(name, vfr, suffix, clip_factory, upscaler,
+                                                           interrupt_after, monkeypatch, tmp_path, caplog):
+    src = clip_factory(name, frames=36, vfr=vfr)
+    dst = tmp_path / f"out{suffix}"
+    interrupt_after(20)
+    with caplog.at_level(logging.WARNING, logger="rtsr"), pytest.raises(KeyboardInterrupt):
+        upscaler.upscale_video(src, dst, checkpoint_seconds=0)  # a chunk per frame
+    assert not dst.exists()
+    assert "kept 20 upscaled frames" in caplog.text and "run the same command again" in caplog.text
+    monkeypatch.undo()
+
+    report = upscaler.upscale_video(src, dst, checkpoint_seconds=0)
+    assert (report.resumed_frames, report.frames) == (20, 16)
+    assert "resumed: 20 frames" in report.summary()
+    assert frame_times(dst) == frame_times(src)  # every frame once, at its own time
+    assert audio_payloads(dst) == audio_payloads(src)
+    assert not work_folder(dst).exists()
+
+
+def test_resuming_with_other_settings_starts_over(clip_factory, upscaler, interrupt_after, monkeypatch, tmp_path,
+                                                  caplog):
+    src = clip_factory("in.mp4", frames=12)
+    dst = tmp_path / "out.mp4"
+    interrupt_after(6)
+    with pytest.raises(KeyboardInterrupt):
+        upscaler.upscale_video(src, dst, checkpoint_seconds=0)
+    monkeypatch.undo()
+    with caplog.at_level(logging.WARNING, logger="rtsr"):
+        report = upscaler.upscale_video(src, dst, crf=30, checkpoint_seconds=0)
+    assert "starting over" in caplog.text
+    assert (report.resumed_frames, report.frames) == (0, 12) and _frame_count(dst) == 12
+
+
+def test_a_chunk_cut_short_or_never_listed_is_not_trusted(clip_factory, upscaler, interrupt_after, monkeypatch,
+                                                          tmp_path):
+    src = clip_factory("in.mp4", frames=12)
+    dst = tmp_path / "out.mp4"
+    interrupt_after(6)
+    with pytest.raises(KeyboardInterrupt):
+        upscaler.upscale_video(src, dst, checkpoint_seconds=0)
+    monkeypatch.undo()
+    folder = work_folder(dst)
+    (folder / "chunk-00006.partial.mp4").write_bytes(b"a power cut mid-write")
+    (folder / "chunk-00007.mp4").write_bytes(b"renamed, but the manifest never listed it")
+    report = upscaler.upscale_video(src, dst, checkpoint_seconds=0)
+    assert (report.resumed_frames, report.frames) == (6, 6)
+    assert frame_times(dst) == frame_times(src)
+
+
+def test_no_work_folder_is_left_when_nothing_was_kept(clip_factory, upscaler, interrupt_after, tmp_path):
+    src = clip_factory("in.mp4", frames=6)
+    interrupt_after(0)
+    with pytest.raises(KeyboardInterrupt):
+        upscaler.upscale_video(src, tmp_path / "out.mp4")  # interrupted before the first frame
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4"]
+
+
+def test_work_folder_lists_only_committed_chunks_and_keeps_those_before_a_missing_one(tmp_path):
+    dst = tmp_path / "out.mkv"
+    source = tmp_path / "in.mkv"
+    source.write_bytes(b"input")
+    identity = job_identity(source, model="fsrcnn", output_size=(64, 48))
+    work = WorkFolder(dst, identity)
+    assert work.open() == [] and work.last_pts is None
+    for index in range(3):
+        work.partial_path().write_bytes(b"chunk")
+        work.commit(frames=10, last_pts=100 * index + 90)
+    assert json.loads((work.path / MANIFEST).read_text())["job"]["output_size"] == "(64, 48)"
+
+    again = WorkFolder(dst, identity)
+    assert [chunk.name for chunk in again.open()] == ["chunk-00000.mkv", "chunk-00001.mkv", "chunk-00002.mkv"]
+    assert (again.frames_done, again.last_pts) == (30, 290)
+
+    (work.path / "chunk-00001.mkv").unlink()
+    third = WorkFolder(dst, identity)
+    assert [chunk.name for chunk in third.open()] == ["chunk-00000.mkv"]
+    assert sorted(p.name for p in work.path.iterdir()) == ["chunk-00000.mkv", MANIFEST]
+
+    source.write_bytes(b"another input")  # size changed: not the same job
+    assert WorkFolder(dst, job_identity(source, model="fsrcnn", output_size=(64, 48))).open() == []
