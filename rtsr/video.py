@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import collections
 import heapq
+import io
 import logging
 import os
 import queue
@@ -426,6 +427,7 @@ def upscale_file(
                 *out_size, info.width * scale, info.height * scale, info.layout.pix_fmt,
             )
         report.input_size, report.output_size, report.pix_fmt = (info.width, info.height), out_size, pix_fmt
+        plan = plan_copies(source, muxer, report)
         upscale_planes = upscaler_for(info, out_size)
         work = WorkFolder(dst, job_identity(src, **(identity or {}), codec=codec.name, crf=settings.crf,
                                             preset=settings.preset, pix_fmt=pix_fmt, output_size=out_size,
@@ -442,7 +444,7 @@ def upscale_file(
             try:
                 t0 = time.perf_counter()
                 try:
-                    _assemble(src, work.files(), tmp, muxer, info, report)
+                    _assemble(src, work.files(), plan, tmp, muxer, info, report)
                 except av.FFmpegError as err:
                     raise EncodeError(f"writing {dst.name} from the upscaled chunks failed: {err}") from err
                 clock.add("encode", time.perf_counter() - t0)
@@ -501,7 +503,8 @@ def _add_video_stream(output: av.container.OutputContainer, muxer: str, codec: a
     return video
 
 
-def _assemble(src: Path, chunks: list[Path], tmp: Path, muxer: str, info: VideoInfo, report: Report) -> None:
+def _assemble(src: Path, chunks: list[Path], plan: list[int], tmp: Path, muxer: str, info: VideoInfo,
+              report: Report) -> None:
     """Mux the chunks' video and the input's other streams into ``tmp``, interleaved by time; no re-encoding.
 
     Also carries over what describes the file: container tags, chapters,
@@ -522,7 +525,7 @@ def _assemble(src: Path, chunks: list[Path], tmp: Path, muxer: str, info: VideoI
         if chapters:
             output.set_chapters(chapters)
             report.chapters = len(chapters)
-        copies = _add_copies(source, output, muxer, report)
+        copies = _add_copies(source, output, plan)
         output.start_encoding()
         others = source.demux([source.streams[i] for i in copies]) if copies else iter(())
         video_packets = ((packet, video) for chunk in chunks for packet in _chunk_packets(chunk, headers))
@@ -550,18 +553,20 @@ def _packet_time(packet: av.Packet) -> float:
     return float("-inf") if ticks is None else float(ticks * packet.time_base)
 
 
-def _add_copies(source: av.container.InputContainer, output: av.container.OutputContainer, muxer: str,
-                report: Report) -> dict[int, av.stream.Stream]:
-    """Add every input stream but the upscaled video to ``output``, or report why not.
+def plan_copies(source: av.container.InputContainer, muxer: str, report: Report) -> list[int]:
+    """The input streams, besides the upscaled video, that the output can hold (their indices).
 
-    Audio, subtitles and cover art are copied packet for packet: the returned
-    map takes their input index to their output stream. Attachments (the
-    fonts of styled subtitles) are embedded whole, where the muxer holds them.
+    Audio, subtitles and cover art are copied packet for packet; attachments
+    (the fonts of styled subtitles) are embedded whole, in Matroska. Every
+    other stream is listed in the report and warned about -- at the start,
+    not after hours of upscaling.
     """
+    with av.open(io.BytesIO(), "w", format=muxer) as scratch:  # only asked what it can hold
+        supported = set(scratch.supported_codecs)
     main = main_video_stream(source)
     chapters = len(source.chapters())
     chapter_track = bool(chapters) and "mov" in source.format.name.split(",")
-    copies: dict[int, av.stream.Stream] = {}
+    plan: list[int] = []
 
     def skip(label: str, why: str) -> None:
         report.skipped_streams.append(f"{label} ({why})")
@@ -577,22 +582,33 @@ def _add_copies(source: av.container.InputContainer, output: av.container.Output
             if muxer != "matroska":
                 skip(label, f"a {muxer} file cannot hold attachments")
                 continue
-            output.add_attachment(stream.name, stream.mimetype, bytes(stream.data))
-            report.copied_streams.append(label)
-            continue
-        cover_art = stream.type == "video" and stream.disposition & av.stream.Disposition.attached_pic
-        if stream.type not in ("audio", "subtitle") and not cover_art:
-            skip(f"#{stream.index} {stream.type}", "only one video is upscaled; audio, subtitles, cover art "
-                 "and attachments are copied")
-            continue
-        name = stream.codec_context.name if stream.codec_context else "?"
-        label = f"#{stream.index} {'cover art' if cover_art else stream.type} {name}"
-        if name not in output.supported_codecs:
-            skip(label, f"a {muxer} file cannot hold {name}")
-            continue
-        copies[stream.index] = output.add_stream_from_template(stream)
-        _copy_description(stream, copies[stream.index])
+        else:
+            cover_art = stream.type == "video" and stream.disposition & av.stream.Disposition.attached_pic
+            if stream.type not in ("audio", "subtitle") and not cover_art:
+                skip(f"#{stream.index} {stream.type}", "only one video is upscaled; audio, subtitles, "
+                     "cover art and attachments are copied")
+                continue
+            name = stream.codec_context.name if stream.codec_context else "?"
+            label = f"#{stream.index} {'cover art' if cover_art else stream.type} {name}"
+            if name not in supported:
+                skip(label, f"a {muxer} file cannot hold {name}")
+                continue
+        plan.append(stream.index)
         report.copied_streams.append(label)
+    return plan
+
+
+def _add_copies(source: av.container.InputContainer, output: av.container.OutputContainer,
+                plan: list[int]) -> dict[int, av.stream.Stream]:
+    """Add the planned streams to ``output``; returns input index -> output stream for packet copies."""
+    copies: dict[int, av.stream.Stream] = {}
+    for index in plan:
+        stream = source.streams[index]
+        if stream.type == "attachment":
+            output.add_attachment(stream.name, stream.mimetype, bytes(stream.data))
+            continue
+        copies[index] = output.add_stream_from_template(stream)
+        _copy_description(stream, copies[index])
     return copies
 
 

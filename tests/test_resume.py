@@ -127,3 +127,12 @@ def test_work_folder_lists_only_committed_chunks_and_keeps_those_before_a_missin
 
     source.write_bytes(b"another input")  # size changed: not the same job
     assert WorkFolder(dst, job_identity(source, model="fsrcnn", output_size=(64, 48))).open() == []
+
+
+def test_streams_the_output_cannot_hold_are_warned_about_before_any_work(clip_factory, upscaler, interrupt_after,
+                                                                         tmp_path, caplog):
+    src = clip_factory("subs.mkv", subtitles=True, frames=6)
+    interrupt_after(0)
+    with caplog.at_level(logging.WARNING, logger="rtsr"), pytest.raises(KeyboardInterrupt):
+        upscaler.upscale_video(src, tmp_path / "out.mp4")
+    assert "not copying #2 subtitle srt: a mp4 file cannot hold srt" in caplog.text
