@@ -31,4 +31,4 @@ class DecodeError(RtsrError):
 
 
 class EncodeError(RtsrError):
-    """The encoder or muxer rejected the requested output settings."""
+    """The encoder or muxer failed: it rejected the output settings, or writing failed part-way."""

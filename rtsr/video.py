@@ -1,15 +1,16 @@
-"""File to file: probe, decode, upscale, encode and remux, as a three-stage concurrent pipeline.
+"""File to file: probe, decode, upscale, encode into resumable chunks, then mux the output.
 
-    decode thread ──frames/packets──▶ main thread ──frames/packets──▶ encode thread
-    (demux, decode)     queue(8)      (convert, inference)  queue(8)   (encode, mux)
+    decode thread ──frames──▶ main thread ──frames──▶ encode thread
+    (demux, decode) queue(8)  (convert, inference)  queue(8)  (encode into chunk files)
 
-Packets of audio and subtitle streams travel through the same queues in demux
-order, so the muxer sees them interleaved with the video as in the input and
-nothing waits in unbounded buffers. Every output frame carries its input
-frame's pts in the input's time base, so frame count, duration and variable
-frame rate survive. The output is written to a hidden temporary file beside
-the destination and renamed into place only after the encoder is flushed
-and the file closed; on any failure or interrupt the temporary file is removed.
+Every output frame carries its input frame's pts in the input's time base, so
+frame count, duration and variable frame rate survive. The encoder writes the
+video into chunks in a work folder beside the destination (rtsr.resume), so an
+interrupted run keeps its work and the next one resumes. When every frame is
+done, the chunks' packets and the input's audio, subtitle and cover-art
+packets are muxed, interleaved by time, into a hidden temporary file beside
+the destination, which is renamed into place once closed: the destination
+never holds a partial file.
 """
 
 from __future__ import annotations
