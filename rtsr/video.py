@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import collections
 import heapq
-import io
 import logging
 import os
 import queue
@@ -33,6 +32,7 @@ import numpy as np
 
 from rtsr.color import ColorInfo, PlaneLayout, describe_color, working_layout
 from rtsr.errors import DecodeError, EncodeError, InputError, RtsrError
+from rtsr.remux import assemble, muxer_options, plan_copies
 from rtsr.report import ProgressBar, Report, StageClock
 from rtsr.resume import WorkFolder, job_identity
 from rtsr.version import __version__
@@ -124,17 +124,6 @@ def first_frame_display_matrix(path: Path) -> tuple[int, ...] | None:
     except av.FFmpegError:  # an unreadable start: the run itself will meet it and say so
         return None
     return tuple(np.frombuffer(matrices[0], np.int32).tolist()) if matrices else None
-
-
-# Tags the muxer writes itself, or statistics of the old encoding: copying them would leave stale values.
-_STALE_TAGS = frozenset({"encoder", "major_brand", "minor_version", "compatible_brands", "duration", "bps",
-                         "number_of_frames", "number_of_bytes"})
-
-
-def copyable_tags(metadata: dict[str, str]) -> dict[str, str]:
-    """The tags to carry over (title, language, creation time, ...): all but the stale ones."""
-    return {key: value for key, value in metadata.items()
-            if key.lower() not in _STALE_TAGS and not key.lower().startswith("_statistics_")}
 
 
 # --------------------------------------------------------------------------- output checks
@@ -428,7 +417,7 @@ def upscale_file(
                 *out_size, info.width * scale, info.height * scale, info.layout.pix_fmt,
             )
         report.input_size, report.output_size, report.pix_fmt = (info.width, info.height), out_size, pix_fmt
-        plan = plan_copies(source, muxer, report)
+        plan = plan_copies(source, main_video_stream(source).index, muxer, report)
         upscale_planes = upscaler_for(info, out_size)
         work = WorkFolder(dst, job_identity(src, **(identity or {}), codec=codec.name, crf=settings.crf,
                                             preset=settings.preset, pix_fmt=pix_fmt, output_size=out_size,
@@ -445,7 +434,8 @@ def upscale_file(
             try:
                 t0 = time.perf_counter()
                 try:
-                    _assemble(src, work.files(), plan, tmp, muxer, info, report)
+                    assemble(src, main_video_stream(source).index, work.files(), plan, tmp, muxer,
+                             info.time_base, info.display_matrix, report)
                 except av.FFmpegError as err:
                     raise EncodeError(f"writing {dst.name} from the upscaled chunks failed: {err}") from err
                 clock.add("encode", time.perf_counter() - t0)
@@ -463,23 +453,6 @@ def upscale_file(
     report.wall_seconds = time.perf_counter() - started
     report.stage_seconds = dict(clock.seconds)
     return report
-
-
-def muxer_options(muxer: str, time_base: Fraction) -> dict[str, str]:
-    """Options that make ``muxer`` keep timestamps exact.
-
-    MP4/MOV store a track's start offset in an edit list counted in the
-    movie timescale, 1/1000 s by default: a stream starting part-way (a
-    chunk, a B-frame delay) would move by up to half a millisecond. Both
-    timescales are set to the one the muxer picks for the video track
-    (the time base's denominator, doubled up to at least 10000).
-    """
-    if muxer not in ("mp4", "mov"):
-        return {}
-    timescale = time_base.denominator
-    while timescale < 10000:
-        timescale *= 2
-    return {"movie_timescale": str(timescale), "video_track_timescale": str(timescale)}
 
 
 def _add_video_stream(output: av.container.OutputContainer, muxer: str, codec: av.codec.Codec,
@@ -502,121 +475,6 @@ def _add_video_stream(output: av.container.OutputContainer, muxer: str, codec: a
     if info.sample_aspect_ratio:
         ctx.sample_aspect_ratio = info.sample_aspect_ratio
     return video
-
-
-def _assemble(src: Path, chunks: list[Path], plan: list[int], tmp: Path, muxer: str, info: VideoInfo,
-              report: Report) -> None:
-    """Mux the chunks' video and the input's other streams into ``tmp``, interleaved by time; no re-encoding.
-
-    Also carries over what describes the file: container tags, chapters,
-    stream tags and flags, the display rotation.
-    """
-    if not chunks:
-        raise DecodeError("not one video frame could be decoded; nothing was written")
-    with (av.open(str(src), "r") as source,
-          av.open(str(tmp), "w", format=muxer, options=muxer_options(muxer, info.time_base)) as output):
-        with av.open(str(chunks[0]), "r") as first:
-            video = output.add_stream_from_template(first.streams.video[0])
-            headers = first.streams.video[0].codec_context.extradata
-        if info.display_matrix:
-            video.set_display_matrix(list(info.display_matrix))
-        _copy_description(main_video_stream(source), video)
-        output.metadata.update(copyable_tags(source.metadata))
-        chapters = source.chapters()
-        if chapters:
-            output.set_chapters(chapters)
-            report.chapters = len(chapters)
-        copies = _add_copies(source, output, plan)
-        output.start_encoding()
-        others = source.demux([source.streams[i] for i in copies]) if copies else iter(())
-        video_packets = ((packet, video) for chunk in chunks for packet in _chunk_packets(chunk, headers))
-        other_packets = ((packet, copies[packet.stream.index]) for packet in others if packet.size)
-        for packet, target in heapq.merge(video_packets, other_packets, key=lambda item: _packet_time(item[0])):
-            packet.stream = target
-            output.mux(packet)
-
-
-def _chunk_packets(chunk: Path, headers: bytes | None) -> Iterator[av.Packet]:
-    """The video packets of one chunk, in order; checks it was encoded with the first chunk's headers."""
-    with av.open(str(chunk), "r") as container:
-        stream = container.streams.video[0]
-        if stream.codec_context.extradata != headers:
-            raise EncodeError(f"{chunk} was encoded with other codec headers than the first chunk; "
-                              f"remove {chunk.parent} and run again")
-        for packet in container.demux(stream):
-            if packet.size:
-                yield packet
-
-
-def _packet_time(packet: av.Packet) -> float:
-    """Seconds at which ``packet`` is decoded; cover art (no timestamps) first."""
-    ticks = packet.dts if packet.dts is not None else packet.pts
-    return float("-inf") if ticks is None else float(ticks * packet.time_base)
-
-
-def plan_copies(source: av.container.InputContainer, muxer: str, report: Report) -> list[int]:
-    """The input streams, besides the upscaled video, that the output can hold (their indices).
-
-    Audio, subtitles and cover art are copied packet for packet; attachments
-    (the fonts of styled subtitles) are embedded whole, in Matroska. Every
-    other stream is listed in the report and warned about -- at the start,
-    not after hours of upscaling.
-    """
-    with av.open(io.BytesIO(), "w", format=muxer) as scratch:  # only asked what it can hold
-        supported = set(scratch.supported_codecs)
-    main = main_video_stream(source)
-    chapters = len(source.chapters())
-    chapter_track = bool(chapters) and "mov" in source.format.name.split(",")
-    plan: list[int] = []
-
-    def skip(label: str, why: str) -> None:
-        report.skipped_streams.append(f"{label} ({why})")
-        log.warning("not copying %s: %s", label, why)
-
-    for stream in source.streams:
-        if stream.index == main.index:
-            continue
-        if chapter_track and stream.type == "data" and stream.frames == chapters:
-            continue  # an mp4/mov chapter track: the muxer rebuilds it from the chapters
-        if stream.type == "attachment":
-            label = f"#{stream.index} attachment {stream.name}"
-            if muxer != "matroska":
-                skip(label, f"a {muxer} file cannot hold attachments")
-                continue
-        else:
-            cover_art = stream.type == "video" and stream.disposition & av.stream.Disposition.attached_pic
-            if stream.type not in ("audio", "subtitle") and not cover_art:
-                skip(f"#{stream.index} {stream.type}", "only one video is upscaled; audio, subtitles, "
-                     "cover art and attachments are copied")
-                continue
-            name = stream.codec_context.name if stream.codec_context else "?"
-            label = f"#{stream.index} {'cover art' if cover_art else stream.type} {name}"
-            if name not in supported:
-                skip(label, f"a {muxer} file cannot hold {name}")
-                continue
-        plan.append(stream.index)
-        report.copied_streams.append(label)
-    return plan
-
-
-def _add_copies(source: av.container.InputContainer, output: av.container.OutputContainer,
-                plan: list[int]) -> dict[int, av.stream.Stream]:
-    """Add the planned streams to ``output``; returns input index -> output stream for packet copies."""
-    copies: dict[int, av.stream.Stream] = {}
-    for index in plan:
-        stream = source.streams[index]
-        if stream.type == "attachment":
-            output.add_attachment(stream.name, stream.mimetype, bytes(stream.data))
-            continue
-        copies[index] = output.add_stream_from_template(stream)
-        _copy_description(stream, copies[index])
-    return copies
-
-
-def _copy_description(source: av.stream.Stream, target: av.stream.Stream) -> None:
-    """Language, title and other tags, and the default/forced/... flags, from one stream to another."""
-    target.metadata.update(copyable_tags(source.metadata))
-    target.disposition = source.disposition
 
 
 def _note_resized(frame: av.VideoFrame, info: VideoInfo, report: Report) -> None:
