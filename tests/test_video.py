@@ -35,7 +35,6 @@ def _stream_info(path: Path) -> dict:
             "frames": len(frames),
             "color": (ctx.colorspace, ctx.color_primaries, ctx.color_trc, ctx.color_range),
             "end": Fraction(frames[-1].pts + (frames[-1].duration or 0)) * stream.time_base,
-            "types": [s.type for s in container.streams],
         }
 
 
