@@ -66,28 +66,28 @@ def test_an_interrupted_run_resumes_and_the_output_is_whole(name, vfr, suffix, c
     assert not work_folder(dst).exists()
 
 
-def test_resuming_with_other_settings_starts_over(clip_factory, upscaler, interrupt_after, monkeypatch, tmp_path,
-                                                  caplog):
+@pytest.fixture
+def half_done(clip_factory, upscaler, interrupt_after, monkeypatch, tmp_path) -> tuple[Path, Path]:
+    """(input, output) of a 12-frame upscale interrupted after 6 frames, a chunk per frame."""
     src = clip_factory("in.mp4", frames=12)
     dst = tmp_path / "out.mp4"
     interrupt_after(6)
     with pytest.raises(KeyboardInterrupt):
         upscaler.upscale_video(src, dst, checkpoint_seconds=0)
     monkeypatch.undo()
+    return src, dst
+
+
+def test_resuming_with_other_settings_starts_over(half_done, upscaler, caplog):
+    src, dst = half_done
     with caplog.at_level(logging.WARNING, logger="rtsr"):
         report = upscaler.upscale_video(src, dst, crf=30, checkpoint_seconds=0)
     assert "starting over" in caplog.text
     assert (report.resumed_frames, report.frames) == (0, 12) and _frame_count(dst) == 12
 
 
-def test_a_chunk_cut_short_or_never_listed_is_not_trusted(clip_factory, upscaler, interrupt_after, monkeypatch,
-                                                          tmp_path):
-    src = clip_factory("in.mp4", frames=12)
-    dst = tmp_path / "out.mp4"
-    interrupt_after(6)
-    with pytest.raises(KeyboardInterrupt):
-        upscaler.upscale_video(src, dst, checkpoint_seconds=0)
-    monkeypatch.undo()
+def test_a_chunk_cut_short_or_never_listed_is_not_trusted(half_done, upscaler):
+    src, dst = half_done
     folder = work_folder(dst)
     (folder / "chunk-00006.partial.mp4").write_bytes(b"a power cut mid-write")
     (folder / "chunk-00007.mp4").write_bytes(b"renamed, but the manifest never listed it")
