@@ -76,11 +76,49 @@ def assemble(src: Path, video_index: int, chunks: list[Path], plan: list[int], t
         copies = _add_copies(source, output, plan)
         output.start_encoding()
         others = source.demux([source.streams[i] for i in copies]) if copies else iter(())
-        video_packets = ((packet, video) for chunk in chunks for packet in _chunk_packets(chunk, headers))
+        video_packets = ((packet, video) for packet in _video_packets(chunks, headers))
         other_packets = ((packet, copies[packet.stream.index]) for packet in others if packet.size)
         for packet, target in heapq.merge(video_packets, other_packets, key=lambda item: _packet_time(item[0])):
             packet.stream = target
             output.mux(packet)
+
+
+def _video_packets(chunks: list[Path], headers: bytes | None) -> Iterator[av.Packet]:
+    """Every chunk's video packets in decode order, each one after the first chunk with a dts.
+
+    Matroska stores no dts, so FFmpeg leaves it unset on a chunk's first
+    packets (as many as the B-frame delay). At the start of the output the
+    muxer works it out; after a chunk boundary it cannot, so such packets get
+    dts spread evenly between the last known dts and the next one (or their
+    own smallest pts): increasing, and never after their pts.
+    """
+    last_dts: int | None = None
+    for chunk in chunks:
+        pending: list[av.Packet] = []
+        for packet in _chunk_packets(chunk, headers):
+            if packet.dts is None:
+                pending.append(packet)
+                continue
+            if pending:
+                yield from _with_dts(pending, last_dts, packet.dts)
+                pending = []
+            last_dts = packet.dts
+            yield packet
+        if pending:
+            yield from _with_dts(pending, last_dts, min(p.pts for p in pending) + 1)
+            last_dts = pending[-1].dts
+
+
+def _with_dts(packets: list[av.Packet], after: int | None, before: int) -> list[av.Packet]:
+    """``packets`` with dts set strictly between ``after`` and ``before`` (left unset when ``after`` is None)."""
+    if after is None:
+        return packets
+    gap = before - after
+    if gap <= len(packets):
+        raise EncodeError("the upscaled chunks leave no room for decode timestamps at a chunk boundary")
+    for index, packet in enumerate(packets, 1):
+        packet.dts = after + gap * index // (len(packets) + 1)
+    return packets
 
 
 def _chunk_packets(chunk: Path, headers: bytes | None) -> Iterator[av.Packet]:
