@@ -2,6 +2,7 @@
 
     .out.mp4.rtsr-work/
         job.json                   what is being made, and the chunks that are complete
+        lock                       held (flock) by the run using the folder
         chunk-00000.mp4            complete chunks, listed in job.json
         chunk-00001.mp4
         chunk-00002.partial.mp4    the chunk being written; discarded if the run dies
@@ -14,11 +15,13 @@ the output (no re-encoding) and the folder is removed.
 
 A chunk counts only once it is closed, renamed into place *and* listed in
 ``job.json`` (written atomically after the rename), so a chunk that was cut
-short, or renamed but never listed, is never trusted.
+short, or renamed but never listed, is never trusted. One run at a time uses
+a folder: a second one on the same output stops with InputError.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
@@ -26,9 +29,12 @@ import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from rtsr.errors import InputError
+
 log = logging.getLogger("rtsr")
 
 MANIFEST = "job.json"
+LOCK = "lock"
 
 
 @dataclass(frozen=True)
@@ -62,24 +68,37 @@ class WorkFolder:
         self.suffix = dst.suffix
         self.identity = identity
         self.chunks: list[Chunk] = []
+        self._lock: int | None = None
 
     def open(self) -> list[Chunk]:
-        """Take up an unfinished run of the same job, or start afresh; returns the complete chunks."""
+        """Take up an unfinished run of the same job, or start afresh; returns the complete chunks.
+
+        Raises InputError while another run holds the folder.
+        """
+        self.path.mkdir(exist_ok=True)
+        self._lock = os.open(self.path / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # released by the kernel if we die
+        except BlockingIOError:
+            self.close()
+            raise InputError(f"another rtsr run is writing this output (its work folder {self.path} "
+                             "is in use)") from None
         manifest = self._read_manifest()
         if manifest is not None and manifest.get("job") == self.identity:
             for chunk in manifest.get("chunks", []):
                 if not (self.path / chunk["name"]).is_file():  # went missing: keep what precedes it
                     break
                 self.chunks.append(Chunk(**chunk))
-        elif self.path.exists():
+        elif manifest is not None:
             log.warning("%s holds an unfinished run of another input or other settings; starting over",
                         self.path)
-        if not self.chunks and self.path.exists():
-            shutil.rmtree(self.path)
-        self.path.mkdir(exist_ok=True)
-        listed = {chunk.name for chunk in self.chunks} | {MANIFEST}
-        for leftover in self.path.iterdir():  # cut-short or never-listed chunks
-            if leftover.name not in listed:
+        listed = {chunk.name for chunk in self.chunks} | {MANIFEST, LOCK}
+        for leftover in self.path.iterdir():  # cut-short, never-listed or another job's files
+            if leftover.name in listed:
+                continue
+            if leftover.is_dir():
+                shutil.rmtree(leftover)
+            else:
                 leftover.unlink()
         self._write_manifest()
         return list(self.chunks)
@@ -112,7 +131,15 @@ class WorkFolder:
         self.partial_path().unlink(missing_ok=True)
 
     def remove(self) -> None:
+        """Delete the folder (the job is done, or nothing worth keeping was made)."""
         shutil.rmtree(self.path, ignore_errors=True)
+        self.close()
+
+    def close(self) -> None:
+        """Let another run take the folder up."""
+        if self._lock is not None:
+            os.close(self._lock)
+            self._lock = None
 
     def _read_manifest(self) -> dict | None:
         try:

@@ -446,6 +446,7 @@ def upscale_file(
             if work.chunks:
                 log.warning("kept %d upscaled frames in %s: run the same command again to resume",
                             work.frames_done, work.path)
+                work.close()
             else:
                 work.remove()
             raise

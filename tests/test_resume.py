@@ -13,7 +13,8 @@ import pytest
 from conftest import audio_payloads, frame_times
 from rtsr import Upscaler
 from rtsr.frames import PlaneUpscaler
-from rtsr.resume import MANIFEST, WorkFolder, job_identity, work_folder
+from rtsr.errors import InputError
+from rtsr.resume import LOCK, MANIFEST, WorkFolder, job_identity, work_folder
 
 
 @pytest.fixture
@@ -126,18 +127,37 @@ def test_work_folder_lists_only_committed_chunks_and_keeps_those_before_a_missin
         work.partial_path().write_bytes(b"chunk")
         work.commit(frames=10, last_pts=100 * index + 90)
     assert json.loads((work.path / MANIFEST).read_text())["job"]["output_size"] == "(64, 48)"
+    work.close()
 
     again = WorkFolder(dst, identity)
     assert [chunk.name for chunk in again.open()] == ["chunk-00000.mkv", "chunk-00001.mkv", "chunk-00002.mkv"]
     assert (again.frames_done, again.last_pts) == (30, 290)
+    again.close()
 
     (work.path / "chunk-00001.mkv").unlink()
     third = WorkFolder(dst, identity)
     assert [chunk.name for chunk in third.open()] == ["chunk-00000.mkv"]
-    assert sorted(p.name for p in work.path.iterdir()) == ["chunk-00000.mkv", MANIFEST]
+    assert sorted(p.name for p in work.path.iterdir()) == ["chunk-00000.mkv", MANIFEST, LOCK]
+    third.close()
 
     source.write_bytes(b"another input")  # size changed: not the same job
-    assert WorkFolder(dst, job_identity(source, model="fsrcnn", output_size=(64, 48))).open() == []
+    other = WorkFolder(dst, job_identity(source, model="fsrcnn", output_size=(64, 48)))
+    assert other.open() == []
+    other.close()
+
+
+def test_one_run_at_a_time_uses_a_work_folder(tmp_path):
+    source = tmp_path / "in.mkv"
+    source.write_bytes(b"input")
+    first = WorkFolder(tmp_path / "out.mkv", job_identity(source))
+    first.open()
+    with pytest.raises(InputError, match="another rtsr run is writing this output"):
+        WorkFolder(tmp_path / "out.mkv", job_identity(source)).open()
+    first.close()  # as when the first run ends or dies
+    second = WorkFolder(tmp_path / "out.mkv", job_identity(source))
+    assert second.open() == []
+    second.remove()
+    assert not (tmp_path / ".out.mkv.rtsr-work").exists()
 
 
 def test_streams_the_output_cannot_hold_are_warned_about_before_any_work(clip_factory, upscaler, interrupt_after,
