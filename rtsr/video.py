@@ -16,6 +16,7 @@ never holds a partial file.
 from __future__ import annotations
 
 import collections
+import glob
 import heapq
 import logging
 import os
@@ -236,6 +237,17 @@ def temporary_path(dst: Path) -> Path:
     return dst.with_name(f".{dst.stem}.rtsr-{os.getpid()}.partial{dst.suffix}")
 
 
+def remove_stale_partials(dst: Path) -> None:
+    """Delete temporary files of ``dst`` that a killed run left behind.
+
+    Call only while holding ``dst``'s work folder: no other run can then be
+    writing one of them.
+    """
+    pattern = glob.escape(f".{dst.stem}.rtsr-") + "*" + glob.escape(f".partial{dst.suffix}")
+    for stale in dst.parent.glob(pattern):
+        stale.unlink(missing_ok=True)
+
+
 # --------------------------------------------------------------------------- frames <-> planes
 
 
@@ -423,6 +435,7 @@ def upscale_file(
                                             preset=settings.preset, pix_fmt=pix_fmt, output_size=out_size,
                                             rtsr=__version__))
         work.open()
+        remove_stale_partials(dst)
         report.resumed_frames = work.frames_done
         if work.chunks:
             log.info("resuming: %d frames were upscaled by an earlier run (kept in %s)",

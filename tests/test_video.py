@@ -276,6 +276,17 @@ def test_overwrite_replaces_and_input_is_untouched(clip_factory, upscaler, tmp_p
     assert dst.read_bytes() != b"old" and src.read_bytes() == original
 
 
+def test_temporary_files_of_a_killed_run_are_cleaned_up(clip_factory, upscaler, tmp_path):
+    src = clip_factory("in.mp4", frames=3)
+    dst = tmp_path / "out [1].mp4"  # glob characters in the name
+    stale = tmp_path / ".out [1].rtsr-99999999.partial.mp4"
+    stale.write_bytes(b"left by a run killed while it muxed")
+    unrelated = tmp_path / ".other.rtsr-99999999.partial.mp4"
+    unrelated.write_bytes(b"another output's")
+    upscaler().upscale_video(src, dst)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [unrelated.name, "in.mp4", dst.name]
+
+
 def test_temporary_file_sits_beside_the_output_and_is_hidden(tmp_path):
     tmp = temporary_path(tmp_path / "movie.mp4")
     assert tmp.parent == tmp_path and tmp.name.startswith(".movie.") and tmp.suffix == ".mp4"
