@@ -103,10 +103,14 @@ class ProgressBar:
     """One self-overwriting line on a terminal: frames done/total, fps, ETA.
 
     Draws at most ``per_second`` times a second; ``total`` may be 0 (unknown).
+    ``already`` frames were done before this run (a resume): they count
+    towards done/total, not towards the fps.
     """
 
-    def __init__(self, total: int, stream: TextIO = sys.stderr, per_second: float = 4.0) -> None:
+    def __init__(self, total: int, stream: TextIO = sys.stderr, per_second: float = 4.0,
+                 already: int = 0) -> None:
         self.total = total
+        self.already = already
         self.stream = stream
         self.interval = 1.0 / per_second
         self.started = time.perf_counter()
@@ -118,7 +122,7 @@ class ProgressBar:
             return
         self._last_draw = now
         elapsed = now - self.started
-        fps = done / elapsed if elapsed > 0 else 0.0
+        fps = (done - self.already) / elapsed if elapsed > 0 else 0.0
         if self.total > 0:
             fraction = min(1.0, done / self.total)
             bar = "#" * int(fraction * 30)

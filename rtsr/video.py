@@ -617,7 +617,7 @@ def _run(source, info: VideoInfo, work: WorkFolder, muxer: str, codec: av.codec.
         writer.finish()
         clock.add("encode", time.perf_counter() - t0)
 
-    bar = ProgressBar(info.frames) if progress else None
+    bar = ProgressBar(info.frames, already=work.frames_done) if progress else None
     decoder = pipeline.thread(decode, "rtsr-decode",
                               lambda err: DecodeError(f"reading the input failed: {err}"))
     encoder = pipeline.thread(encode, "rtsr-encode", lambda err: EncodeError(f"encoding failed: {err}"))
