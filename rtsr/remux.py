@@ -89,24 +89,26 @@ def _video_packets(chunks: list[Path], headers: bytes | None) -> Iterator[av.Pac
     Matroska stores no dts, so FFmpeg leaves it unset on a chunk's first
     packets (as many as the B-frame delay). At the start of the output the
     muxer works it out; after a chunk boundary it cannot, so such packets get
-    dts spread evenly between the last known dts and the next one (or their
-    own smallest pts): increasing, and never after their pts.
+    dts spread evenly above the previous chunk's last pts (no dts of that
+    chunk is later) and below the next known dts, or their own smallest pts
+    when the chunk has none: increasing, and never after their own pts.
     """
-    last_dts: int | None = None
+    previous_end: int | None = None  # the largest pts of the chunks so far
     for chunk in chunks:
         pending: list[av.Packet] = []
+        end = previous_end
         for packet in _chunk_packets(chunk, headers):
+            end = packet.pts if end is None else max(end, packet.pts)
             if packet.dts is None:
                 pending.append(packet)
                 continue
             if pending:
-                yield from _with_dts(pending, last_dts, packet.dts)
+                yield from _with_dts(pending, previous_end, packet.dts)
                 pending = []
-            last_dts = packet.dts
             yield packet
         if pending:
-            yield from _with_dts(pending, last_dts, min(p.pts for p in pending) + 1)
-            last_dts = pending[-1].dts
+            yield from _with_dts(pending, previous_end, min(p.pts for p in pending) + 1)
+        previous_end = end
 
 
 def _with_dts(packets: list[av.Packet], after: int | None, before: int) -> list[av.Packet]:

@@ -167,3 +167,17 @@ def test_streams_the_output_cannot_hold_are_warned_about_before_any_work(clip_fa
     with caplog.at_level(logging.WARNING, logger="rtsr"), pytest.raises(KeyboardInterrupt):
         upscaler.upscale_video(src, tmp_path / "out.mp4")
     assert "not copying #2 subtitle srt: a mp4 file cannot hold srt" in caplog.text
+
+
+@pytest.mark.parametrize("frames_before", [1, 2, 3])
+def test_a_resume_after_the_first_few_frames_of_an_mkv(frames_before, clip_factory, upscaler, interrupt_after,
+                                                       monkeypatch, tmp_path):
+    src = clip_factory("in.mkv", frames=12)
+    dst = tmp_path / "out.mkv"
+    interrupt_after(frames_before)  # a first chunk shorter than the B-frame delay: no dts in it at all
+    with pytest.raises(KeyboardInterrupt):
+        upscaler.upscale_video(src, dst)
+    monkeypatch.undo()
+    report = upscaler.upscale_video(src, dst)
+    assert (report.resumed_frames, report.frames) == (frames_before, 12 - frames_before)
+    assert frame_times(dst) == frame_times(src)
