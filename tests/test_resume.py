@@ -12,8 +12,8 @@ import pytest
 
 from conftest import audio_payloads, frame_times
 from rtsr import Upscaler
-from rtsr.frames import PlaneUpscaler
 from rtsr.errors import InputError
+from rtsr.frames import PlaneUpscaler
 from rtsr.resume import LOCK, MANIFEST, WorkFolder, job_identity, work_folder
 
 
