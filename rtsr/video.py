@@ -56,6 +56,7 @@ _END = object()  # end-of-stream marker in the queues
 class VideoInfo:
     """What the pipeline needs to know about an input's video stream."""
 
+    index: int  # the stream's index in its container
     width: int
     height: int
     pix_fmt: str  # as decoded
@@ -105,7 +106,7 @@ def probe_video(container: av.container.InputContainer, path: Path) -> VideoInfo
     elif not frames and rate and container.duration:
         frames = round(container.duration / av.time_base * float(rate))
     sar = ctx.sample_aspect_ratio
-    return VideoInfo(ctx.width, ctx.height, fmt.name, layout, color, stream.time_base,
+    return VideoInfo(stream.index, ctx.width, ctx.height, fmt.name, layout, color, stream.time_base,
                      Fraction(rate) if rate else None, int(frames or 0),
                      Fraction(sar) if sar and sar != 1 else None, first_frame_display_matrix(path))
 
@@ -429,7 +430,7 @@ def upscale_file(
                 *out_size, info.width * scale, info.height * scale, info.layout.pix_fmt,
             )
         report.input_size, report.output_size, report.pix_fmt = (info.width, info.height), out_size, pix_fmt
-        plan = plan_copies(source, main_video_stream(source).index, muxer, report)
+        plan = plan_copies(source, info.index, muxer, report)
         upscale_planes = upscaler_for(info, out_size)
         work = WorkFolder(dst, job_identity(src, **(identity or {}), codec=codec.name, crf=settings.crf,
                                             preset=settings.preset, pix_fmt=pix_fmt, output_size=out_size,
@@ -443,18 +444,9 @@ def upscale_file(
         try:
             _run(source, info, work, muxer, codec, pix_fmt, out_size, upscale_planes, settings,
                  report, clock, progress, checkpoint_seconds)
-            tmp = temporary_path(dst)
-            try:
-                t0 = time.perf_counter()
-                try:
-                    assemble(src, main_video_stream(source).index, work.files(), plan, tmp, muxer,
-                             info.time_base, info.display_matrix, report)
-                except av.FFmpegError as err:
-                    raise EncodeError(f"writing {dst.name} from the upscaled chunks failed: {err}") from err
-                clock.add("encode", time.perf_counter() - t0)
-                os.replace(tmp, dst)
-            finally:
-                tmp.unlink(missing_ok=True)
+            t0 = time.perf_counter()
+            _write_output(src, dst, muxer, info, work, plan, report)
+            clock.add("encode", time.perf_counter() - t0)
         except BaseException:
             if work.chunks:
                 log.warning("kept %d upscaled frames in %s: run the same command again to resume",
@@ -467,6 +459,19 @@ def upscale_file(
     report.wall_seconds = time.perf_counter() - started
     report.stage_seconds = dict(clock.seconds)
     return report
+
+
+def _write_output(src: Path, dst: Path, muxer: str, info: VideoInfo, work: WorkFolder, plan: list[int],
+                  report: Report) -> None:
+    """Mux the finished chunks and the planned input streams into a temporary file renamed to ``dst``."""
+    tmp = temporary_path(dst)
+    try:
+        assemble(src, info.index, work.files(), plan, tmp, muxer, info.time_base, info.display_matrix, report)
+        os.replace(tmp, dst)
+    except av.FFmpegError as err:
+        raise EncodeError(f"writing {dst.name} from the upscaled chunks failed: {err}") from err
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _add_video_stream(output: av.container.OutputContainer, muxer: str, codec: av.codec.Codec,
@@ -564,7 +569,7 @@ def _run(source, info: VideoInfo, work: WorkFolder, muxer: str, codec: av.codec.
          out_size: tuple[int, int], upscale_planes, settings: EncodeSettings, report: Report,
          clock: StageClock, progress: bool, checkpoint_seconds: float) -> None:
     """Decode, upscale and encode every frame not already in ``work``'s chunks."""
-    vstream = main_video_stream(source)
+    vstream = source.streams[info.index]
     vstream.thread_type = "AUTO"
     writer = _ChunkWriter(work, muxer, codec, info, pix_fmt, out_size, settings, checkpoint_seconds)
     pipeline = _Pipeline()
