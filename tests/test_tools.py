@@ -123,8 +123,37 @@ def test_patch_sampler_weighting_and_alignment(tmp_path) -> None:
     assert by_image.weights[:big_pairs].sum() == pytest.approx(0.5)
     assert by_image.weights.sum() == pytest.approx(1.0)
 
-    lr, hr = by_image.batch(6)
-    assert lr.shape == (6, 1, 8, 8) and hr.shape == (6, 1, 16, 16)
+    lr, hr, mask = by_image.batch(6)
+    assert lr.shape == (6, 1, 8, 8) and hr.shape == (6, 1, 16, 16) and bool(mask.all())
     # The HR patch downscaled 2x is close to its LR patch (same place, same orientation).
     pooled = hr.reshape(6, 1, 8, 2, 8, 2).mean(dim=(3, 5))
     assert float((pooled - lr).abs().mean()) < float((pooled - lr.flip(-1)).abs().mean())
+
+
+def test_patch_sampler_context_feeds_real_neighbours_and_stops_at_frame_edges(tmp_path) -> None:
+    from train import PatchSampler, masked_loss
+
+    Image.fromarray(np.zeros((60, 60, 3), np.uint8)).save(tmp_path / "blank.png")
+    scale, patch, context, height, width = 2, 4, 3, 13, 17
+    sampler = PatchSampler([tmp_path / "blank.png"], scale, patch, "y", seed=0, context=context)
+    # One LR image whose values say where each pixel is: value = row * width + col.
+    code = np.arange(height * width, dtype=np.float32).reshape(1, height, width)
+    sampler.pairs = [(code, code.repeat(scale, 1).repeat(scale, 2))]
+    sampler.weights = np.array([1.0])
+    inputs, targets, masks = sampler.batch(200)
+    side = patch + 2 * context
+    assert inputs.shape == (200, 1, side, side) and targets.shape == masks.shape == (200, 1, side * 2, side * 2)
+    touched_edge = 0
+    for lr, mask in zip(inputs, masks):
+        counted = lr[0][mask[0, ::2, ::2] > 0].long()  # the LR pixels under the counted HR pixels
+        rows, cols = counted // width, counted % width
+        assert len(counted) == patch * patch
+        assert int(rows.max() - rows.min()) == int(cols.max() - cols.min()) == patch - 1
+        top, left = int(rows.min()), int(cols.min())
+        # The input is the patch widened by the context, moved inside the image where it would leave it.
+        assert int((lr[0].long() // width).min()) == min(max(top - context, 0), height - side)
+        assert int((lr[0].long() % width).min()) == min(max(left - context, 0), width - side)
+        touched_edge += top == 0 or left == 0 or top == height - patch or left == width - patch
+    assert touched_edge > 0  # frame edges are in the training data too
+    loss = masked_loss(targets, torch.zeros_like(targets), masks, "mse")
+    assert float(loss) == pytest.approx(float(targets.square()[masks.expand_as(targets) > 0].mean()))

@@ -39,7 +39,6 @@ from typing import Literal, get_args
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -84,8 +83,8 @@ class PatchSampler:
     """
 
     def __init__(self, paths: list[Path], scale: int, patch: int, planes: str, seed: int,
-                 weighting: Weighting = "pixel") -> None:
-        self.scale, self.patch = scale, patch
+                 weighting: Weighting = "pixel", context: int = 0) -> None:
+        self.scale, self.patch, self.context = scale, patch, context
         self.pairs: list[tuple[np.ndarray, np.ndarray]] = []
         weights: list[float] = []
         for path in paths:
@@ -94,7 +93,7 @@ class PatchSampler:
             for factor in AUGMENT_FACTORS:
                 size = (round(image.width * factor), round(image.height * factor))
                 hr = crop_to_multiple(image.resize(size, Image.BICUBIC) if factor < 1 else image, scale)
-                if min(hr.size) < patch * scale:
+                if min(hr.size) < (patch + 2 * context) * scale:
                     continue
                 lr = to_planes(downscale(hr, scale), planes)
                 self.pairs.append((lr, to_planes(hr, planes)))
@@ -104,23 +103,46 @@ class PatchSampler:
         self.weights = np.array(weights) / sum(weights)
         self.rng = np.random.default_rng(seed)
 
-    def batch(self, size: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """(size, C, p, p) LR and (size, C, p*s, p*s) HR patches."""
-        lrs, hrs = [], []
-        s, p = self.scale, self.patch
+    def batch(self, size: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(size, C, q, q) LR inputs, (size, C, q*s, q*s) HR targets and a
+        (size, 1, q*s, q*s) 0/1 mask of the pixels that count in the loss,
+        where q = patch + 2 * context.
+
+        The loss covers a patch × patch LR area (× scale in HR). With
+        ``context`` > 0 the input reaches ``context`` LR pixels further on every
+        side where the image has them, so the counted pixels see real
+        neighbours as in a whole frame; where the patch lies near the image's
+        edge the input stops at that edge, so frame borders are learnt as
+        often as they occur. With ``context`` = 0 every pixel counts and the
+        patch's edge stands in for the frame's (the papers' sub-images).
+        """
+        lrs, hrs, masks = [], [], []
+        s, p, c = self.scale, self.patch, self.context
+        q = p + 2 * c
         for index in self.rng.choice(len(self.pairs), size=size, p=self.weights):
             lr, hr = self.pairs[index]
-            top = int(self.rng.integers(0, lr.shape[1] - p + 1))
-            left = int(self.rng.integers(0, lr.shape[2] - p + 1))
-            lr_patch = lr[:, top:top + p, left:left + p]
-            hr_patch = hr[:, top * s:(top + p) * s, left * s:(left + p) * s]
+            height, width = lr.shape[1:]
+            top = int(self.rng.integers(0, height - p + 1))
+            left = int(self.rng.integers(0, width - p + 1))
+            in_top, in_left = min(max(top - c, 0), height - q), min(max(left - c, 0), width - q)
+            lr_patch = lr[:, in_top:in_top + q, in_left:in_left + q]
+            hr_patch = hr[:, in_top * s:(in_top + q) * s, in_left * s:(in_left + q) * s]
+            mask = np.zeros((1, q * s, q * s), np.float32)
+            mask[:, (top - in_top) * s:(top - in_top + p) * s, (left - in_left) * s:(left - in_left + p) * s] = 1
             turns, flip = int(self.rng.integers(4)), bool(self.rng.integers(2))
-            lr_patch, hr_patch = (np.rot90(x, turns, axes=(1, 2)) for x in (lr_patch, hr_patch))
+            lr_patch, hr_patch, mask = (np.rot90(x, turns, axes=(1, 2)) for x in (lr_patch, hr_patch, mask))
             if flip:
-                lr_patch, hr_patch = lr_patch[:, :, ::-1], hr_patch[:, :, ::-1]
+                lr_patch, hr_patch, mask = lr_patch[:, :, ::-1], hr_patch[:, :, ::-1], mask[:, :, ::-1]
             lrs.append(np.ascontiguousarray(lr_patch))
             hrs.append(np.ascontiguousarray(hr_patch))
-        return torch.from_numpy(np.stack(lrs)), torch.from_numpy(np.stack(hrs))
+            masks.append(np.ascontiguousarray(mask))
+        return torch.from_numpy(np.stack(lrs)), torch.from_numpy(np.stack(hrs)), torch.from_numpy(np.stack(masks))
+
+
+def masked_loss(output: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, kind: str) -> torch.Tensor:
+    """Mean L1 or squared error over the pixels where ``mask`` (broadcast over channels) is 1."""
+    error = (output - target).abs() if kind == "l1" else (output - target).square()
+    return (error * mask).sum() / (mask.sum() * output.shape[1])
 
 
 def load_validation(paths: list[Path], scale: int, planes: str) -> list[tuple[torch.Tensor, np.ndarray]]:
@@ -159,6 +181,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--iters", type=int, default=250000, help="total iterations of the schedule")
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--patch", type=int, default=12, help="LR patch size in pixels")
+    p.add_argument("--context", type=int, default=0,
+                   help="LR pixels of real image around each patch fed to the model but not counted in the loss")
     p.add_argument("--lr", type=float, default=1e-3, help="peak Adam learning rate")
     p.add_argument("--min-lr", type=float, default=1e-6, help="learning rate at the end of the cosine")
     p.add_argument("--loss", choices=("l1", "mse"), default="mse")
@@ -246,13 +270,12 @@ def main(argv: list[str] | None = None) -> None:
 
     print(f"loading {len(train_paths)} training / {len(val_paths)} validation images ...", flush=True)
     sampler = PatchSampler(train_paths, args.scale, args.patch, planes, args.seed + iteration,
-                           args.weighting)
+                           args.weighting, args.context)
     val_items = load_validation(val_paths, args.scale, planes)
     print(f"{len(sampler.pairs)} augmented training images; {sum(p.numel() for p in model.parameters())} "
           f"parameters; validation at start: {validate(model, val_items, args.scale, planes):.3f} dB",
           flush=True)
 
-    loss_fn = F.l1_loss if args.loss == "l1" else F.mse_loss
     model.train()
     session_start = time.perf_counter()
     window_start, window_iters = time.perf_counter(), 0
@@ -266,8 +289,8 @@ def main(argv: list[str] | None = None) -> None:
         while iteration < args.iters:
             for group in optimizer.param_groups:
                 group["lr"] = learning_rate(args, iteration)
-            lr_batch, hr_batch = sampler.batch(args.batch)
-            loss = loss_fn(model(lr_batch), hr_batch)
+            lr_batch, hr_batch, mask = sampler.batch(args.batch)
+            loss = masked_loss(model(lr_batch), hr_batch, mask, args.loss)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -289,7 +312,8 @@ def main(argv: list[str] | None = None) -> None:
                         args.out / "best.pt", model, args.model, args.scale,
                         iterations=iteration, val_psnr=round(score, 4),
                         data=[str(d) for d in args.data], val_images=[p.name for p in val_paths],
-                        loss=args.loss, batch=args.batch, patch=args.patch, weighting=args.weighting,
+                        loss=args.loss, batch=args.batch, patch=args.patch, context=args.context,
+                        weighting=args.weighting,
                         tune=args.tune, git_commit=commit,
                         init=str(args.init) if args.init else None,
                         train_seconds=round(elapsed + time.perf_counter() - session_start),
