@@ -21,6 +21,14 @@ per update. On one core, FSRCNN ×3 with 16 × 12² patches (146 it/s) reached
 28.9 dB validation PSNR in 5 minutes; with 32 × 24² patches (20 it/s, about
 the same pixels per second) it took 30 minutes.
 
+A small patch has a border everywhere: SRCNN ×4 on 8×8 LR patches upsamples
+each patch on its own and zero-pads every convolution, so nearly every
+pixel of its 32×32 output is computed from something a whole frame's
+interior never shows. ``--context N`` feeds N more LR pixels of the real
+image on each side (moved inside the image at its edges, so frame borders
+are still learnt as often as they occur) and counts only the patch in the
+loss; a step then costs ((patch + 2N) / patch)² as much.
+
 Outputs in --out: ``state.pt`` (everything needed to resume, rewritten
 atomically every --save-every iterations and on Ctrl-C / --max-minutes) and
 ``best.pt`` (a self-describing rtsr checkpoint of the best validation PSNR,
