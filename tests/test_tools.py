@@ -131,7 +131,11 @@ def test_patch_sampler_weighting_and_alignment(tmp_path) -> None:
 
 
 def test_patch_sampler_context_feeds_real_neighbours_and_stops_at_frame_edges(tmp_path) -> None:
-    from train import PatchSampler, masked_loss
+    from train import PatchSampler, masked_loss, parse_args
+
+    with pytest.raises(SystemExit):
+        parse_args(["--model", "srcnn", "--scale", "4", "--data", str(tmp_path), "--out", str(tmp_path),
+                    "--context", "-1"])
 
     Image.fromarray(np.zeros((60, 60, 3), np.uint8)).save(tmp_path / "blank.png")
     scale, patch, context, height, width = 2, 4, 3, 13, 17

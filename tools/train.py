@@ -210,6 +210,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.tune == "last" and not (args.init or args.resume):
         p.error("--tune last keeps every other layer as it is, so it needs --init weights")
+    if args.context < 0:
+        p.error("--context counts LR pixels around each patch, so it cannot be negative")
     return args
 
 
