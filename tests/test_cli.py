@@ -112,12 +112,15 @@ def test_ctrl_c_stops_quickly_with_exit_130_and_the_same_command_resumes(clip_fa
     out = tmp_path / "out.mp4"
     command = [sys.executable, "-m", "rtsr", str(src), "-o", str(out), "--scale", "3",
                "--weights", str(random_weights("fsrcnn", 3))]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # As in a terminal: a runner started in the background (nohup, `&`) hands SIGINT down ignored.
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 60
     while not any(".rtsr-" in p.name for p in tmp_path.iterdir()):
         assert process.poll() is None and time.monotonic() < deadline, "never started writing"
         time.sleep(0.05)
     time.sleep(0.5)
+    assert process.poll() is None, "the run ended before Ctrl-C was sent"
     process.send_signal(signal.SIGINT)
     sent = time.monotonic()
     _, stderr = process.communicate(timeout=30)
