@@ -62,6 +62,9 @@ def test_train_writes_a_loadable_self_describing_checkpoint_and_resumes(image_fo
     resumed = _train(*common, "--iters", "30", "--resume")
     assert resumed.returncode == 0, resumed.stderr
     assert "resumed at iteration 20" in resumed.stdout and "validation it 30" in resumed.stdout
+    changed = _train(*common, "--iters", "40", "--resume", "--context", "2")
+    assert changed.returncode != 0 and "--context was 0, now 2" in changed.stderr
+    assert torch.load(out / "state.pt", weights_only=True)["iteration"] == 30
 
 
 def test_train_initialises_another_scale_from_weights(image_folder, tmp_path) -> None:

@@ -3,7 +3,9 @@
     python tools/train.py --model fsrcnn --scale 3 \\
         --data ../shared/datasets/train/T91 ../shared/datasets/train/BSD200 \\
         --iters 250000 --out runs/fsrcnn_x3
-    # interrupted? the same command with --resume continues where it stopped.
+    # interrupted? the same command with --resume continues where it stopped
+    # (it refuses other data, patch, context, batch, loss or seed settings;
+    # --iters and --lr may change, to lengthen the schedule).
 
 Protocol (tools/sr_data.py): LR = antialiased bicubic downscale (PIL), Y
 channel BT.601 for FSRCNN/SRCNN, RGB for SRResNet. Augmentation as in the
@@ -238,6 +240,24 @@ def trainable_parameters(model: torch.nn.Module, tune: str) -> list[torch.nn.Par
     return keep
 
 
+# What a run learns from. A resumed run must keep these; --iters, --lr and
+# --min-lr may change (to lengthen or reshape the schedule), --max-minutes too.
+RUN_SETTINGS = ("model", "scale", "data", "patch", "context", "batch", "loss", "weighting", "tune", "seed",
+                "val_count")
+
+
+def run_settings(args: argparse.Namespace) -> dict[str, object]:
+    """The RUN_SETTINGS of ``args`` as plain values (paths as strings), for state.pt."""
+    values = vars(args)
+    return {name: [str(d) for d in values[name]] if name == "data" else values[name] for name in RUN_SETTINGS}
+
+
+def changed_settings(saved: dict[str, object], current: dict[str, object]) -> list[str]:
+    """Human-readable differences between an interrupted run's settings and this command's."""
+    return [f"--{name.replace('_', '-')} was {saved[name]!r}, now {current[name]!r}"
+            for name in RUN_SETTINGS if name in saved and saved[name] != current[name]]
+
+
 def learning_rate(args: argparse.Namespace, iteration: int) -> float:
     progress = min(1.0, iteration / max(1, args.iters))
     return args.min_lr + 0.5 * (args.lr - args.min_lr) * (1 + math.cos(math.pi * progress))
@@ -266,6 +286,10 @@ def main(argv: list[str] | None = None) -> None:
     state_path = args.out / "state.pt"
     if args.resume and state_path.is_file():
         state = torch.load(state_path, weights_only=True)
+        changes = changed_settings(state.get("settings", {}), run_settings(args))
+        if changes:
+            raise SystemExit(f"--resume would change what {args.out} learns from: {'; '.join(changes)}. "
+                             "Repeat the interrupted command's settings, or start a new --out.")
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         iteration, best, elapsed = state["iteration"], state["best_psnr"], state["seconds"]
@@ -293,6 +317,7 @@ def main(argv: list[str] | None = None) -> None:
     def checkpoint() -> None:
         save_state(state_path, model=model.state_dict(), optimizer=optimizer.state_dict(),
                    iteration=iteration, best_psnr=best, torch_rng=torch.get_rng_state(),
+                   settings=run_settings(args),
                    seconds=elapsed + time.perf_counter() - session_start)
 
     try:
