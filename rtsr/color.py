@@ -175,6 +175,20 @@ def yuv_to_rgb(y: torch.Tensor, u: torch.Tensor, v: torch.Tensor, matrix: str,
     return torch.stack((r, g, b)).clamp_(0.0, 1.0)
 
 
+def planes_to_rgb(y: torch.Tensor, u: torch.Tensor, v: torch.Tensor, layout: PlaneLayout,
+                  color: ColorInfo) -> torch.Tensor:
+    """A frame's planes in ``layout`` -> (3, H, W) RGB in [0, 1] with the stream's own matrix and range.
+
+    ``y`` is (H, W); ``u`` and ``v`` are subsampled as the layout says. Chroma
+    is bicubic-upsampled by its exact factor (an odd luma size crops the last
+    column/row), then converted with :func:`yuv_to_rgb`.
+    """
+    height, width = y.shape
+    sx, sy = layout.chroma_shift
+    u_full, v_full = (resize_plane(c, c.shape[0] << sy, c.shape[1] << sx)[:height, :width] for c in (u, v))
+    return yuv_to_rgb(y, u_full, v_full, color.matrix, layout.bits, color.full_range)
+
+
 def rgb_to_yuv(rgb: torch.Tensor, matrix: str, bits: int,
                full_range: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(3, H, W) RGB in [0, 1] -> float Y, U, V code values, each (H, W), not yet rounded."""

@@ -22,6 +22,7 @@ from rtsr.color import (
     downsample_plane,
     luma_to_model,
     model_to_luma,
+    planes_to_rgb,
     resize_plane,
     rgb_to_yuv,
     to_codes,
@@ -157,13 +158,7 @@ class PlaneUpscaler:
     def _upscale_rgb_model(self, y: torch.Tensor, u: torch.Tensor, v: torch.Tensor,
                            timer: Timer) -> list[torch.Tensor]:
         bits, full, matrix = self.layout.bits, self.color.full_range, self.color.matrix
-        height, width = y.shape
-        sx, sy = self.layout.chroma_shift
-        # Chroma up to luma resolution (exact factor, then crop odd sizes).
-        u_full, v_full = (
-            resize_plane(c, c.shape[0] << sy, c.shape[1] << sx)[:height, :width] for c in (u, v)
-        )
-        rgb = yuv_to_rgb(y, u_full, v_full, matrix, bits, full)
+        rgb = planes_to_rgb(y, u, v, self.layout, self.color)
         hr = self._infer(rgb[None], timer)[0, :, : self.out_h, : self.out_w].clamp_(0.0, 1.0)
         y_hr, u_hr, v_hr = rgb_to_yuv(hr, matrix, bits, full)
         cw, ch = self.layout.chroma_size(self.out_w, self.out_h)

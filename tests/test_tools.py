@@ -12,6 +12,7 @@ import pytest
 import torch
 from PIL import Image
 
+from conftest import decode_video
 from rtsr.models import load_model
 
 TOOLS = Path(__file__).resolve().parents[1] / "tools"
@@ -164,3 +165,23 @@ def test_patch_sampler_context_feeds_real_neighbours_and_stops_at_frame_edges(tm
     assert touched_edge > 0  # frame edges are in the training data too
     loss = masked_loss(targets, torch.zeros_like(targets), masks, "mse")
     assert float(loss) == pytest.approx(float(targets.square()[masks.expand_as(targets) > 0].mean()))
+
+
+def test_extract_frames_keeps_every_nth_frame_in_the_streams_own_colours(clip_factory, tmp_path) -> None:
+    from extract_frames import extract, main
+
+    src = clip_factory("footage.mkv", pix_fmt="yuv444p10le", bt709=True, frames=10, audio=False)
+    paths = extract(src, tmp_path / "frames", every=3, max_frames=0)
+    assert [p.name for p in paths] == [f"footage_{i:06d}.png" for i in (0, 3, 6, 9)]
+    ours = np.asarray(Image.open(paths[1])).astype(int)
+    assert ours.shape == (64, 96, 3)
+    frame = decode_video(src)[0][3]
+
+    def share_within_2(colorspace: str) -> float:
+        reference = frame.reformat(format="rgb24", src_colorspace=colorspace).to_ndarray().astype(int)
+        return float((np.abs(ours - reference) <= 2).mean())
+
+    # FFmpeg's own BT.709 conversion agrees (4:4:4: no chroma upsampling to differ in); BT.601 would shift.
+    assert share_within_2("ITU709") > 0.99 and share_within_2("ITU601") < 0.8
+    assert len(extract(src, tmp_path / "few", every=1, max_frames=2)) == 2
+    assert main([str(tmp_path / "missing.mp4"), "--out", str(tmp_path / "x")]) == 1
