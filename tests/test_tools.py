@@ -185,3 +185,24 @@ def test_extract_frames_keeps_every_nth_frame_in_the_streams_own_colours(clip_fa
     assert share_within_2("ITU709") > 0.99 and share_within_2("ITU601") < 0.8
     assert len(extract(src, tmp_path / "few", every=1, max_frames=2)) == 2
     assert main([str(tmp_path / "missing.mp4"), "--out", str(tmp_path / "x")]) == 1
+
+
+def test_extract_frames_keeps_what_it_wrote_and_says_where_decoding_stopped(clip_factory, tmp_path,
+                                                                            monkeypatch) -> None:
+    import av
+    import extract_frames
+    from rtsr.errors import DecodeError
+
+    src = clip_factory("broken.mp4", frames=6, audio=False)
+    real_frame_rgb, calls = extract_frames.frame_rgb, []
+
+    def fail_on_third(planes, info):
+        calls.append(1)
+        if len(calls) == 3:
+            raise av.error.InvalidDataError(1094995529, "Invalid data found when processing input")
+        return real_frame_rgb(planes, info)
+
+    monkeypatch.setattr(extract_frames, "frame_rgb", fail_on_third)
+    with pytest.raises(DecodeError, match="after 2 extracted frames"):
+        extract_frames.extract(src, tmp_path / "frames", every=1, max_frames=0)
+    assert sorted(p.name for p in (tmp_path / "frames").iterdir()) == ["broken_000000.png", "broken_000001.png"]

@@ -1,8 +1,8 @@
 """Turn your own footage into a folder of PNG frames that tools/train.py trains on.
 
     python tools/extract_frames.py my_footage.mp4 --out runs/my_frames --every 24
-    python tools/train.py --model fsrcnn --scale 3 --data runs/my_frames \\
-        --init rtsr/weights/fsrcnn_x3.pt --iters 20000 --lr 1e-4 --context 7 --out runs/my_fsrcnn_x3
+    python tools/train.py --model fsrcnn --scale 3 --data runs/my_frames --init rtsr/weights/fsrcnn_x3.pt \\
+        --iters 20000 --lr 1e-4 --patch 12 --context 7 --weighting image --out runs/my_fsrcnn_x3
     rtsr input.mp4 -o output.mp4 --scale 3 --weights runs/my_fsrcnn_x3/best.pt
 
 The frames are the high-resolution targets: training downscales them and
@@ -25,12 +25,13 @@ import argparse
 import sys
 from pathlib import Path
 
+import av
 import numpy as np
 import torch
 from PIL import Image
 
 from rtsr.color import planes_to_rgb
-from rtsr.errors import RtsrError
+from rtsr.errors import DecodeError, RtsrError
 from rtsr.video import VideoInfo, frame_planes, open_input, probe_video
 
 
@@ -50,7 +51,8 @@ def extract(video: Path, out: Path, every: int | None, max_frames: int) -> list[
     """Write every ``every``-th frame of ``video`` to ``out/<stem>_<frame index>.png``.
 
     ``every=None`` keeps about one frame per second; ``max_frames=0`` means no
-    limit. Returns the written paths. Raises RtsrError for unreadable input.
+    limit. Returns the written paths. Raises RtsrError for unreadable input
+    (frames written before a decoding failure stay).
     """
     out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
@@ -59,14 +61,18 @@ def extract(video: Path, out: Path, every: int | None, max_frames: int) -> list[
         stream = container.streams[info.index]
         stream.thread_type = "AUTO"
         step = every or default_every(info)
-        for index, frame in enumerate(container.decode(stream)):
-            if index % step:
-                continue
-            path = out / f"{video.stem}_{index:06d}.png"
-            Image.fromarray(frame_rgb(frame_planes(frame, info.layout, info.width, info.height), info)).save(path)
-            written.append(path)
-            if len(written) == max_frames:
-                break
+        try:
+            for index, frame in enumerate(container.decode(stream)):
+                if index % step:
+                    continue
+                path = out / f"{video.stem}_{index:06d}.png"
+                Image.fromarray(frame_rgb(frame_planes(frame, info.layout, info.width, info.height), info)).save(path)
+                written.append(path)
+                if len(written) == max_frames:
+                    break
+        except av.FFmpegError as err:
+            raise DecodeError(f"{video}: decoding stopped after {len(written)} extracted frames "
+                              f"({err.strerror})") from None
     return written
 
 
