@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import av
@@ -47,33 +48,65 @@ def frame_rgb(planes: list[np.ndarray], info: VideoInfo) -> np.ndarray:
     return (rgb * 255.0).round_().to(torch.uint8).permute(1, 2, 0).numpy()
 
 
-def extract(video: Path, out: Path, every: int | None, max_frames: int) -> list[Path]:
+@dataclass
+class Extraction:
+    """What extract() did: the PNGs it wrote, and how many frames it left out as damaged."""
+
+    paths: list[Path] = field(default_factory=list)
+    damaged_frames: int = 0  # undecodable, flagged corrupt by FFmpeg, or predicted from such a frame
+
+    def summary(self) -> str:
+        damage = f" ({self.damaged_frames} damaged frame(s) left out)" if self.damaged_frames else ""
+        return f"{len(self.paths)} frames{damage}"
+
+
+def extract(video: Path, out: Path, every: int | None, max_frames: int) -> Extraction:
     """Write every ``every``-th frame of ``video`` to ``out/<stem>_<frame index>.png``.
 
     ``every=None`` keeps about one frame per second; ``max_frames=0`` means no
-    limit. Returns the written paths. Raises RtsrError for unreadable input
-    (frames written before a decoding failure stay).
+    limit. Damaged input does not stop extraction (the rtsr pipeline, too,
+    skips a corrupt packet), but unlike the pipeline no damaged picture
+    becomes a training target: a frame whose packet cannot be decoded, one
+    FFmpeg flags corrupt, and every frame after either up to the next keyframe
+    (they predict from it) are left out and counted. Raises RtsrError for
+    unreadable input (frames written before a decoding failure stay).
     """
     out.mkdir(parents=True, exist_ok=True)
-    written: list[Path] = []
+    result = Extraction()
     with open_input(video) as container:
         info = probe_video(container, video)
         stream = container.streams[info.index]
         stream.thread_type = "AUTO"
         step = every or default_every(info)
+        index = -1  # of the frame in the source: damaged and lost ones count too
+        awaiting_keyframe = False
         try:
-            for index, frame in enumerate(container.decode(stream)):
-                if index % step:
+            for packet in container.demux(stream):
+                try:
+                    frames = packet.decode()
+                except av.error.InvalidDataError:
+                    index += 1  # the frame it carried (a video packet carries one)
+                    result.damaged_frames += 1
+                    awaiting_keyframe = True
                     continue
-                path = out / f"{video.stem}_{index:06d}.png"
-                Image.fromarray(frame_rgb(frame_planes(frame, info.layout, info.width, info.height), info)).save(path)
-                written.append(path)
-                if len(written) == max_frames:
-                    break
+                for frame in frames:
+                    index += 1
+                    awaiting_keyframe = (awaiting_keyframe and not frame.key_frame) or frame.is_corrupt
+                    if awaiting_keyframe:
+                        result.damaged_frames += 1
+                        continue
+                    if index % step:
+                        continue
+                    path = out / f"{video.stem}_{index:06d}.png"
+                    rgb = frame_rgb(frame_planes(frame, info.layout, info.width, info.height), info)
+                    Image.fromarray(rgb).save(path)
+                    result.paths.append(path)
+                    if len(result.paths) == max_frames:
+                        return result
         except av.FFmpegError as err:
-            raise DecodeError(f"{video}: decoding stopped after {len(written)} extracted frames "
+            raise DecodeError(f"{video}: decoding stopped after {len(result.paths)} extracted frames "
                               f"({err.strerror})") from None
-    return written
+    return result
 
 
 def at_least(minimum: int):
@@ -98,11 +131,11 @@ def main(argv: list[str] | None = None) -> int:
         p.error("two videos share a file name, so their frames would overwrite each other; rename one")
     for video in args.videos:
         try:
-            written = extract(video, args.out, args.every, args.max_frames)
+            extraction = extract(video, args.out, args.every, args.max_frames)
         except RtsrError as err:
             print(f"extract_frames: {err}", file=sys.stderr)
             return 1
-        print(f"{video}: {len(written)} frames -> {args.out}", flush=True)
+        print(f"{video}: {extraction.summary()} -> {args.out}", flush=True)
     return 0
 
 
