@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -60,15 +61,41 @@ class Extraction:
         return f"{len(self.paths)} frames{damage}"
 
 
+def sound_frames(container: av.container.InputContainer, stream: av.video.stream.VideoStream,
+                 extraction: Extraction) -> Iterator[tuple[int, av.VideoFrame]]:
+    """(index in the source, frame) for each frame decoded from undamaged data.
+
+    Left out, and counted in ``extraction.damaged_frames``: a frame whose
+    packet cannot be decoded, one FFmpeg flags corrupt, and every frame after
+    either up to the next keyframe (they predict from it). Indices count the
+    left-out frames too, so they stay the frames' positions in the source.
+    """
+    index = -1
+    awaiting_keyframe = False
+    for packet in container.demux(stream):
+        try:
+            frames = packet.decode()
+        except av.error.InvalidDataError:
+            index += 1  # the frame it carried (a video packet carries one)
+            extraction.damaged_frames += 1
+            awaiting_keyframe = True
+            continue
+        for frame in frames:
+            index += 1
+            awaiting_keyframe = (awaiting_keyframe and not frame.key_frame) or frame.is_corrupt
+            if awaiting_keyframe:
+                extraction.damaged_frames += 1
+            else:
+                yield index, frame
+
+
 def extract(video: Path, out: Path, every: int | None, max_frames: int) -> Extraction:
     """Write every ``every``-th frame of ``video`` to ``out/<stem>_<frame index>.png``.
 
     ``every=None`` keeps about one frame per second; ``max_frames=0`` means no
     limit. Damaged input does not stop extraction (the rtsr pipeline, too,
     skips a corrupt packet), but unlike the pipeline no damaged picture
-    becomes a training target: a frame whose packet cannot be decoded, one
-    FFmpeg flags corrupt, and every frame after either up to the next keyframe
-    (they predict from it) are left out and counted. Raises RtsrError for
+    becomes a training target (see sound_frames). Raises RtsrError for
     unreadable input (frames written before a decoding failure stay).
     """
     out.mkdir(parents=True, exist_ok=True)
@@ -78,31 +105,15 @@ def extract(video: Path, out: Path, every: int | None, max_frames: int) -> Extra
         stream = container.streams[info.index]
         stream.thread_type = "AUTO"
         step = every or default_every(info)
-        index = -1  # of the frame in the source: damaged and lost ones count too
-        awaiting_keyframe = False
         try:
-            for packet in container.demux(stream):
-                try:
-                    frames = packet.decode()
-                except av.error.InvalidDataError:
-                    index += 1  # the frame it carried (a video packet carries one)
-                    result.damaged_frames += 1
-                    awaiting_keyframe = True
+            for index, frame in sound_frames(container, stream, result):
+                if index % step:
                     continue
-                for frame in frames:
-                    index += 1
-                    awaiting_keyframe = (awaiting_keyframe and not frame.key_frame) or frame.is_corrupt
-                    if awaiting_keyframe:
-                        result.damaged_frames += 1
-                        continue
-                    if index % step:
-                        continue
-                    path = out / f"{video.stem}_{index:06d}.png"
-                    rgb = frame_rgb(frame_planes(frame, info.layout, info.width, info.height), info)
-                    Image.fromarray(rgb).save(path)
-                    result.paths.append(path)
-                    if len(result.paths) == max_frames:
-                        return result
+                path = out / f"{video.stem}_{index:06d}.png"
+                Image.fromarray(frame_rgb(frame_planes(frame, info.layout, info.width, info.height), info)).save(path)
+                result.paths.append(path)
+                if len(result.paths) == max_frames:
+                    break
         except av.FFmpegError as err:
             raise DecodeError(f"{video}: decoding stopped after {len(result.paths)} extracted frames "
                               f"({err.strerror})") from None
