@@ -81,6 +81,7 @@ def make_clip(path: Path, clip: Clip) -> Path:
                 if index == clip.frames:
                     break
                 frame = frame.reformat(format=clip.pix_fmt)
+                frame.pict_type = av.video.frame.PictureType.NONE  # lavfi says I, which forces every frame key
                 if clip.vfr:
                     frame.pts, frame.time_base = pts, Fraction(1, 1000)
                     pts += durations[index]
