@@ -23,6 +23,9 @@ def make_sample_clip(path: Path, size: tuple[int, int] = (640, 360), frames: int
                     break
                 frame = frame.reformat(format="yuv420p")
                 frame.pts, frame.time_base = index, Fraction(1, rate)
+                # lavfi marks its frames I, which would make x264 encode every one as a keyframe;
+                # NONE lets it build GOPs of I, P and B frames, as real footage has.
+                frame.pict_type = av.video.frame.PictureType.NONE
                 out.mux(video.encode(frame))
         out.mux(video.encode(None))
         if sound is not None:
