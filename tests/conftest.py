@@ -6,6 +6,7 @@ tests marked ``shared``, which skip without it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -197,6 +198,20 @@ def decode_video(path: Path) -> tuple[list[av.VideoFrame], av.video.stream.Video
         stream = container.streams.video[0]
         frames = list(container.decode(stream))
         return frames, stream
+
+
+def damage_packet(src: Path, dst: Path, index: int, damage: Callable[[bytes], bytes]) -> Path:
+    """Copy ``src``'s video to ``dst`` with video packet ``index``'s bytes replaced by ``damage(bytes)``."""
+    with av.open(str(src)) as source, av.open(str(dst), "w") as out:
+        stream = out.add_stream_from_template(source.streams.video[0])
+        for number, packet in enumerate(p for p in source.demux(video=0) if p.dts is not None):
+            if number == index:
+                damaged = av.Packet(damage(bytes(packet)))
+                damaged.pts, damaged.dts, damaged.time_base = packet.pts, packet.dts, packet.time_base
+                packet = damaged
+            packet.stream = stream
+            out.mux(packet)
+    return dst
 
 
 def frame_times(path: Path) -> list[Fraction]:

@@ -12,7 +12,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import decode_video
+from conftest import damage_packet, decode_video
 from rtsr.models import load_model
 
 TOOLS = Path(__file__).resolve().parents[1] / "tools"
@@ -208,46 +208,13 @@ def test_extract_frames_keeps_what_it_wrote_and_says_where_decoding_stopped(clip
     assert sorted(p.name for p in (tmp_path / "frames").iterdir()) == ["broken_000000.png", "broken_000001.png"]
 
 
-def _h264_with_keyframes_every(path: Path, frames: int, gop: int) -> Path:
-    """testsrc2 as 96×64 H.264 in Matroska with a keyframe every ``gop`` frames and P-frames between."""
-    import av
-    from fractions import Fraction
-
-    with av.open(str(path), "w") as out, av.open("testsrc2=size=96x64:rate=24", format="lavfi") as src:
-        stream = out.add_stream("libx264", rate=24, options={"g": str(gop), "bf": "0", "crf": "23"})
-        stream.width, stream.height, stream.pix_fmt = 96, 64, "yuv420p"
-        for index, frame in zip(range(frames), src.decode(video=0)):
-            frame = frame.reformat(format="yuv420p")
-            frame.pts, frame.time_base = index, Fraction(1, 24)
-            frame.pict_type = av.video.frame.PictureType.NONE  # lavfi's frames say I, which would force keyframes
-            out.mux(stream.encode(frame))
-        out.mux(stream.encode(None))
-    return path
-
-
-def _damage_packet(src: Path, dst: Path, index: int, damage) -> Path:
-    """Copy ``src``'s video to ``dst`` with packet ``index``'s bytes replaced by ``damage(bytes)``."""
-    import av
-
-    with av.open(str(src)) as source, av.open(str(dst), "w") as out:
-        stream = out.add_stream_from_template(source.streams.video[0])
-        for number, packet in enumerate(p for p in source.demux(video=0) if p.dts is not None):
-            if number == index:
-                damaged = av.Packet(damage(bytes(packet)))
-                damaged.pts, damaged.dts, damaged.time_base = packet.pts, packet.dts, packet.time_base
-                packet = damaged
-            packet.stream = stream
-            out.mux(packet)
-    return dst
-
-
 def test_extract_frames_leaves_out_damaged_frames_and_those_predicted_from_them(clip_factory, tmp_path,
                                                                                  capsys) -> None:
     from extract_frames import extract, main
 
     # A P-frame cut to a third: FFmpeg decodes it flagged corrupt, and frames 3 and 4 predict from it.
-    clean = _h264_with_keyframes_every(tmp_path / "clean.mkv", frames=12, gop=5)
-    src = _damage_packet(clean, tmp_path / "glitch.mkv", 2, lambda data: data[: len(data) // 3])
+    clean = clip_factory("clean.mkv", frames=12, audio=False, extra_options={"g": "5", "bf": "0"})
+    src = damage_packet(clean, tmp_path / "glitch.mkv", 2, lambda data: data[: len(data) // 3])
     extraction = extract(src, tmp_path / "frames", every=1, max_frames=0)
     # The keyframe 5 starts clean pictures again.
     assert [p.name for p in extraction.paths] == [f"glitch_{i:06d}.png" for i in (0, 1, *range(5, 12))]
@@ -259,7 +226,7 @@ def test_extract_frames_leaves_out_damaged_frames_and_those_predicted_from_them(
     # Random bytes in an intra-only stream: FFmpeg cannot decode the packet; only its own frame is lost.
     noise = np.random.default_rng(0).integers(0, 256, 100_000, np.uint8).tobytes()
     intra = clip_factory("intra.mkv", codec="ffv1", frames=8, audio=False, extra_options={"g": "1"})
-    src = _damage_packet(intra, tmp_path / "noise.mkv", 4, lambda data: noise[: len(data)])
+    src = damage_packet(intra, tmp_path / "noise.mkv", 4, lambda data: noise[: len(data)])
     extraction = extract(src, tmp_path / "intra_frames", every=1, max_frames=0)
     assert [p.name for p in extraction.paths] == [f"noise_{i:06d}.png" for i in (0, 1, 2, 3, 5, 6, 7)]
     assert extraction.damaged_frames == 1

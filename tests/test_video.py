@@ -10,7 +10,7 @@ import av
 import numpy as np
 import pytest
 
-from conftest import SHARED, audio_payloads, frame_times
+from conftest import SHARED, audio_payloads, damage_packet, frame_times
 import rtsr.video
 from rtsr import DecodeError, EncodeError, InputError, Upscaler
 from rtsr.video import temporary_path
@@ -112,16 +112,8 @@ def test_odd_size_in_444_keeps_every_pixel(clip_factory, upscaler, tmp_path):
 
 def test_corrupt_packet_is_skipped_counted_and_the_run_continues(clip_factory, upscaler, tmp_path, caplog):
     clean = clip_factory("clean.mkv", codec="ffv1", frames=10, audio=False)
-    broken = tmp_path / "broken.mkv"
-    with av.open(str(clean)) as source, av.open(str(broken), "w") as out:
-        stream = out.add_stream_from_template(source.streams.video[0])
-        for index, packet in enumerate(p for p in source.demux(video=0) if p.dts is not None):
-            if index == 4:
-                garbage = av.Packet(np.random.default_rng(0).integers(0, 256, packet.size, np.uint8).tobytes())
-                garbage.pts, garbage.dts, garbage.time_base = packet.pts, packet.dts, packet.time_base
-                packet = garbage
-            packet.stream = stream
-            out.mux(packet)
+    noise = np.random.default_rng(0).integers(0, 256, 100_000, np.uint8).tobytes()
+    broken = damage_packet(clean, tmp_path / "broken.mkv", 4, lambda data: noise[: len(data)])
     dst = tmp_path / "repaired.mkv"
     with caplog.at_level(logging.WARNING, logger="rtsr"):
         report = upscaler().upscale_video(broken, dst)
