@@ -214,6 +214,11 @@ def damage_packet(src: Path, dst: Path, index: int, damage: Callable[[bytes], by
     return dst
 
 
+def noise_like(data: bytes) -> bytes:
+    """Random bytes (seeded) as long as ``data``: a packet no decoder can make sense of."""
+    return np.random.default_rng(0).integers(0, 256, len(data), np.uint8).tobytes()
+
+
 def frame_times(path: Path) -> list[Fraction]:
     """Presentation times in seconds of every video frame, in order."""
     with av.open(str(path)) as container:

@@ -12,7 +12,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import damage_packet, decode_video
+from conftest import damage_packet, decode_video, noise_like
 from rtsr.models import load_model
 
 TOOLS = Path(__file__).resolve().parents[1] / "tools"
@@ -224,9 +224,8 @@ def test_extract_frames_leaves_out_damaged_frames_and_those_predicted_from_them(
     assert "3 frames (3 damaged frame(s) left out) ->" in capsys.readouterr().out
 
     # Random bytes in an intra-only stream: FFmpeg cannot decode the packet; only its own frame is lost.
-    noise = np.random.default_rng(0).integers(0, 256, 100_000, np.uint8).tobytes()
     intra = clip_factory("intra.mkv", codec="ffv1", frames=8, audio=False, extra_options={"g": "1"})
-    src = damage_packet(intra, tmp_path / "noise.mkv", 4, lambda data: noise[: len(data)])
+    src = damage_packet(intra, tmp_path / "noise.mkv", 4, noise_like)
     extraction = extract(src, tmp_path / "intra_frames", every=1, max_frames=0)
     assert [p.name for p in extraction.paths] == [f"noise_{i:06d}.png" for i in (0, 1, 2, 3, 5, 6, 7)]
     assert extraction.damaged_frames == 1

@@ -10,7 +10,7 @@ import av
 import numpy as np
 import pytest
 
-from conftest import SHARED, audio_payloads, damage_packet, frame_times
+from conftest import SHARED, audio_payloads, damage_packet, frame_times, noise_like
 import rtsr.video
 from rtsr import DecodeError, EncodeError, InputError, Upscaler
 from rtsr.video import temporary_path
@@ -112,8 +112,7 @@ def test_odd_size_in_444_keeps_every_pixel(clip_factory, upscaler, tmp_path):
 
 def test_corrupt_packet_is_skipped_counted_and_the_run_continues(clip_factory, upscaler, tmp_path, caplog):
     clean = clip_factory("clean.mkv", codec="ffv1", frames=10, audio=False)
-    noise = np.random.default_rng(0).integers(0, 256, 100_000, np.uint8).tobytes()
-    broken = damage_packet(clean, tmp_path / "broken.mkv", 4, lambda data: noise[: len(data)])
+    broken = damage_packet(clean, tmp_path / "broken.mkv", 4, noise_like)
     dst = tmp_path / "repaired.mkv"
     with caplog.at_level(logging.WARNING, logger="rtsr"):
         report = upscaler().upscale_video(broken, dst)
