@@ -11,11 +11,19 @@ Conventions
   video's bit depth or range. Full-range video is mapped into it and back.
 * RGB is float in [0, 1], shape (3, H, W), non-linear (gamma-encoded) as
   stored in the video; only the matrix and the range are undone.
+* *Chroma siting* says where a horizontally subsampled chroma sample sits:
+  on its first luma column ("left": MPEG-2, MPEG-4, H.264, HEVC, AV1) or
+  between its two ("center": JPEG, MPEG-1). Vertically both put 4:2:0 chroma
+  between its two luma rows. Resampling chroma as if centred when it is
+  left-sited moves colour sideways by (1 - 1/scale)/2 input luma pixels:
+  one output pixel at x3.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -31,6 +39,15 @@ MATRIX_COEFFICIENTS: dict[str, tuple[float, float]] = {
 _AVCOL_SPC_TO_MATRIX = {1: "bt709", 5: "bt601", 6: "bt601", 9: "bt2020", 10: "bt2020"}
 AVCOL_SPC_UNSPECIFIED = 2
 AVCOL_RANGE_MPEG, AVCOL_RANGE_JPEG = 1, 2
+
+ChromaSiting = Literal["left", "center"]
+# Horizontal position of a subsampled chroma sample, in luma pixels from its first luma column.
+_SITING_OFFSET: dict[ChromaSiting, float] = {"left": 0.0, "center": 0.5}
+# Codecs that site chroma JPEG-style; every other codec's default is left.
+CENTER_SITED_CODECS = frozenset({"mjpeg", "jpegls", "jpeg2000", "mpeg1video"})
+# What rtsr writes: its encoders (H.264, HEVC, AV1...) do not tag chroma
+# location, and decoders and players read untagged 4:2:x as left-sited.
+OUTPUT_CHROMA_SITING: ChromaSiting = "left"
 
 
 @dataclass(frozen=True)
@@ -106,10 +123,11 @@ class ColorInfo:
     transfer: int = 2  # AVCOL_TRC_UNSPECIFIED
     colorspace: int = AVCOL_SPC_UNSPECIFIED
     color_range: int = 0  # AVCOL_RANGE_UNSPECIFIED
+    chroma_siting: ChromaSiting = "left"
 
 
 def describe_color(colorspace: int, color_range: int, primaries: int, transfer: int,
-                   layout: PlaneLayout, height: int) -> ColorInfo:
+                   layout: PlaneLayout, height: int, chroma_siting: ChromaSiting = "left") -> ColorInfo:
     """Resolve a stream's tags into the matrix and range used for conversion.
 
     Untagged video follows the players' convention: BT.709 from 720 lines up,
@@ -117,7 +135,23 @@ def describe_color(colorspace: int, color_range: int, primaries: int, transfer: 
     """
     matrix = _AVCOL_SPC_TO_MATRIX.get(colorspace, "bt709" if height >= 720 else "bt601")
     full_range = color_range == AVCOL_RANGE_JPEG or (color_range == 0 and layout.full_range_alias)
-    return ColorInfo(matrix, full_range, primaries, transfer, colorspace, color_range)
+    return ColorInfo(matrix, full_range, primaries, transfer, colorspace, color_range, chroma_siting)
+
+
+def chroma_siting(codec_name: str, decoded_chroma_shift: tuple[int, int], layout: PlaneLayout) -> ChromaSiting:
+    """Where the chroma of a stream's frames sits once they are in ``layout``.
+
+    PyAV cannot read a stream's chroma-location tag, so this follows the
+    codec's default: JPEG-family codecs and the yuvj* formats (which only
+    they produce) centre chroma, the MPEG family puts it left. Frames whose
+    chroma FFmpeg resamples into ``layout`` (RGB, 4:1:1, 4:4:4 into 4:2:0)
+    come out of its scaler centred.
+    """
+    if decoded_chroma_shift[0] != layout.chroma_shift[0]:
+        return "center"
+    if codec_name in CENTER_SITED_CODECS or layout.full_range_alias:
+        return "center"
+    return "left"
 
 
 # --------------------------------------------------------------------------- luma
@@ -179,13 +213,14 @@ def planes_to_rgb(y: torch.Tensor, u: torch.Tensor, v: torch.Tensor, layout: Pla
                   color: ColorInfo) -> torch.Tensor:
     """A frame's planes in ``layout`` -> (3, H, W) RGB in [0, 1] with the stream's own matrix and range.
 
-    ``y`` is (H, W); ``u`` and ``v`` are subsampled as the layout says. Chroma
-    is bicubic-upsampled by its exact factor (an odd luma size crops the last
-    column/row), then converted with :func:`yuv_to_rgb`.
+    ``y`` is (H, W); ``u`` and ``v`` are subsampled as the layout says and sited
+    as ``color`` says. Chroma is bicubic-upsampled by its exact factor onto the
+    luma grid (an odd luma size crops the last column/row), then converted with
+    :func:`yuv_to_rgb`.
     """
     height, width = y.shape
-    sx, sy = layout.chroma_shift
-    u_full, v_full = (resize_plane(c, c.shape[0] << sy, c.shape[1] << sx)[:height, :width] for c in (u, v))
+    u_full, v_full = (resample_chroma(c, 1, layout.chroma_shift, color.chroma_siting, (0, 0), "center")
+                      [:height, :width] for c in (u, v))
     return yuv_to_rgb(y, u_full, v_full, color.matrix, layout.bits, color.full_range)
 
 
@@ -221,9 +256,80 @@ def resize_plane(plane: torch.Tensor, height: int, width: int) -> torch.Tensor:
     return F.interpolate(value, size=(height, width), mode="bicubic", align_corners=False)[0, 0]
 
 
-def downsample_plane(plane: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    """Area-average an (H, W) float plane down to (height, width): chroma subsampling."""
-    if plane.shape == (height, width):
-        return plane
-    return F.adaptive_avg_pool2d(plane[None, None], (height, width))[0, 0]
+def _keys_cubic(t: float) -> float:
+    """Keys' cubic convolution kernel with a = -0.75 (PyTorch's and OpenCV's bicubic)."""
+    a, t = -0.75, abs(t)
+    if t <= 1.0:
+        return ((a + 2.0) * t - (a + 3.0)) * t * t + 1.0
+    if t < 2.0:
+        return (((t - 5.0) * t + 8.0) * t - 4.0) * a
+    return 0.0
+
+
+def upsample_columns(plane: torch.Tensor, factor: int, offset: float) -> torch.Tensor:
+    """Bicubic resampling of an (H, W) plane to (H, W·factor) columns, float32 out.
+
+    Output column ``j`` samples the input at column ``j / factor + offset``
+    (column ``k``'s centre is ``k``); samples beyond the edge repeat the edge
+    column, as :func:`resize_plane` does. ``offset = (1/factor - 1)/2`` is the
+    usual centre-aligned resize. Each of the ``factor`` phases is one small
+    convolution; the phases are then interleaved.
+    """
+    fractions = [phase / factor + offset for phase in range(factor)]
+    first = min(math.floor(f) for f in fractions) - 1
+    last = max(math.floor(f) for f in fractions) + 2
+    kernel = torch.zeros(factor, 1, 1, last - first + 1)
+    for phase, position in enumerate(fractions):
+        for tap in range(first, last + 1):
+            kernel[phase, 0, 0, tap - first] = _keys_cubic(position - tap)
+    height, width = plane.shape
+    value = plane.to(torch.float32)[None, None]
+    padded = F.pad(value, (-first, last, 0, 0), mode="replicate")  # column k of the input is column k - first
+    phases = F.conv2d(padded, kernel.to(value.device))[0]  # (factor, H, W): phases[p, :, k] = output k·factor + p
+    return phases.permute(1, 2, 0).reshape(height, width * factor)
+
+
+def resample_chroma(plane: torch.Tensor, scale: int, shift_in: tuple[int, int], siting_in: ChromaSiting,
+                    shift_out: tuple[int, int], siting_out: ChromaSiting) -> torch.Tensor:
+    """One chroma plane of a frame -> the chroma plane of that frame upscaled ``scale`` times.
+
+    ``plane`` is (h, w) float or integer code values, subsampled by
+    ``shift_in`` (log2 horizontal, vertical) and sited ``siting_in``; the result
+    is float32, subsampled by ``shift_out`` and sited ``siting_out``, of size
+    (h·scale·2^(shift_in[1] - shift_out[1]), w·scale·2^(shift_in[0] - shift_out[0])).
+    With ``scale`` 1 and ``shift_out`` (0, 0) it puts chroma on the luma grid.
+    Vertically every siting is centred, so rows use :func:`resize_plane`.
+    """
+    (sx_in, sy_in), (sx_out, sy_out) = shift_in, shift_out
+    if sx_out > sx_in or sy_out > sy_in:
+        raise ValueError("resample_chroma upsamples; subsample with subsample_chroma")
+    # Output column j sits at output luma x = 2^sx_out·j + a_out, i.e. at input luma
+    # (x + 0.5)/scale - 0.5, i.e. at input chroma column (that - a_in) / 2^sx_in.
+    a_in = _SITING_OFFSET[siting_in] if sx_in else 0.0
+    a_out = _SITING_OFFSET[siting_out] if sx_out else 0.0
+    factor = scale << sx_in >> sx_out
+    offset = ((a_out + 0.5) / scale - 0.5 - a_in) / (1 << sx_in)
+    columns = upsample_columns(plane, factor, offset)  # columns first: fewer rows to filter
+    return resize_plane(columns, plane.shape[0] * (scale << sy_in >> sy_out), columns.shape[1])
+
+
+def subsample_chroma(plane: torch.Tensor, shift: tuple[int, int], siting: ChromaSiting) -> torch.Tensor:
+    """A full-resolution (H, W) float chroma plane -> subsampled by ``shift`` and sited ``siting``.
+
+    Rows are averaged in pairs (4:2:0 chroma sits between its rows). Columns
+    are averaged in pairs for centred chroma, and filtered 1/4, 1/2, 1/4
+    around each even column for left-sited chroma, edges repeated. The result
+    is (ceil(H / 2^shift[1]), ceil(W / 2^shift[0])).
+    """
+    sx, sy = shift
+    height, width = plane.shape
+    value = plane.to(torch.float32)[None, None]
+    value = F.adaptive_avg_pool2d(value, (-(-height >> sy), width))
+    if sx and siting == "left":
+        padded = F.pad(value, (1, 1, 0, 0), mode="replicate")
+        kernel = torch.tensor([0.25, 0.5, 0.25], device=value.device).view(1, 1, 1, 3)
+        value = F.conv2d(padded, kernel, stride=(1, 2))
+    elif sx:
+        value = F.adaptive_avg_pool2d(value, (value.shape[-2], -(-width >> sx)))
+    return value[0, 0]
 

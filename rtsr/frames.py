@@ -1,9 +1,10 @@
 """Upscale one picture's planes with an engine: the YUV-native frame path and the RGB image path.
 
 Y models (FSRCNN, SRCNN) see only the luma plane; chroma planes are resized
-bicubically by exactly ``scale``. RGB models (SRResNet) see RGB converted with
-the stream's own matrix and range, and their output is converted back and
-chroma-subsampled by area averaging. Planes are integer code values,
+bicubically by exactly ``scale``, from the input's chroma siting to the one
+rtsr writes. RGB models (SRResNet) see RGB converted with the stream's own
+matrix and range, and their output is converted back and chroma-subsampled
+at the siting rtsr writes. Planes are integer code values,
 (H, W) numpy arrays of uint8 (8-bit) or uint16 (10/12-bit).
 """
 
@@ -17,14 +18,16 @@ import numpy as np
 import torch
 
 from rtsr.color import (
+    OUTPUT_CHROMA_SITING,
     ColorInfo,
     PlaneLayout,
-    downsample_plane,
     luma_to_model,
     model_to_luma,
     planes_to_rgb,
+    resample_chroma,
     resize_plane,
     rgb_to_yuv,
+    subsample_chroma,
     to_codes,
     yuv_to_rgb,
 )
@@ -148,8 +151,9 @@ class PlaneUpscaler:
         hr = self._infer(luma_to_model(y, bits, full), timer)
         y_out = model_to_luma(hr, bits, full, self.dtype)[: self.out_h, : self.out_w]
         cw, ch = self.layout.chroma_size(self.out_w, self.out_h)
+        shift, siting = self.layout.chroma_shift, self.color.chroma_siting
         chroma = [
-            to_codes(resize_plane(c, c.shape[0] * self.scale, c.shape[1] * self.scale)[:ch, :cw],
+            to_codes(resample_chroma(c, self.scale, shift, siting, shift, OUTPUT_CHROMA_SITING)[:ch, :cw],
                      bits, self.dtype)
             for c in (u, v)
         ]
@@ -161,11 +165,11 @@ class PlaneUpscaler:
         rgb = planes_to_rgb(y, u, v, self.layout, self.color)
         hr = self._infer(rgb[None], timer)[0, :, : self.out_h, : self.out_w].clamp_(0.0, 1.0)
         y_hr, u_hr, v_hr = rgb_to_yuv(hr, matrix, bits, full)
-        cw, ch = self.layout.chroma_size(self.out_w, self.out_h)
+        shift = self.layout.chroma_shift
         return [
             to_codes(y_hr, bits, self.dtype),
-            to_codes(downsample_plane(u_hr, ch, cw), bits, self.dtype),
-            to_codes(downsample_plane(v_hr, ch, cw), bits, self.dtype),
+            to_codes(subsample_chroma(u_hr, shift, OUTPUT_CHROMA_SITING), bits, self.dtype),
+            to_codes(subsample_chroma(v_hr, shift, OUTPUT_CHROMA_SITING), bits, self.dtype),
         ]
 
 

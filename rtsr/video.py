@@ -31,7 +31,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from rtsr.color import ColorInfo, PlaneLayout, describe_color, working_layout
+from rtsr.color import ColorInfo, PlaneLayout, chroma_siting, describe_color, working_layout
 from rtsr.errors import DecodeError, EncodeError, InputError, RtsrError
 from rtsr.remux import assemble, muxer_options, plan_copies
 from rtsr.report import ProgressBar, Report, StageClock
@@ -97,8 +97,9 @@ def probe_video(container: av.container.InputContainer, path: Path) -> VideoInfo
         raise InputError(f"{path}: the video stream has no decodable picture size")
     fmt = ctx.format
     layout = working_layout(fmt.name, max(c.bits for c in fmt.components))
+    siting = chroma_siting(ctx.name, _chroma_shift(fmt.name), layout)
     color = describe_color(ctx.colorspace, ctx.color_range, ctx.color_primaries, ctx.color_trc,
-                           layout, ctx.height)
+                           layout, ctx.height, siting)
     rate = stream.average_rate or stream.guessed_rate
     frames = stream.frames
     if not frames and rate and stream.duration and stream.time_base:
@@ -109,6 +110,15 @@ def probe_video(container: av.container.InputContainer, path: Path) -> VideoInfo
     return VideoInfo(stream.index, ctx.width, ctx.height, fmt.name, layout, color, stream.time_base,
                      Fraction(rate) if rate else None, int(frames or 0),
                      Fraction(sar) if sar and sar != 1 else None, first_frame_display_matrix(path))
+
+
+def _chroma_shift(pix_fmt: str) -> tuple[int, int]:
+    """(log2 horizontal, log2 vertical) chroma subsampling of a pixel format; (0, 0) without chroma."""
+    sample = av.VideoFormat(pix_fmt, 64, 64)  # a size every subsampling divides
+    chroma = next((c for c in sample.components if c.is_chroma), None)
+    if chroma is None:
+        return 0, 0
+    return (64 // chroma.width).bit_length() - 1, (64 // chroma.height).bit_length() - 1
 
 
 def first_frame_display_matrix(path: Path) -> tuple[int, ...] | None:

@@ -1,17 +1,27 @@
+import math
+
 import pytest
 import torch
+import torch.nn.functional as F
 
 from rtsr.color import (
     LAYOUTS,
     MATRIX_COEFFICIENTS,
+    chroma_siting,
     describe_color,
     luma_to_model,
     model_to_luma,
+    resample_chroma,
+    resize_plane,
     rgb_to_yuv,
+    subsample_chroma,
     to_codes,
+    upsample_columns,
     working_layout,
     yuv_to_rgb,
 )
+
+SITING_OFFSET = {"left": 0.0, "center": 0.5}  # luma pixels from the first luma column of a chroma pair
 
 
 @pytest.mark.parametrize("matrix", list(MATRIX_COEFFICIENTS))
@@ -93,3 +103,82 @@ def test_layouts() -> None:
     assert working_layout("yuv420p10le", 10).bits == 10
     assert working_layout("rgb24", 8).pix_fmt == "yuv420p"
     assert working_layout("p010le", 10).pix_fmt == "yuv420p10le"
+
+
+# --------------------------------------------------------------------------- chroma siting
+
+
+def _bicubic_at(plane: torch.Tensor, columns: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+    """``plane`` sampled at fractional (rows × columns) positions, pixel k's centre at k:
+    an independent bicubic (grid_sample, a = -0.75, edges repeated)."""
+    height, width = plane.shape
+    gx, gy = (2 * columns + 1) / width - 1, (2 * rows + 1) / height - 1
+    grid = torch.stack(torch.broadcast_tensors(gx[None, :], gy[:, None]), -1)[None].float()
+    return F.grid_sample(plane[None, None].float(), grid, mode="bicubic", padding_mode="border",
+                         align_corners=False)[0, 0]
+
+
+@pytest.mark.parametrize("factor", [1, 2, 3, 4])
+def test_upsample_columns_centred_is_the_usual_bicubic_resize(factor: int) -> None:
+    plane = torch.rand(7, 11, generator=torch.Generator().manual_seed(factor)) * 255
+    out = upsample_columns(plane, factor, (1 / factor - 1) / 2)
+    torch.testing.assert_close(out, resize_plane(plane, 7, 11 * factor), atol=1e-3, rtol=0)
+
+
+@pytest.mark.parametrize("scale", [1, 2, 3, 4])
+@pytest.mark.parametrize("siting_in", ["left", "center"])
+@pytest.mark.parametrize("siting_out", ["left", "center"])
+def test_resample_chroma_samples_where_the_sitings_put_each_chroma_sample(scale, siting_in, siting_out) -> None:
+    """Output chroma column j sits at output luma x = 2j + a_out, which is input luma
+    (x + 0.5)/scale - 0.5, which is input chroma column (that - a_in)/2."""
+    plane = torch.rand(9, 13, generator=torch.Generator().manual_seed(scale)) * 255
+    out = resample_chroma(plane, scale, (1, 1), siting_in, (1, 1), siting_out)
+    assert out.shape == (9 * scale, 13 * scale)
+    x_out = 2 * torch.arange(out.shape[1], dtype=torch.float64) + SITING_OFFSET[siting_out]
+    columns = ((x_out + 0.5) / scale - 0.5 - SITING_OFFSET[siting_in]) / 2
+    rows = (torch.arange(out.shape[0], dtype=torch.float64) + 0.5) / scale - 0.5  # rows are centred
+    torch.testing.assert_close(out, _bicubic_at(plane, columns, rows), atol=1e-3, rtol=0)
+
+
+@pytest.mark.parametrize("siting", ["left", "center"])
+def test_resample_chroma_onto_the_luma_grid(siting: str) -> None:
+    plane = torch.rand(5, 6, generator=torch.Generator().manual_seed(3)) * 255
+    out = resample_chroma(plane, 1, (1, 0), siting, (0, 0), "center")  # 4:2:2 -> 4:4:4
+    assert out.shape == (5, 12)
+    columns = (torch.arange(12, dtype=torch.float64) - SITING_OFFSET[siting]) / 2
+    torch.testing.assert_close(out, _bicubic_at(plane, columns, torch.arange(5.0)), atol=1e-3, rtol=0)
+
+
+def test_subsample_chroma_puts_each_sample_where_its_siting_says() -> None:
+    ramp = torch.arange(20.0).repeat(6, 1)  # value = luma column
+    left, centre = subsample_chroma(ramp, (1, 1), "left"), subsample_chroma(ramp, (1, 1), "center")
+    assert left.shape == centre.shape == (3, 10)
+    torch.testing.assert_close(left[:, 1:], ramp[:3, 2:20:2])  # at x = 2j
+    torch.testing.assert_close(centre, ramp[:3, 0:20:2] + 0.5)  # at x = 2j + 0.5
+    assert subsample_chroma(torch.zeros(5, 21), (1, 1), "left").shape == (3, 11)
+    assert subsample_chroma(torch.zeros(5, 21), (1, 0), "center").shape == (5, 11)
+
+
+def test_chroma_survives_subsampling_and_upsampling_only_when_the_siting_matches() -> None:
+    """Smooth colour, subsampled as an encoder would, comes back in place; read with
+    the other siting it moves sideways by half a luma pixel."""
+    x = torch.arange(64, dtype=torch.float32)
+    truth = (128 + 100 * torch.sin(2 * math.pi * x / 32)).repeat(8, 1)
+    inner = slice(4, -4)
+    for siting, other in (("left", "center"), ("center", "left")):
+        stored = subsample_chroma(truth, (1, 1), siting)
+        back = resample_chroma(stored, 1, (1, 1), siting, (0, 0), "center")
+        wrong = resample_chroma(stored, 1, (1, 1), other, (0, 0), "center")
+        assert (back - truth)[:, inner].abs().max() < 2.5
+        assert (wrong - truth)[:, inner].abs().max() > 7
+
+
+def test_chroma_siting_follows_the_codec_and_the_conversion() -> None:
+    yuv420 = LAYOUTS["yuv420p"]
+    assert chroma_siting("h264", (1, 1), yuv420) == "left"
+    assert chroma_siting("hevc", (1, 1), LAYOUTS["yuv420p10le"]) == "left"
+    assert chroma_siting("mpeg1video", (1, 1), yuv420) == "center"
+    assert chroma_siting("mjpeg", (1, 1), LAYOUTS["yuvj420p"]) == "center"
+    assert chroma_siting("ffv1", (0, 0), yuv420) == "center"  # RGB, subsampled by FFmpeg's scaler
+    assert chroma_siting("dvvideo", (2, 0), yuv420) == "center"  # 4:1:1, resampled likewise
+    assert chroma_siting("h264", (1, 0), LAYOUTS["yuv422p"]) == "left"

@@ -66,6 +66,34 @@ def test_flat_chroma_stays_flat_after_resizing() -> None:
         assert np.all(after == before.flat[0])
 
 
+@pytest.mark.parametrize("siting", ["left", "center"])
+def test_chroma_stays_where_the_colour_was(siting: str) -> None:
+    """Colour that varies smoothly across the picture, stored with the input's
+    siting, lands on the output's (left-sited) chroma samples where it belongs;
+    read with the other siting it would move by 1/3 input pixel at x3."""
+    width, height, scale = 64, 8, 3
+
+    def colour(x: np.ndarray) -> np.ndarray:  # chroma code value at input luma column x
+        return 128 + 100 * np.sin(2 * np.pi * x / 32)
+
+    offset = {"left": 0.0, "center": 0.5}
+    stored = colour(2 * np.arange(width // 2) + offset[siting])
+    planes = [np.full((height, width), 100, np.uint8)]
+    planes += [np.round(np.tile(stored, (height // 2, 1))).astype(np.uint8)] * 2
+    out_size = (width * scale, height * scale)
+    expected = colour((2 * np.arange(width * scale // 2) + 0.5) / scale - 0.5)  # output chroma is left-sited
+    inner = slice(6, -6)
+    errors = {}
+    for read_as in ("left", "center"):
+        color = ColorInfo("bt601", False, chroma_siting=read_as)
+        _, u, v = PlaneUpscaler(NearestEngine(scale), "y", scale, LAYOUTS["yuv420p"], color, out_size)(planes)
+        assert np.array_equal(u, v)
+        errors[read_as] = np.abs(u.astype(float) - expected)[:, inner].max()
+    other = "center" if siting == "left" else "left"
+    assert errors[siting] <= 3.0  # bicubic on 16 samples a period, and rounding twice
+    assert errors[other] >= 8.0
+
+
 @pytest.mark.parametrize("matrix", ["bt601", "bt709", "bt2020"])
 @pytest.mark.parametrize("layout_name, full_range", [("yuv420p", False), ("yuv444p", True), ("yuv420p10le", False)])
 def test_rgb_model_round_trip_keeps_colour(matrix: str, layout_name: str, full_range: bool) -> None:

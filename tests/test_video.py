@@ -206,6 +206,17 @@ def test_non_yuv_input_is_converted_once(clip_factory, upscaler, tmp_path):
     assert _stream_info(dst)["pix_fmt"] == "yuv420p"
 
 
+@pytest.mark.parametrize("codec, pix_fmt, siting", [
+    ("libx264", "yuv420p", "left"),  # MPEG family: chroma on the first of its two luma columns
+    ("mjpeg", "yuvj420p", "center"),  # JPEG: chroma between them
+    ("ffv1", "bgr0", "center"),  # RGB: FFmpeg's scaler subsamples it centred
+])
+def test_probe_knows_where_the_chroma_sits(clip_factory, codec, pix_fmt, siting):
+    src = clip_factory("in.mkv", codec=codec, pix_fmt=pix_fmt, frames=2, audio=False)
+    with rtsr.video.open_input(src) as container:
+        assert rtsr.video.probe_video(container, src).color.chroma_siting == siting
+
+
 def test_output_is_never_half_written_on_encoder_errors(clip_factory, upscaler, tmp_path):
     src = clip_factory("in.mp4", frames=3)
     with pytest.raises(EncodeError, match="cannot encode yuv420p12le"):
