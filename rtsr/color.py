@@ -21,6 +21,7 @@ Conventions
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Literal
@@ -266,6 +267,17 @@ def _keys_cubic(t: float) -> float:
     return 0.0
 
 
+@functools.lru_cache(maxsize=32)
+def _phase_kernels(factor: int, offset: float, device: torch.device) -> tuple[torch.Tensor, int, int]:
+    """(factor, 1, 1, taps) cubic weights of each output phase of :func:`upsample_columns`,
+    and the first and last input column they reach, relative to column k of output k·factor."""
+    positions = [phase / factor + offset for phase in range(factor)]
+    first = min(math.floor(p) for p in positions) - 1
+    last = max(math.floor(p) for p in positions) + 2
+    kernel = torch.tensor([[_keys_cubic(p - tap) for tap in range(first, last + 1)] for p in positions])
+    return kernel.view(factor, 1, 1, -1).to(device), first, last
+
+
 def upsample_columns(plane: torch.Tensor, factor: int, offset: float) -> torch.Tensor:
     """Bicubic resampling of an (H, W) plane to (H, W·factor) columns, float32 out.
 
@@ -275,17 +287,11 @@ def upsample_columns(plane: torch.Tensor, factor: int, offset: float) -> torch.T
     usual centre-aligned resize. Each of the ``factor`` phases is one small
     convolution; the phases are then interleaved.
     """
-    fractions = [phase / factor + offset for phase in range(factor)]
-    first = min(math.floor(f) for f in fractions) - 1
-    last = max(math.floor(f) for f in fractions) + 2
-    kernel = torch.zeros(factor, 1, 1, last - first + 1)
-    for phase, position in enumerate(fractions):
-        for tap in range(first, last + 1):
-            kernel[phase, 0, 0, tap - first] = _keys_cubic(position - tap)
     height, width = plane.shape
     value = plane.to(torch.float32)[None, None]
-    padded = F.pad(value, (-first, last, 0, 0), mode="replicate")  # column k of the input is column k - first
-    phases = F.conv2d(padded, kernel.to(value.device))[0]  # (factor, H, W): phases[p, :, k] = output k·factor + p
+    kernel, first, last = _phase_kernels(factor, offset, value.device)
+    padded = F.pad(value, (-first, last, 0, 0), mode="replicate")  # input column k is padded column k - first
+    phases = F.conv2d(padded, kernel)[0]  # (factor, H, W): phases[p, :, k] is output column k·factor + p
     return phases.permute(1, 2, 0).reshape(height, width * factor)
 
 
@@ -313,6 +319,12 @@ def resample_chroma(plane: torch.Tensor, scale: int, shift_in: tuple[int, int], 
     return resize_plane(columns, plane.shape[0] * (scale << sy_in >> sy_out), columns.shape[1])
 
 
+@functools.lru_cache(maxsize=4)
+def _left_siting_kernel(device: torch.device) -> torch.Tensor:
+    """1/4, 1/2, 1/4 across three columns: a chroma sample centred on its first luma column."""
+    return torch.tensor([0.25, 0.5, 0.25], device=device).view(1, 1, 1, 3)
+
+
 def subsample_chroma(plane: torch.Tensor, shift: tuple[int, int], siting: ChromaSiting) -> torch.Tensor:
     """A full-resolution (H, W) float chroma plane -> subsampled by ``shift`` and sited ``siting``.
 
@@ -327,8 +339,7 @@ def subsample_chroma(plane: torch.Tensor, shift: tuple[int, int], siting: Chroma
     value = F.adaptive_avg_pool2d(value, (-(-height >> sy), width))
     if sx and siting == "left":
         padded = F.pad(value, (1, 1, 0, 0), mode="replicate")
-        kernel = torch.tensor([0.25, 0.5, 0.25], device=value.device).view(1, 1, 1, 3)
-        value = F.conv2d(padded, kernel, stride=(1, 2))
+        value = F.conv2d(padded, _left_siting_kernel(value.device), stride=(1, 2))
     elif sx:
         value = F.adaptive_avg_pool2d(value, (value.shape[-2], -(-width >> sx)))
     return value[0, 0]
