@@ -13,10 +13,10 @@ Conventions
   stored in the video; only the matrix and the range are undone.
 * *Chroma siting* says where a horizontally subsampled chroma sample sits:
   on its first luma column ("left": MPEG-2, MPEG-4, H.264, HEVC, AV1) or
-  between its two ("center": JPEG, MPEG-1). Vertically both put 4:2:0 chroma
-  between its two luma rows. Resampling chroma as if centred when it is
-  left-sited moves colour sideways by (1 - 1/scale)/2 input luma pixels:
-  one output pixel at x3.
+  between its two ("center": JPEG, MPEG-1, H.261/H.263). Vertically both
+  put 4:2:0 chroma between its two luma rows. Resampling chroma as if
+  centred when it is left-sited moves colour sideways by (1 - 1/scale)/2
+  input luma pixels: one output pixel at x3.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ ChromaSiting = Literal["left", "center"]
 # Horizontal position of a subsampled chroma sample, in luma pixels from its first luma column.
 _SITING_OFFSET: dict[ChromaSiting, float] = {"left": 0.0, "center": 0.5}
 # Codecs that site chroma JPEG-style; every other codec's default is left.
-CENTER_SITED_CODECS = frozenset({"mjpeg", "jpegls", "jpeg2000", "mpeg1video"})
+CENTER_SITED_CODECS = frozenset({"mjpeg", "jpegls", "jpeg2000", "mpeg1video", "h261", "h263", "h263p"})
 # What rtsr writes: its encoders (H.264, HEVC, AV1...) do not tag chroma
 # location, and decoders and players read untagged 4:2:x as left-sited.
 OUTPUT_CHROMA_SITING: ChromaSiting = "left"
