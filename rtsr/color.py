@@ -289,6 +289,8 @@ def upsample_columns(plane: torch.Tensor, factor: int, offset: float) -> torch.T
     """
     height, width = plane.shape
     value = plane.to(torch.float32)[None, None]
+    if factor == 1 and offset == 0.0:  # 4:4:4 chroma onto the luma grid: nothing to resample
+        return value[0, 0]
     kernel, first, last = _phase_kernels(factor, offset, value.device)
     padded = F.pad(value, (-first, last, 0, 0), mode="replicate")  # input column k is padded column k - first
     phases = F.conv2d(padded, kernel)[0]  # (factor, H, W): phases[p, :, k] is output column k·factor + p

@@ -219,6 +219,11 @@ def noise_like(data: bytes) -> bytes:
     return np.random.default_rng(0).integers(0, 256, len(data), np.uint8).tobytes()
 
 
+# Where a subsampled chroma sample sits, in luma pixels from the first luma column of its pair:
+# the tests' own statement of the geometry, so they do not check rtsr.color against itself.
+SITING_OFFSET = {"left": 0.0, "center": 0.5}
+
+
 def frame_times(path: Path) -> list[Fraction]:
     """Presentation times in seconds of every video frame, in order."""
     with av.open(str(path)) as container:

@@ -4,6 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from conftest import SITING_OFFSET
 from rtsr.color import (
     LAYOUTS,
     MATRIX_COEFFICIENTS,
@@ -20,8 +21,6 @@ from rtsr.color import (
     working_layout,
     yuv_to_rgb,
 )
-
-SITING_OFFSET = {"left": 0.0, "center": 0.5}  # luma pixels from the first luma column of a chroma pair
 
 
 @pytest.mark.parametrize("matrix", list(MATRIX_COEFFICIENTS))

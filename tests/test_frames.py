@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import SITING_OFFSET
 from rtsr.color import LAYOUTS, ColorInfo, rgb_to_yuv, to_codes
 from rtsr.engines import HostTimer
 from rtsr.frames import PlaneUpscaler, upscale_rgb_image
@@ -76,8 +77,7 @@ def test_chroma_stays_where_the_colour_was(siting: str) -> None:
     def colour(x: np.ndarray) -> np.ndarray:  # chroma code value at input luma column x
         return 128 + 100 * np.sin(2 * np.pi * x / 32)
 
-    offset = {"left": 0.0, "center": 0.5}
-    stored = colour(2 * np.arange(width // 2) + offset[siting])
+    stored = colour(2 * np.arange(width // 2) + SITING_OFFSET[siting])
     planes = [np.full((height, width), 100, np.uint8)]
     planes += [np.round(np.tile(stored, (height // 2, 1))).astype(np.uint8)] * 2
     out_size = (width * scale, height * scale)
