@@ -13,7 +13,18 @@ import cv2  # noqa: F401  isort: skip
 from rtsr.version import __version__
 from rtsr.errors import DecodeError, EncodeError, EngineUnavailable, InputError, RtsrError, WeightsError
 from rtsr.report import Report
-from rtsr.upscaler import Upscaler
+
+
+def __getattr__(name: str) -> object:
+    """``rtsr.Upscaler`` on first use: it brings in PyAV and the video stack,
+    which ``import rtsr.models`` (the training tools, a GPU box without PyAV)
+    does not need."""
+    if name == "Upscaler":
+        from rtsr.upscaler import Upscaler
+
+        return Upscaler
+    raise AttributeError(f"module 'rtsr' has no attribute {name!r}")
+
 
 __all__ = [
     "DecodeError", "EncodeError", "EngineUnavailable", "InputError", "Report", "RtsrError", "Upscaler",

@@ -167,6 +167,89 @@ def test_patch_sampler_context_feeds_real_neighbours_and_stops_at_frame_edges(tm
     assert float(loss) == pytest.approx(float(targets.square()[masks.expand_as(targets) > 0].mean()))
 
 
+def test_schedule_follows_iterations_or_the_time_budget_whichever_is_further(tmp_path) -> None:
+    from train import learning_rate, parse_args, schedule_progress
+
+    base = ["--model", "srcnn", "--scale", "2", "--data", str(tmp_path), "--out", str(tmp_path)]
+    by_iters = parse_args([*base, "--iters", "100"])
+    assert schedule_progress(by_iters, 50, 1e9) == 0.5  # no budget: time does not count
+    budget = parse_args([*base, "--iters", "100", "--budget-minutes", "2"])
+    assert schedule_progress(budget, 10, 60) == 0.5 and schedule_progress(budget, 80, 60) == 0.8
+    assert schedule_progress(budget, 10, 500) == 1.0
+    assert learning_rate(budget, 0.0) == pytest.approx(1e-3) and learning_rate(budget, 1.0) == pytest.approx(1e-6)
+    for bad in (["--amp"], ["--device", "nonsense"], ["--workers", "-1"]):
+        with pytest.raises(SystemExit):
+            parse_args([*base, *bad])
+
+
+def test_train_with_background_workers_ends_at_its_time_budget(image_folder, tmp_path) -> None:
+    out = tmp_path / "run"
+    result = _train("--model", "fsrcnn", "--scale", "2", "--data", image_folder, "--out", out, "--batch", "4",
+                    "--patch", "12", "--val-count", "2", "--val-every", "1000000", "--threads", "1",
+                    "--workers", "2", "--iters", "100000000", "--budget-minutes", "0.05")
+    assert result.returncode == 0, result.stderr
+    done = re.search(r"done: iteration (\d+)", result.stdout)
+    assert done and 0 < int(done.group(1)) < 100000000  # stopped by the clock, not the iteration count
+    assert f"validation it {done.group(1)}:" in result.stdout  # the end of a schedule is validated
+    _, meta = load_model("fsrcnn", 2, out / "best.pt")
+    assert meta["device"] == "cpu" and meta["amp"] is False
+
+
+def test_train_gan_fine_tunes_srresnet_and_resumes(image_folder, tmp_path, random_weights) -> None:
+    from train_gan import Discriminator
+
+    assert Discriminator(64)(torch.rand(2, 3, 64, 64)).shape == (2,)
+    with pytest.raises(ValueError, match="multiple of 16"):
+        Discriminator(40)
+    out = tmp_path / "gan"
+    common = [sys.executable, str(TOOLS / "train_gan.py"), "--scale", "4", "--data", str(image_folder),
+              "--out", str(out), "--batch", "2", "--patch", "16", "--val-count", "1", "--threads", "1",
+              "--log-every", "1", "--val-every", "2", "--init", str(random_weights("srresnet", 4))]
+    first = subprocess.run([*common, "--iters", "2"], capture_output=True, text=True, timeout=300)
+    assert first.returncode == 0, first.stderr
+    assert "adversarial" in first.stdout and "validation it 2" in first.stdout
+    model, meta = load_model("srresnet", 4, out / "final.pt")
+    assert meta["adversarial"] is True and meta["iterations"] == 2 and meta["content_loss"] == "mse"
+    before = model.state_dict()
+    initial, _ = load_model("srresnet", 4, random_weights("srresnet", 4))
+    assert any(not torch.equal(before[k], v) for k, v in initial.state_dict().items())
+    resumed = subprocess.run([*common, "--iters", "3", "--resume"], capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resumed at iteration 2" in resumed.stdout and load_model("srresnet", 4, out / "final.pt")[1]["iterations"] == 3
+    no_init = subprocess.run(common[:-2] + ["--iters", "1"], capture_output=True, text=True, timeout=300)
+    assert no_init.returncode == 2 and "--init" in no_init.stderr
+
+
+def test_ship_weights_stores_fp16_without_moving_the_output(tmp_path, random_weights) -> None:
+    source = random_weights("srresnet", 2)
+    result = subprocess.run([sys.executable, str(TOOLS / "ship_weights.py"), str(source), "--half",
+                             "--dir", str(tmp_path)], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    shipped = tmp_path / "srresnet_x2.pt"
+    assert shipped.stat().st_size < 0.6 * source.stat().st_size
+    assert float(re.search(r"output is ([0-9.]+) dB", result.stdout).group(1)) > 60
+    model, meta = load_model("srresnet", 2, shipped)
+    assert meta["stored_as"] == "float16" and next(model.parameters()).dtype == torch.float32
+
+
+def test_compare_crops_writes_captioned_panels(image_folder, tmp_path, random_weights) -> None:
+    out = tmp_path / "strip.png"
+    result = subprocess.run(
+        [sys.executable, str(TOOLS / "compare_crops.py"), str(image_folder / "0.png"), "--scale", "2",
+         "--box", "10", "8", "30", "20", "--zoom", "2", "--out", str(out),
+         "--models", f"a={random_weights('fsrcnn', 2)}", f"b={random_weights('srcnn', 2)}"],
+        capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    with Image.open(out) as strip:
+        # bicubic, a, b, original: four 60x40 crops with a caption strip, 4 px apart
+        assert strip.size == (4 * 60 + 3 * 4, 40 + 14)
+    outside = subprocess.run(
+        [sys.executable, str(TOOLS / "compare_crops.py"), str(image_folder / "0.png"), "--scale", "2",
+         "--box", "90", "8", "30", "20", "--out", str(out), "--models", f"a={random_weights('fsrcnn', 2)}"],
+        capture_output=True, text=True, timeout=300)
+    assert outside.returncode != 0 and "outside" in outside.stderr
+
+
 def test_extract_frames_keeps_every_nth_frame_in_the_streams_own_colours(clip_factory, tmp_path) -> None:
     from extract_frames import extract, main
 

@@ -31,6 +31,16 @@ image on each side (moved inside the image at its edges, so frame borders
 are still learnt as often as they occur) and counts only the patch in the
 loss; a step then costs ((patch + 2N) / patch)² as much.
 
+On a GPU (``--device cuda``), ``--amp`` trains in bf16 mixed precision
+(validation stays fp32), ``--workers N`` crops batches in N background
+processes so the GPU does not wait for numpy, and ``--budget-minutes M``
+fits the cosine into M minutes of training time (a lent GPU is counted in
+minutes, not iterations):
+
+    python tools/train.py --model srresnet --scale 4 --data T91 BSD200 \\
+        --device cuda --amp --workers 4 --batch 64 --patch 24 --lr 2e-4 \\
+        --iters 1000000 --budget-minutes 17 --out runs/srresnet_x4
+
 Outputs in --out: ``state.pt`` (everything needed to resume, rewritten
 atomically every --save-every iterations and on Ctrl-C / --max-minutes) and
 ``best.pt`` (a self-describing rtsr checkpoint of the best validation PSNR,
@@ -149,6 +159,32 @@ class PatchSampler:
         return torch.from_numpy(np.stack(lrs)), torch.from_numpy(np.stack(hrs)), torch.from_numpy(np.stack(masks))
 
 
+class BatchStream(torch.utils.data.IterableDataset):
+    """Endless ``PatchSampler.batch(size)`` results; each worker process draws
+    its own random stream, seeded by (seed, worker id)."""
+
+    def __init__(self, sampler: PatchSampler, size: int, seed: int) -> None:
+        super().__init__()
+        self.sampler, self.size, self.seed = sampler, size, seed
+
+    def __iter__(self):
+        worker = torch.utils.data.get_worker_info()
+        if worker is not None:
+            self.sampler.rng = np.random.default_rng([self.seed, worker.id])
+        while True:
+            yield self.sampler.batch(self.size)
+
+
+def batch_loader(sampler: PatchSampler, size: int, seed: int, workers: int,
+                 device: torch.device) -> torch.utils.data.DataLoader:
+    """Batches from ``sampler``, made in ``workers`` background processes (0: in
+    this one, in order), in pinned memory when they go to a GPU."""
+    return torch.utils.data.DataLoader(
+        BatchStream(sampler, size, seed), batch_size=None, num_workers=workers,
+        pin_memory=device.type == "cuda", prefetch_factor=4 if workers else None,
+    )
+
+
 def masked_loss(output: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, kind: str) -> torch.Tensor:
     """Mean L1 or squared error over the pixels where ``mask`` (broadcast over channels) is 1."""
     error = (output - target).abs() if kind == "l1" else (output - target).square()
@@ -167,11 +203,13 @@ def load_validation(paths: list[Path], scale: int, planes: str) -> list[tuple[to
 
 @torch.no_grad()
 def validate(model: torch.nn.Module, items, scale: int, planes: str) -> float:
-    """Mean Y PSNR (dB) over the held-out images, ``scale`` pixels shaved."""
+    """Mean Y PSNR (dB) over the held-out images, ``scale`` pixels shaved, in fp32
+    on the model's device."""
     model.eval()
+    device = next(model.parameters()).device
     scores = []
     for lr, hr_y in items:
-        out = model(lr)[0].clamp(0, 1)
+        out = model(lr.to(device))[0].clamp(0, 1).float().cpu()
         if planes == "y":
             y = out[0].numpy().astype(np.float64) * 255.0
         else:
@@ -209,7 +247,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="train every layer, or only the output layer (FSRCNN's transfer to another scale)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/state.pt")
     p.add_argument("--max-minutes", type=float, default=0, help="save and stop after this long (0: no limit)")
+    p.add_argument("--budget-minutes", type=float, default=0,
+                   help="end the cosine schedule after this much training time, or at --iters if that comes first")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    p.add_argument("--amp", action="store_true", help="bf16 mixed precision on CUDA (validation stays fp32)")
+    p.add_argument("--workers", type=int, default=0,
+                   help="background processes cropping batches (0: in the training loop)")
     args = p.parse_args(argv)
+    try:
+        args.device = torch.device(args.device)
+    except RuntimeError:
+        p.error(f"--device {args.device!r} is not a torch device (cpu, cuda, cuda:N)")
+    if args.device.type == "cuda" and not torch.cuda.is_available():
+        p.error("--device cuda: this torch sees no CUDA GPU")
+    if args.amp and args.device.type != "cuda":
+        p.error("--amp is bf16 mixed precision for CUDA; on the CPU train in fp32")
+    if args.workers < 0 or args.budget_minutes < 0:
+        p.error("--workers and --budget-minutes cannot be negative")
     if args.tune == "last" and not (args.init or args.resume):
         p.error("--tune last keeps every other layer as it is, so it needs --init weights")
     if args.context < 0:
@@ -246,20 +300,29 @@ RUN_SETTINGS = ("model", "scale", "data", "patch", "context", "batch", "loss", "
                 "val_count")
 
 
-def run_settings(args: argparse.Namespace) -> dict[str, object]:
-    """The RUN_SETTINGS of ``args`` as plain values (paths as strings), for state.pt."""
+def run_settings(args: argparse.Namespace, names: tuple[str, ...] = RUN_SETTINGS) -> dict[str, object]:
+    """The settings ``names`` of ``args`` as plain values (paths as strings), for state.pt."""
     values = vars(args)
-    return {name: [str(d) for d in values[name]] if name == "data" else values[name] for name in RUN_SETTINGS}
+    return {name: [str(d) for d in values[name]] if name == "data" else values[name] for name in names}
 
 
 def changed_settings(saved: dict[str, object], current: dict[str, object]) -> list[str]:
     """Human-readable differences between an interrupted run's settings and this command's."""
     return [f"--{name.replace('_', '-')} was {saved[name]!r}, now {current[name]!r}"
-            for name in RUN_SETTINGS if name in saved and saved[name] != current[name]]
+            for name in current if name in saved and saved[name] != current[name]]
 
 
-def learning_rate(args: argparse.Namespace, iteration: int) -> float:
-    progress = min(1.0, iteration / max(1, args.iters))
+def schedule_progress(args: argparse.Namespace, iteration: int, seconds: float) -> float:
+    """How far along its schedule a run is, 0..1: by iterations, or by training
+    time under --budget-minutes, whichever is further."""
+    progress = iteration / max(1, args.iters)
+    if args.budget_minutes:
+        progress = max(progress, seconds / (args.budget_minutes * 60))
+    return min(1.0, progress)
+
+
+def learning_rate(args: argparse.Namespace, progress: float) -> float:
+    """Cosine from --lr down to --min-lr over the schedule's ``progress`` (0..1)."""
     return args.min_lr + 0.5 * (args.lr - args.min_lr) * (1 + math.cos(math.pi * progress))
 
 
@@ -269,29 +332,34 @@ def save_state(path: Path, **state: object) -> None:
     tmp.replace(path)
 
 
+def device_name(device: torch.device) -> str:
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     commit = git_commit()  # the code this run started from
+    device = args.device
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
+    torch.backends.cudnn.benchmark = True  # fixed batch shapes: let cuDNN pick the fastest kernels
     args.out.mkdir(parents=True, exist_ok=True)
     entry = MODELS[args.model]
     planes = entry.architecture.planes
     train_paths, val_paths = split_paths(image_paths(args.data), args.val_count)
 
     model = entry.architecture.build(args.scale)
-    optimizer = torch.optim.Adam(trainable_parameters(model, args.tune), lr=args.lr)
     iteration, best, elapsed = 0, -math.inf, 0.0
     state_path = args.out / "state.pt"
+    state = None
     if args.resume and state_path.is_file():
-        state = torch.load(state_path, weights_only=True)
+        state = torch.load(state_path, map_location="cpu", weights_only=True)
         changes = changed_settings(state.get("settings", {}), run_settings(args))
         if changes:
             raise SystemExit(f"--resume would change what {args.out} learns from: {'; '.join(changes)}. "
                              "Repeat the interrupted command's settings, or start a new --out.")
         model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
         iteration, best, elapsed = state["iteration"], state["best_psnr"], state["seconds"]
         torch.set_rng_state(state["torch_rng"])
         print(f"resumed at iteration {iteration} (best validation {best:.3f} dB)", flush=True)
@@ -301,44 +369,59 @@ def main(argv: list[str] | None = None) -> None:
         usable = {k: v for k, v in init_state.items() if k in own and own[k].shape == v.shape}
         model.load_state_dict(usable, strict=False)
         print(f"initialised {len(usable)}/{len(own)} tensors from {args.init}", flush=True)
+    model.to(device)
+    if device.type == "cuda":
+        model.to(memory_format=torch.channels_last)  # NHWC: the layout tensor-core convolutions read
+    optimizer = torch.optim.Adam(trainable_parameters(model, args.tune), lr=args.lr, fused=device.type == "cuda")
+    if state is not None:
+        optimizer.load_state_dict(state["optimizer"])
 
     print(f"loading {len(train_paths)} training / {len(val_paths)} validation images ...", flush=True)
     sampler = PatchSampler(train_paths, args.scale, args.patch, planes, args.seed + iteration,
                            args.weighting, args.context)
+    batches = iter(batch_loader(sampler, args.batch, args.seed + iteration, args.workers, device))
     val_items = load_validation(val_paths, args.scale, planes)
     print(f"{len(sampler.pairs)} augmented training images; {sum(p.numel() for p in model.parameters())} "
-          f"parameters; validation at start: {validate(model, val_items, args.scale, planes):.3f} dB",
-          flush=True)
+          f"parameters; {device_name(device)}{' bf16' if args.amp else ''}; "
+          f"validation at start: {validate(model, val_items, args.scale, planes):.3f} dB", flush=True)
 
     model.train()
     session_start = time.perf_counter()
     window_start, window_iters = time.perf_counter(), 0
 
+    def train_seconds() -> float:
+        return elapsed + time.perf_counter() - session_start
+
     def checkpoint() -> None:
         save_state(state_path, model=model.state_dict(), optimizer=optimizer.state_dict(),
                    iteration=iteration, best_psnr=best, torch_rng=torch.get_rng_state(),
-                   settings=run_settings(args),
-                   seconds=elapsed + time.perf_counter() - session_start)
+                   settings=run_settings(args), seconds=train_seconds())
 
+    progress = schedule_progress(args, iteration, train_seconds())
     try:
-        while iteration < args.iters:
+        while progress < 1:
             for group in optimizer.param_groups:
-                group["lr"] = learning_rate(args, iteration)
-            lr_batch, hr_batch, mask = sampler.batch(args.batch)
-            loss = masked_loss(model(lr_batch), hr_batch, mask, args.loss)
+                group["lr"] = learning_rate(args, progress)
+            lr_batch, hr_batch, mask = (t.to(device, non_blocking=True) for t in next(batches))
+            with torch.autocast(device.type, torch.bfloat16, enabled=args.amp):
+                output = model(lr_batch)
+            loss = masked_loss(output.float(), hr_batch, mask, args.loss)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             iteration += 1
             window_iters += 1
+            progress = schedule_progress(args, iteration, train_seconds())
             if iteration % args.log_every == 0:
                 now = time.perf_counter()
                 rate = window_iters / (now - window_start)
                 eta = (args.iters - iteration) / rate
-                print(f"it {iteration}/{args.iters} loss {loss.item():.5f} lr {learning_rate(args, iteration):.2e} "
-                      f"{rate:.2f} it/s ETA {eta / 60:.1f} min", flush=True)
+                if args.budget_minutes:
+                    eta = min(eta, args.budget_minutes * 60 - train_seconds())
+                print(f"it {iteration}/{args.iters} loss {loss.item():.5f} lr {learning_rate(args, progress):.2e} "
+                      f"{rate:.2f} it/s ETA {max(eta, 0) / 60:.1f} min", flush=True)
                 window_start, window_iters = now, 0
-            if iteration % args.val_every == 0 or iteration == args.iters:
+            if iteration % args.val_every == 0 or progress >= 1:
                 score = validate(model, val_items, args.scale, planes)
                 marker = ""
                 if score > best:
@@ -351,7 +434,7 @@ def main(argv: list[str] | None = None) -> None:
                         weighting=args.weighting,
                         tune=args.tune, git_commit=commit,
                         init=str(args.init) if args.init else None,
-                        train_seconds=round(elapsed + time.perf_counter() - session_start),
+                        train_seconds=round(train_seconds()), device=device_name(device), amp=args.amp,
                     )
                 print(f"validation it {iteration}: {score:.3f} dB{marker}", flush=True)
             if iteration % args.save_every == 0:
@@ -363,7 +446,6 @@ def main(argv: list[str] | None = None) -> None:
         print("interrupted; state saved, continue with --resume", flush=True)
     checkpoint()
     print(f"done: iteration {iteration}, best validation {best:.3f} dB, best weights {args.out / 'best.pt'}")
-
 
 if __name__ == "__main__":
     main()
