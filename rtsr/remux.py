@@ -84,31 +84,34 @@ def assemble(src: Path, video_index: int, chunks: list[Path], plan: list[int], t
 
 
 def _video_packets(chunks: list[Path], headers: bytes | None) -> Iterator[av.Packet]:
-    """Every chunk's video packets in decode order, each one after the first chunk with a dts.
+    """Every chunk's video packets in decode order, with dts that increase across chunk boundaries.
 
-    Matroska stores no dts, so FFmpeg leaves it unset on a chunk's first
-    packets (as many as the B-frame delay). At the start of the output the
-    muxer works it out; after a chunk boundary it cannot, so such packets get
-    dts spread evenly above the previous chunk's last pts (no dts of that
-    chunk is later) and below the next known dts, or their own smallest pts
-    when the chunk has none: increasing, and never after their own pts.
+    Each chunk was encoded on its own, so the dts of its first packets (as
+    many as the B-frame delay) may not fit after the chunk before it:
+    Matroska stores no dts, so FFmpeg leaves them unset; and an MP4/MOV
+    encoder places them its delay before the chunk's first pts, which falls at
+    or before the previous chunk's last dts when that chunk was too short to
+    be delayed itself (one or two frames, from a run interrupted early). Such
+    packets get dts spread evenly above the last dts so far and below the
+    chunk's next usable one (or their own smallest pts when it has none):
+    increasing, and never after their own pts. At the very start of the
+    output, unset dts are left to the muxer.
     """
-    previous_end: int | None = None  # the largest pts of the chunks so far
+    last_dts: int | None = None  # the last dts passed on
     for chunk in chunks:
         pending: list[av.Packet] = []
-        end = previous_end
         for packet in _chunk_packets(chunk, headers):
-            end = packet.pts if end is None else max(end, packet.pts)
-            if packet.dts is None:
+            if packet.dts is None or (last_dts is not None and packet.dts <= last_dts):
                 pending.append(packet)
                 continue
             if pending:
-                yield from _with_dts(pending, previous_end, packet.dts)
+                yield from _with_dts(pending, last_dts, packet.dts)
                 pending = []
+            last_dts = packet.dts
             yield packet
         if pending:
-            yield from _with_dts(pending, previous_end, min(p.pts for p in pending) + 1)
-        previous_end = end
+            yield from _with_dts(pending, last_dts, min(p.pts for p in pending) + 1)
+            last_dts = pending[-1].dts if pending[-1].dts is not None else last_dts
 
 
 def _with_dts(packets: list[av.Packet], after: int | None, before: int) -> list[av.Packet]:

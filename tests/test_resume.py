@@ -169,12 +169,15 @@ def test_streams_the_output_cannot_hold_are_warned_about_before_any_work(clip_fa
     assert "not copying #2 subtitle srt: a mp4 file cannot hold srt" in caplog.text
 
 
+@pytest.mark.parametrize("suffix", [".mkv", ".mp4", ".mov"])
 @pytest.mark.parametrize("frames_before", [1, 2, 3])
-def test_a_resume_after_the_first_few_frames_of_an_mkv(frames_before, clip_factory, upscaler, interrupt_after,
-                                                       monkeypatch, tmp_path):
-    src = clip_factory("in.mkv", frames=12)
-    dst = tmp_path / "out.mkv"
-    interrupt_after(frames_before)  # a first chunk shorter than the B-frame delay: no dts in it at all
+def test_a_resume_after_the_first_few_frames(frames_before, suffix, clip_factory, upscaler, interrupt_after,
+                                             monkeypatch, tmp_path):
+    src = clip_factory(f"in{suffix}", frames=12)
+    dst = tmp_path / f"out{suffix}"
+    # A first chunk shorter than the B-frame delay: in Matroska it holds no dts at all; in MP4 its
+    # dts are not delayed, and the next chunk's first dts (delayed) fall at or before its last.
+    interrupt_after(frames_before)
     with pytest.raises(KeyboardInterrupt):
         upscaler.upscale_video(src, dst)
     monkeypatch.undo()
