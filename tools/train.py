@@ -39,7 +39,7 @@ minutes, not iterations):
 
     python tools/train.py --model srresnet --scale 4 --data T91 BSD200 \\
         --device cuda --amp --workers 4 --batch 64 --patch 24 --lr 2e-4 \\
-        --iters 1000000 --budget-minutes 17 --out runs/srresnet_x4
+        --iters 1000000 --budget-minutes 18 --out runs/srresnet_x4
 
 Outputs in --out: ``state.pt`` (everything needed to resume, rewritten
 atomically every --save-every iterations and on Ctrl-C / --max-minutes) and
@@ -220,6 +220,20 @@ def validate(model: torch.nn.Module, items, scale: int, planes: str) -> float:
     return float(np.mean(scores))
 
 
+def check_device_options(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Turn --device into a torch.device and refuse what cannot run (exit 2 with the reason)."""
+    try:
+        args.device = torch.device(args.device)
+    except RuntimeError:
+        p.error(f"--device {args.device!r} is not a torch device (cpu, cuda, cuda:N)")
+    if args.device.type == "cuda" and not torch.cuda.is_available():
+        p.error("--device cuda: this torch sees no CUDA GPU")
+    if args.amp and args.device.type != "cuda":
+        p.error("--amp is bf16 mixed precision for CUDA; on the CPU train in fp32")
+    if args.workers < 0 or args.budget_minutes < 0:
+        p.error("--workers and --budget-minutes cannot be negative")
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", choices=list(MODELS), required=True)
@@ -254,16 +268,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--workers", type=int, default=0,
                    help="background processes cropping batches (0: in the training loop)")
     args = p.parse_args(argv)
-    try:
-        args.device = torch.device(args.device)
-    except RuntimeError:
-        p.error(f"--device {args.device!r} is not a torch device (cpu, cuda, cuda:N)")
-    if args.device.type == "cuda" and not torch.cuda.is_available():
-        p.error("--device cuda: this torch sees no CUDA GPU")
-    if args.amp and args.device.type != "cuda":
-        p.error("--amp is bf16 mixed precision for CUDA; on the CPU train in fp32")
-    if args.workers < 0 or args.budget_minutes < 0:
-        p.error("--workers and --budget-minutes cannot be negative")
+    check_device_options(p, args)
     if args.tune == "last" and not (args.init or args.resume):
         p.error("--tune last keeps every other layer as it is, so it needs --init weights")
     if args.context < 0:

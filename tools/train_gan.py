@@ -32,8 +32,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sr_data import image_paths  # noqa: E402
-from train import (PatchSampler, batch_loader, changed_settings, device_name, git_commit,  # noqa: E402
-                   load_validation, run_settings, save_state, schedule_progress, split_paths, validate)
+from train import (PatchSampler, batch_loader, changed_settings, check_device_options, device_name,  # noqa: E402
+                   git_commit, load_validation, run_settings, save_state, schedule_progress, split_paths,
+                   validate)
 
 from rtsr.models import MODELS, SCALES, read_checkpoint, save_checkpoint  # noqa: E402
 
@@ -89,18 +90,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--log-every", type=int, default=100)
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     p.add_argument("--amp", action="store_true", help="bf16 mixed precision on CUDA")
-    p.add_argument("--workers", type=int, default=0)
+    p.add_argument("--workers", type=int, default=0, help="background processes cropping batches")
     p.add_argument("--resume", action="store_true", help="continue from OUT/state.pt")
     args = p.parse_args(argv)
-    args.device = torch.device(args.device)
+    check_device_options(p, args)
     if not (args.init or args.resume):
         p.error("SRGAN fine-tunes a trained SRResNet: give --init weights (or --resume)")
     if args.patch * args.scale % 16:
         p.error(f"--patch {args.patch} × {args.scale} must be a multiple of 16 for the discriminator")
-    if args.amp and args.device.type != "cuda":
-        p.error("--amp is bf16 mixed precision for CUDA")
     return args
 
 
