@@ -452,5 +452,6 @@ def main(argv: list[str] | None = None) -> None:
     checkpoint()
     print(f"done: iteration {iteration}, best validation {best:.3f} dB, best weights {args.out / 'best.pt'}")
 
+
 if __name__ == "__main__":
     main()

@@ -173,6 +173,7 @@ def main(argv: list[str] | None = None) -> None:
             d_opt.zero_grad(set_to_none=True)
             d_loss.backward()
             d_opt.step()
+            discriminator.requires_grad_(False)  # the generator's step needs no gradients for D's weights
             with torch.autocast(device.type, torch.bfloat16, enabled=args.amp):
                 adversarial = F.binary_cross_entropy_with_logits(discriminator(fake), real)
             content = F.mse_loss(fake.float() * 2 - 1, hr_batch * 2 - 1)  # the paper's [-1, 1] range
@@ -180,6 +181,7 @@ def main(argv: list[str] | None = None) -> None:
             g_opt.zero_grad(set_to_none=True)
             g_loss.backward()
             g_opt.step()
+            discriminator.requires_grad_(True)
             iteration += 1
             progress = schedule_progress(args, iteration, train_seconds())
             if iteration % args.log_every == 0:
