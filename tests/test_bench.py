@@ -38,11 +38,13 @@ def test_model_bench_json_schema() -> None:
 
 def test_e2e_bench_json(tmp_path) -> None:
     result = _bench("--e2e", "--json", "--engines", "cpu", "--scales", "2", "--sizes", "64x48",
-                    "--frames", "6", "--preset", "ultrafast")
+                    "--frames", "6", "--warmup", "2", "--preset", "ultrafast")
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     row = report["results"][0]
-    assert report["kind"] == "e2e" and row["frames"] == 6 and row["output"] == "128x96"
+    # the 2 warm-up frames run first, untimed and uncounted
+    assert report["kind"] == "e2e" and row["frames"] == 6 and row["warmup_frames"] == 2
+    assert row["output"] == "128x96"
     assert set(row["stage_ms_per_frame"]) == {"decode", "convert", "inference", "encode"}
     assert row["bottleneck"] in row["stage_ms_per_frame"]
 
