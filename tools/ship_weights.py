@@ -14,6 +14,7 @@ says how it was stored.
 from __future__ import annotations
 
 import argparse
+import copy
 import math
 import sys
 from pathlib import Path
@@ -44,7 +45,7 @@ def main(argv: list[str] | None = None) -> None:
     if name not in MODELS or scale is None:
         raise SystemExit(f"{args.checkpoint} does not say which model and scale it holds")
     original, meta = load_model(name, scale, args.checkpoint)
-    stored = load_model(name, scale, args.checkpoint)[0]
+    stored = copy.deepcopy(original)
     if args.half:
         stored.half()  # BN's integer batch counter stays int64
     target = args.dir / f"{name}_x{scale}.pt"
