@@ -35,9 +35,14 @@ def image_folder(tmp_path: Path) -> Path:
     return folder
 
 
-def _train(*args: object) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(TOOLS / "train.py"), *map(str, args)], capture_output=True,
+def _tool(script: str, *args: object) -> subprocess.CompletedProcess:
+    """Run tools/<script> with ``args``, capturing its output."""
+    return subprocess.run([sys.executable, str(TOOLS / script), *map(str, args)], capture_output=True,
                           text=True, timeout=300)
+
+
+def _train(*args: object) -> subprocess.CompletedProcess:
+    return _tool("train.py", *args)
 
 
 def test_protocol_helpers() -> None:
@@ -98,11 +103,8 @@ def test_evaluate_prints_a_markdown_table(image_folder, tmp_path, random_weights
     data = tmp_path / "eval"
     data.mkdir()
     image_folder.rename(data / "Tiny")
-    result = subprocess.run(
-        [sys.executable, str(TOOLS / "evaluate.py"), "--data", str(data), "--datasets", "Tiny", "--scales", "2",
-         "--models", "bicubic", "fsrcnn", "--weights", f"fsrcnn_x2={random_weights('fsrcnn', 2)}"],
-        capture_output=True, text=True, timeout=300,
-    )
+    result = _tool("evaluate.py", "--data", data, "--datasets", "Tiny", "--scales", "2",
+                   "--models", "bicubic", "fsrcnn", "--weights", f"fsrcnn_x2={random_weights('fsrcnn', 2)}")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.strip().splitlines()
     assert lines[0] == "| model | Tiny ×2 |"
@@ -202,10 +204,10 @@ def test_train_gan_fine_tunes_srresnet_and_resumes(image_folder, tmp_path, rando
     with pytest.raises(ValueError, match="multiple of 16"):
         Discriminator(40)
     out = tmp_path / "gan"
-    common = [sys.executable, str(TOOLS / "train_gan.py"), "--scale", "4", "--data", str(image_folder),
-              "--out", str(out), "--batch", "2", "--patch", "16", "--val-count", "1", "--threads", "1",
-              "--log-every", "1", "--val-every", "2", "--init", str(random_weights("srresnet", 4))]
-    first = subprocess.run([*common, "--iters", "2"], capture_output=True, text=True, timeout=300)
+    common = ["train_gan.py", "--scale", "4", "--data", image_folder, "--out", out, "--batch", "2",
+              "--patch", "16", "--val-count", "1", "--threads", "1", "--log-every", "1", "--val-every", "2",
+              "--init", random_weights("srresnet", 4)]
+    first = _tool(*common, "--iters", "2")
     assert first.returncode == 0, first.stderr
     assert "adversarial" in first.stdout and "validation it 2" in first.stdout
     model, meta = load_model("srresnet", 4, out / "final.pt")
@@ -213,17 +215,16 @@ def test_train_gan_fine_tunes_srresnet_and_resumes(image_folder, tmp_path, rando
     before = model.state_dict()
     initial, _ = load_model("srresnet", 4, random_weights("srresnet", 4))
     assert any(not torch.equal(before[k], v) for k, v in initial.state_dict().items())
-    resumed = subprocess.run([*common, "--iters", "3", "--resume"], capture_output=True, text=True, timeout=300)
+    resumed = _tool(*common, "--iters", "3", "--resume")
     assert resumed.returncode == 0, resumed.stderr
     assert "resumed at iteration 2" in resumed.stdout and load_model("srresnet", 4, out / "final.pt")[1]["iterations"] == 3
-    no_init = subprocess.run(common[:-2] + ["--iters", "1"], capture_output=True, text=True, timeout=300)
+    no_init = _tool(*common[:-2], "--iters", "1")
     assert no_init.returncode == 2 and "--init" in no_init.stderr
 
 
 def test_ship_weights_stores_fp16_without_moving_the_output(tmp_path, random_weights) -> None:
     source = random_weights("srresnet", 2)
-    result = subprocess.run([sys.executable, str(TOOLS / "ship_weights.py"), str(source), "--half",
-                             "--dir", str(tmp_path)], capture_output=True, text=True, timeout=300)
+    result = _tool("ship_weights.py", source, "--half", "--dir", tmp_path)
     assert result.returncode == 0, result.stderr
     shipped = tmp_path / "srresnet_x2.pt"
     assert shipped.stat().st_size < 0.6 * source.stat().st_size
@@ -234,19 +235,15 @@ def test_ship_weights_stores_fp16_without_moving_the_output(tmp_path, random_wei
 
 def test_compare_crops_writes_captioned_panels(image_folder, tmp_path, random_weights) -> None:
     out = tmp_path / "strip.png"
-    result = subprocess.run(
-        [sys.executable, str(TOOLS / "compare_crops.py"), str(image_folder / "0.png"), "--scale", "2",
-         "--box", "10", "8", "30", "20", "--zoom", "2", "--out", str(out),
-         "--models", f"a={random_weights('fsrcnn', 2)}", f"b={random_weights('srcnn', 2)}"],
-        capture_output=True, text=True, timeout=300)
+    result = _tool("compare_crops.py", image_folder / "0.png", "--scale", "2", "--box", "10", "8", "30", "20",
+                   "--zoom", "2", "--out", out,
+                   "--models", f"a={random_weights('fsrcnn', 2)}", f"b={random_weights('srcnn', 2)}")
     assert result.returncode == 0, result.stderr
     with Image.open(out) as strip:
         # bicubic, a, b, original: four 60x40 crops with a caption strip, 4 px apart
         assert strip.size == (4 * 60 + 3 * 4, 40 + 14)
-    outside = subprocess.run(
-        [sys.executable, str(TOOLS / "compare_crops.py"), str(image_folder / "0.png"), "--scale", "2",
-         "--box", "90", "8", "30", "20", "--out", str(out), "--models", f"a={random_weights('fsrcnn', 2)}"],
-        capture_output=True, text=True, timeout=300)
+    outside = _tool("compare_crops.py", image_folder / "0.png", "--scale", "2", "--box", "90", "8", "30", "20",
+                    "--out", out, "--models", f"a={random_weights('fsrcnn', 2)}")
     assert outside.returncode != 0 and "outside" in outside.stderr
 
 
