@@ -19,13 +19,14 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from rtsr.checkpoints import LoadedModel, load_model, save_checkpoint, weights_digest
 from rtsr.engines import choose_engine, make_engine
 from rtsr.errors import RtsrError, WeightsError
-from rtsr.models import check_scale, load_model, model_entry, save_checkpoint
+from rtsr.io.probe import InputVideo
+from rtsr.models import check_scale, get_architecture
 from rtsr.report import REALTIME_FPS
 from rtsr.sample import make_sample_clip
 from rtsr.upscaler import Upscaler
-from rtsr.video import open_input, probe_video
 
 SCHEMA = "rtsr-bench-1"
 
@@ -58,13 +59,15 @@ def parse_size(text: str) -> tuple[int, int]:
     return width, height
 
 
-def _model_for_speed(name: str, scale: int) -> tuple[torch.nn.Module, str]:
+def _model_for_speed(name: str, scale: int) -> tuple[LoadedModel, str]:
     """Shipped weights when there are some, else random ones (speed does not depend on them)."""
     try:
-        model, _ = load_model(name, scale)
-        return model, "shipped"
+        return load_model(name, scale), "shipped"
     except WeightsError:
-        return model_entry(name).architecture.build(scale).eval(), "random (speed only)"
+        architecture = get_architecture(name)
+        network = architecture.build(scale).eval()
+        return LoadedModel(network, architecture, scale, Path("(random)"), weights_digest(network), {}), \
+            "random (speed only)"
 
 
 def _time(run, synchronize, frames: int, warmup: int) -> float:
@@ -83,13 +86,11 @@ def _time(run, synchronize, frames: int, warmup: int) -> float:
 def bench_model(name: str, scale: int, engine_name: str, size: tuple[int, int],
                 frames: int, warmup: int) -> ModelResult:
     check_scale(scale)
-    entry = model_entry(name)
     choice = choose_engine(engine_name)
-    model, weights = _model_for_speed(name, scale)
-    engine = make_engine(choice, model, entry)
+    loaded, weights = _model_for_speed(name, scale)
+    engine = make_engine(choice, loaded)
     width, height = size
-    channels = 1 if entry.architecture.planes == "y" else 3
-    x = torch.rand(1, channels, height, width, device=engine.device)
+    x = torch.rand(1, loaded.channels, height, width, device=engine.device)
     seconds = _time(lambda: engine.run(x), engine.synchronize, frames, warmup)
     bicubic = _time(lambda: F.interpolate(x, scale_factor=scale, mode="bicubic", align_corners=False),
                     engine.synchronize, frames, warmup)
@@ -112,17 +113,17 @@ def bench_e2e(name: str, scale: int, engine_name: str, clip: Path | None, size: 
     source's size, so one-off costs (cuDNN autotuning every convolution
     shape, kernel and buffer set-up) stay out of the per-frame figures.
     """
-    model, weights = _model_for_speed(name, scale)
+    loaded, weights = _model_for_speed(name, scale)
     with tempfile.TemporaryDirectory(prefix="rtsr-bench-") as folder:
         weights_file = None
         if weights != "shipped":
             weights_file = Path(folder) / "random.pt"
-            save_checkpoint(weights_file, model, name, scale, note="random weights for speed")
+            save_checkpoint(weights_file, loaded.network, name, scale, note="random weights for speed")
         source = clip or make_sample_clip(Path(folder) / "clip.mp4", size, frames)
         upscaler = Upscaler(name, scale, engine_name, weights_file)
         if warmup:
-            with open_input(source) as container:
-                info = probe_video(container, source)
+            with InputVideo.open(source) as video:
+                info = video.info
             warmup_clip = make_sample_clip(Path(folder) / "warmup.mp4", (info.width, info.height), warmup,
                                            audio=False)
             upscaler.upscale_video(warmup_clip, Path(folder) / "warmup_out.mp4", codec=codec, preset=preset)
@@ -178,7 +179,7 @@ def build_parser(parser_class: type[argparse.ArgumentParser] = argparse.Argument
 def main(argv: list[str], parser_class: type[argparse.ArgumentParser] = argparse.ArgumentParser) -> int:
     args = build_parser(parser_class).parse_args(argv)
     for name in args.models:
-        model_entry(name)
+        get_architecture(name)
     for scale in args.scales:
         check_scale(scale)
     sizes = [parse_size(s) for s in args.sizes]

@@ -16,11 +16,12 @@ from rtsr import __version__, bench
 from rtsr.engine_cache import EngineCache, default_engine_dir
 from rtsr.engines import choose_engine
 from rtsr.errors import RtsrError
-from rtsr.models import MODELS, check_scale, model_entry
-from rtsr.upscaler import Upscaler
-from rtsr.live import KEYS, LiveOptions, open_source, run_live
+from rtsr.io.output import OUTPUT_FORMATS, check_output, check_paths
+from rtsr.io.probe import InputVideo, VideoInfo
+from rtsr.live import KEYS, LiveOptions, LiveUpscaler, open_source, run_live
+from rtsr.models import MODELS, check_scale, get_architecture
 from rtsr.report import REALTIME_FPS, clock_time
-from rtsr.video import OUTPUT_FORMATS, VideoInfo, check_output, check_paths, open_input, probe_video
+from rtsr.upscaler import Upscaler
 
 EXIT_OK, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 130
 log = logging.getLogger("rtsr")
@@ -62,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("input", type=Path, help="video file to upscale (never modified)")
     parser.add_argument("-o", "--output", type=Path, required=True, help="output video file")
     parser.add_argument("--model", default="fsrcnn",
-                        help="network: " + ", ".join(f"{n} ({e.description})" for n, e in MODELS.items()))
+                        help="network: " + ", ".join(f"{n} ({a.description})" for n, a in MODELS.items()))
     parser.add_argument("--scale", type=int, default=3, help="upscaling factor: 2, 3 or 4 (default 3)")
     parser.add_argument("--engine", default="auto", help="auto, cpu, cuda or tensorrt (default auto)")
     parser.add_argument("--weights", type=Path, help="weights file instead of the shipped ones")
@@ -81,14 +82,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _validate(args: argparse.Namespace) -> VideoInfo:
-    """Check the cheap things first, so a typo never waits for a model to load."""
-    model_entry(args.model)
+def _validate(args: argparse.Namespace) -> InputVideo:
+    """Check the cheap things first, so a typo never waits for a model to load; returns the opened input.
+
+    The input is opened and probed here, once: the run decodes from it.
+    """
+    get_architecture(args.model)
     check_scale(args.scale)
     choose_engine(args.engine)
     check_paths(args.input, args.output, args.overwrite)
-    with open_input(args.input) as container:
-        return probe_video(container, args.input)
+    return InputVideo.open(args.input)
 
 
 def _warn_if_slow(upscaler: Upscaler, info: VideoInfo) -> None:
@@ -121,14 +124,14 @@ def _configure_logging(quiet: bool) -> None:
 
 
 def _upscale(args: argparse.Namespace) -> int:
-    info = _validate(args)
-    upscaler = Upscaler(args.model, args.scale, args.engine, args.weights, args.engine_dir)
-    _warn_if_slow(upscaler, info)
-    report = upscaler.upscale_video(
-        args.input, args.output, codec=args.codec, crf=args.crf, preset=args.preset,
-        pix_fmt=args.pix_fmt, overwrite=args.overwrite,
-        progress=not args.quiet and sys.stderr.isatty(),
-    )
+    with _validate(args) as video:
+        upscaler = Upscaler(args.model, args.scale, args.engine, args.weights, args.engine_dir)
+        _warn_if_slow(upscaler, video.info)
+        report = upscaler.upscale_video(
+            video, args.output, codec=args.codec, crf=args.crf, preset=args.preset,
+            pix_fmt=args.pix_fmt, overwrite=args.overwrite,
+            progress=not args.quiet and sys.stderr.isatty(),
+        )
     if not args.quiet:
         print(report.summary(), file=sys.stderr)
     return EXIT_OK
@@ -226,7 +229,7 @@ def _live(argv: list[str]) -> int:
         window=not args.no_window, output=args.output, duration=args.duration,
         screenshot_dir=args.screenshot_dir, codec=args.codec, crf=args.crf, preset=args.preset,
     )
-    report = run_live(source, upscaler.upscale_image, options)
+    report = run_live(source, LiveUpscaler(upscaler), options)
     print(report.summary(), file=sys.stderr)
     return EXIT_OK
 

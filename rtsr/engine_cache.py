@@ -22,8 +22,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TypeVar
 
-import torch
-
+from rtsr.atomic import write_atomically
 from rtsr.errors import EngineUnavailable
 
 log = logging.getLogger("rtsr")
@@ -56,17 +55,6 @@ class ShapeProfile:
         return f"{w0}x{h0}-{w1}x{h1}-{w2}x{h2}"
 
 
-def weights_digest(model: torch.nn.Module) -> str:
-    """SHA-256 over the state dict's names, dtypes, shapes and bytes."""
-    digest = hashlib.sha256()
-    for name, tensor in sorted(model.state_dict().items()):
-        data = tensor.detach().cpu().contiguous()
-        digest.update(f"{name}:{data.dtype}:{tuple(data.shape)}".encode())
-        # reshape: 0-dim tensors (BatchNorm's num_batches_tracked) cannot be viewed as bytes
-        digest.update(data.reshape(-1).view(torch.uint8).numpy().tobytes() if data.numel() else b"")
-    return digest.hexdigest()
-
-
 @dataclass(frozen=True)
 class EngineKey:
     """Everything that would make a cached engine wrong if it changed."""
@@ -95,17 +83,6 @@ def file_sha256(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-def _write_atomically(path: Path, write: Callable[[Path], None]) -> None:
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")  # keeps the suffix savers look at
-    try:
-        write(tmp)
-        with open(tmp, "rb") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 class EngineCache:
@@ -156,11 +133,11 @@ class EngineCache:
         built = build()
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
-            _write_atomically(engine_path, lambda tmp: save(built, tmp))
+            write_atomically(engine_path, lambda tmp: save(built, tmp))
             manifest = {"key": asdict(key), "sha256": file_sha256(engine_path),
                         "description": description, "built_seconds": round(time.perf_counter() - started, 1),
                         "built_at": time.strftime("%Y-%m-%d %H:%M:%S")}
-            _write_atomically(manifest_path, lambda tmp: tmp.write_text(json.dumps(manifest, indent=2)))
+            write_atomically(manifest_path, lambda tmp: tmp.write_text(json.dumps(manifest, indent=2)))
         except OSError as err:
             raise EngineUnavailable(f"cannot write the engine cache {self.folder}: {err}") from None
         log.info("built TensorRT engine for %s in %.0f s, cached at %s",

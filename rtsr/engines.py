@@ -33,9 +33,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from rtsr.engine_cache import EngineCache, EngineKey, ShapeProfile, default_engine_dir, weights_digest
+from rtsr.checkpoints import LoadedModel
+from rtsr.engine_cache import EngineCache, EngineKey, ShapeProfile, default_engine_dir
 from rtsr.errors import EngineUnavailable
-from rtsr.models import ModelEntry
 from rtsr.version import __version__
 
 log = logging.getLogger("rtsr")
@@ -281,17 +281,18 @@ class TensorRTEngine(CudaEngine):
 
     name = "tensorrt"
 
-    def __init__(self, model: nn.Module, channels: int, model_name: str,
-                 engine_dir: Path | None = None, profile: ShapeProfile = TENSORRT_PROFILE) -> None:
-        self.channels, self.model_name, self.profile = channels, model_name, profile
+    def __init__(self, loaded: LoadedModel, engine_dir: Path | None = None,
+                 profile: ShapeProfile = TENSORRT_PROFILE) -> None:
+        self.channels, self.model_name, self.profile = loaded.channels, loaded.name, profile
+        self.weights_sha256 = loaded.weights_sha256
         self.cache = EngineCache(engine_dir or default_engine_dir())
-        super().__init__(model)
+        super().__init__(loaded.network)
         self.max_rows = profile.max_hw[0] - 2 * self.halo
 
     def key(self, model: nn.Module) -> EngineKey:
         props = torch.cuda.get_device_properties(self.device)
         return EngineKey(
-            model=self.model_name, scale=self.scale, weights_sha256=weights_digest(model),
+            model=self.model_name, scale=self.scale, weights_sha256=self.weights_sha256,
             profile=self.profile.tag(), precision="fp16", tensorrt=_version("tensorrt"),
             torch_tensorrt=_version("torch-tensorrt"), torch=torch.__version__,
             gpu=f"{props.name} sm_{props.major}{props.minor}", rtsr=__version__,
@@ -332,12 +333,10 @@ class TensorRTEngine(CudaEngine):
         return super().run(x)
 
 
-def make_engine(choice: EngineChoice, model: nn.Module, entry: ModelEntry,
-                engine_dir: Path | None = None) -> CpuEngine | CudaEngine:
-    """Instantiate the chosen engine around ``model`` (from rtsr.models.load_model)."""
+def make_engine(choice: EngineChoice, loaded: LoadedModel, engine_dir: Path | None = None) -> CpuEngine | CudaEngine:
+    """Instantiate the chosen engine around a loaded model (rtsr.checkpoints.load_model)."""
     if choice.name == "cpu":
-        return CpuEngine(model)
+        return CpuEngine(loaded.network)
     if choice.name == "cuda":
-        return CudaEngine(model)
-    channels = 1 if entry.architecture.planes == "y" else 3
-    return TensorRTEngine(model, channels, entry.name, engine_dir)
+        return CudaEngine(loaded.network)
+    return TensorRTEngine(loaded, engine_dir)

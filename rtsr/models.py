@@ -1,4 +1,4 @@
-"""The networks rtsr runs, the registry that names them, and weight loading.
+"""The networks rtsr runs and the one registry that names them (weights: rtsr.checkpoints).
 
 Three architectures from the project's source papers:
 
@@ -17,7 +17,6 @@ Luma is in the papers' domain: BT.601 studio-range Y divided by 255.
 from __future__ import annotations
 
 import math
-import pickle
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Literal
@@ -30,7 +29,6 @@ from rtsr.errors import WeightsError
 
 SCALES = (2, 3, 4)
 WEIGHTS_DIR = Path(__file__).parent / "weights"
-CHECKPOINT_FORMAT = "rtsr-checkpoint-1"
 
 
 # --------------------------------------------------------------------------- FSRCNN
@@ -288,14 +286,20 @@ def _srresnet_scale(state: dict[str, torch.Tensor]) -> int | None:
 
 @dataclass(frozen=True)
 class Architecture:
-    """One network family: how to build it and how to read its hyper-parameters from weights."""
+    """One network family and its user-facing name: how to build it, read its weights, find its shipped files."""
 
     name: str
     module: type[nn.Module]
     planes: Literal["y", "rgb"]  # what the network sees: BT.601 luma or RGB
+    description: str
     hparams_from_state: Callable[[dict[str, torch.Tensor]], dict[str, int]]
     top_level: frozenset[str]  # first components of the state-dict keys
     scale_from_state: Callable[[dict[str, torch.Tensor]], int | None] = lambda state: None
+
+    @property
+    def channels(self) -> int:
+        """Channels in and out of the network: 1 (luma) or 3 (RGB)."""
+        return 1 if self.planes == "y" else 3
 
     def build(self, scale: int, **hparams: int) -> nn.Module:
         return self.module(scale, **hparams)
@@ -304,37 +308,24 @@ class Architecture:
         """True when the state dict has exactly this family's top-level modules."""
         return {k.split(".")[0] for k in state} == self.top_level
 
+    def weights_path(self, scale: int) -> Path:
+        """The shipped weights file for ``scale`` (it may not exist)."""
+        return WEIGHTS_DIR / f"{self.name}_x{scale}.pt"
 
-ARCHITECTURES: dict[str, Architecture] = {
-    "fsrcnn": Architecture("fsrcnn", FSRCNN, "y", _fsrcnn_hparams, frozenset({"body", "deconv"})),
-    "srcnn": Architecture("srcnn", SRCNN, "y", _srcnn_hparams, frozenset({"body"})),
+
+# The one registry: every model rtsr can run, by the name users type.
+MODELS: dict[str, Architecture] = {
+    "fsrcnn": Architecture("fsrcnn", FSRCNN, "y", "FSRCNN(56,12,4), luma, fast (default)", _fsrcnn_hparams,
+                           frozenset({"body", "deconv"})),
+    "srcnn": Architecture("srcnn", SRCNN, "y", "SRCNN 9-5-5, luma, slower", _srcnn_hparams, frozenset({"body"})),
     "srresnet": Architecture(
-        "srresnet", SRResNet, "rgb", _srresnet_hparams,
+        "srresnet", SRResNet, "rgb", "SRResNet 16x64, RGB, quality mode", _srresnet_hparams,
         frozenset({"head", "body", "body_tail", "upsample", "tail"}), _srresnet_scale,
     ),
 }
 
 
-@dataclass(frozen=True)
-class ModelEntry:
-    """A user-facing model name: an architecture plus its shipped weight files."""
-
-    name: str
-    architecture: Architecture
-    description: str
-
-    def weights_path(self, scale: int) -> Path:
-        return WEIGHTS_DIR / f"{self.name}_x{scale}.pt"
-
-
-MODELS: dict[str, ModelEntry] = {
-    "fsrcnn": ModelEntry("fsrcnn", ARCHITECTURES["fsrcnn"], "FSRCNN(56,12,4), luma, fast (default)"),
-    "srcnn": ModelEntry("srcnn", ARCHITECTURES["srcnn"], "SRCNN 9-5-5, luma, slower"),
-    "srresnet": ModelEntry("srresnet", ARCHITECTURES["srresnet"], "SRResNet 16x64, RGB, quality mode"),
-}
-
-
-def model_entry(name: str) -> ModelEntry:
+def get_architecture(name: str) -> Architecture:
     """Look up a model name; unknown names raise WeightsError listing the known ones."""
     try:
         return MODELS[name]
@@ -346,82 +337,3 @@ def check_scale(scale: int) -> int:
     if scale not in SCALES:
         raise WeightsError(f"unsupported scale {scale}; choose from {', '.join(map(str, SCALES))}")
     return scale
-
-
-# --------------------------------------------------------------------------- weights
-
-
-def save_checkpoint(path: Path, model: nn.Module, name: str, scale: int, **meta: object) -> None:
-    """Write a self-describing checkpoint: architecture, scale, hyper-parameters, state, metadata.
-
-    ``meta`` holds plain values (numbers, strings, lists) such as iterations,
-    validation PSNR, data and git commit; it is stored as-is.
-    """
-    architecture = model_entry(name).architecture
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    payload = {
-        "format": CHECKPOINT_FORMAT,
-        "model": name,
-        "architecture": architecture.name,
-        "scale": scale,
-        "hparams": architecture.hparams_from_state(state),
-        "state_dict": state,
-        "meta": meta,
-    }
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(payload, tmp)
-    tmp.replace(path)
-
-
-def read_checkpoint(path: Path) -> dict:
-    """Load a checkpoint file safely (tensors and plain values only)."""
-    path = Path(path)
-    if not path.is_file():
-        raise WeightsError(f"weights file not found: {path}")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, OSError, EOFError, ValueError) as err:
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise WeightsError(f"cannot read weights {path}: {reason}") from None
-    if not isinstance(payload, dict):
-        raise WeightsError(f"{path} is not a weights file (got {type(payload).__name__})")
-    if payload.get("format") == CHECKPOINT_FORMAT:
-        return payload
-    # A bare state dict: no metadata, the architecture and scale are checked from the shapes.
-    if all(isinstance(v, torch.Tensor) for v in payload.values()):
-        return {"format": None, "state_dict": payload, "meta": {}}
-    raise WeightsError(f"{path} is not an rtsr checkpoint or a state dict")
-
-
-def load_model(name: str, scale: int, weights: Path | None = None) -> tuple[nn.Module, dict]:
-    """Build ``name`` at ``scale`` with trained weights, in eval mode on the CPU.
-
-    ``weights`` defaults to the shipped file for (name, scale). Returns the
-    module and the checkpoint's metadata. Raises WeightsError when no weights
-    exist, or when the file is for another architecture or scale.
-    """
-    entry = model_entry(name)
-    check_scale(scale)
-    architecture = entry.architecture
-    if weights is None:
-        weights = entry.weights_path(scale)
-        if not weights.is_file():
-            raise WeightsError(f"no trained weights for {name} ×{scale}; pass --weights FILE")
-    payload = read_checkpoint(weights)
-    state = payload["state_dict"]
-    stored_arch = payload.get("architecture")
-    if stored_arch is not None and stored_arch != architecture.name:
-        raise WeightsError(f"{weights} holds {stored_arch} weights, not {architecture.name}")
-    if stored_arch is None and not architecture.matches(state):
-        raise WeightsError(f"{weights} does not hold {architecture.name} weights")
-    stored_scale = payload.get("scale") or architecture.scale_from_state(state)
-    if stored_scale is not None and stored_scale != scale:
-        raise WeightsError(f"{weights} is for ×{stored_scale}, not ×{scale}")
-    try:
-        model = architecture.build(scale, **architecture.hparams_from_state(state))
-        model.load_state_dict(state)
-    except (KeyError, RuntimeError, TypeError) as err:
-        first_line = str(err).strip().splitlines()[0]
-        raise WeightsError(f"{weights} does not fit {architecture.name}: {first_line}") from None
-    return model.eval(), dict(payload.get("meta", {}))

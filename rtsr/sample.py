@@ -7,15 +7,19 @@ from pathlib import Path
 
 import av
 
+from rtsr.io.encode import EncodePlan, add_video_stream
+from rtsr.io.output import muxer_for
+
 
 def make_sample_clip(path: Path, size: tuple[int, int] = (640, 360), frames: int = 120,
                      rate: int = 24, audio: bool = True) -> Path:
     """Write ``frames`` frames of testsrc2 at ``size`` (H.264, yuv420p), with AAC audio if asked."""
     width, height = size
     seconds = frames / rate
+    plan = EncodePlan(muxer=muxer_for(Path(path)), codec="libx264", pix_fmt="yuv420p", size=size,
+                      time_base=Fraction(1, rate), rate=Fraction(rate), crf=18, preset="veryfast")
     with av.open(str(path), "w") as out:
-        video = out.add_stream("libx264", rate=rate, options={"crf": "18", "preset": "veryfast"})
-        video.width, video.height, video.pix_fmt = width, height, "yuv420p"
+        video = add_video_stream(out, plan)
         sound = out.add_stream("aac", rate=48000) if audio else None
         with av.open(f"testsrc2=size={width}x{height}:rate={rate}", format="lavfi") as src:
             for index, frame in enumerate(src.decode(video=0)):

@@ -8,13 +8,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from rtsr.engine_cache import weights_digest
+from rtsr.checkpoints import load_model
 from rtsr.engines import choose_engine, make_engine
 from rtsr.errors import InputError
-from rtsr.frames import PlaneUpscaler, upscale_rgb_image
-from rtsr.models import check_scale, load_model, model_entry
+from rtsr.io.encode import EncodeSettings, resolve_codec
+from rtsr.io.probe import InputVideo, VideoInfo
+from rtsr.models import check_scale, get_architecture
+from rtsr.pipeline import upscale_file
+from rtsr.plane_upscaler import PlaneUpscaler, upscale_rgb_image
 from rtsr.report import Report, StageClock
-from rtsr.video import EncodeSettings, VideoInfo, resolve_codec, upscale_file
 
 
 class Upscaler:
@@ -31,23 +33,32 @@ class Upscaler:
 
     def __init__(self, model: str = "fsrcnn", scale: int = 3, engine: str = "auto",
                  weights: str | Path | None = None, engine_dir: str | Path | None = None) -> None:
-        self.entry = model_entry(model)
-        self.scale = check_scale(scale)
+        get_architecture(model)
+        check_scale(scale)
         self.engine_choice = choose_engine(engine)
-        network, self.weights_meta = load_model(model, scale, Path(weights) if weights else None)
-        self.weights_sha256 = weights_digest(network)
-        self.engine = make_engine(self.engine_choice, network, self.entry,
-                                  Path(engine_dir) if engine_dir else None)
+        self.loaded = load_model(model, scale, Path(weights) if weights else None)
+        self.engine = make_engine(self.engine_choice, self.loaded, Path(engine_dir) if engine_dir else None)
 
     @property
     def model(self) -> str:
-        return self.entry.name
+        return self.loaded.name
+
+    @property
+    def scale(self) -> int:
+        return self.loaded.scale
+
+    @property
+    def weights_meta(self) -> dict:
+        return self.loaded.meta
+
+    @property
+    def weights_sha256(self) -> str:
+        return self.loaded.weights_sha256
 
     def estimate_frame_seconds(self, width: int, height: int) -> float:
         """Seconds the engine needs for one width×height frame, from timing one strip of it."""
-        channels = 1 if self.entry.architecture.planes == "y" else 3
         rows = min(height, max(64, height // 4))
-        x = torch.rand(1, channels, rows, width, device=self.engine.device)
+        x = torch.rand(1, self.loaded.channels, rows, width, device=self.engine.device)
         self.engine.run(x)  # warm-up
         self.engine.synchronize()
         started = time.perf_counter()
@@ -59,35 +70,41 @@ class Upscaler:
         """(H, W, 3) uint8 RGB -> (H·scale, W·scale, 3) uint8 RGB."""
         if not isinstance(rgb, np.ndarray) or rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
             raise InputError("upscale_image takes an H×W×3 uint8 RGB array")
-        return upscale_rgb_image(self.engine, self.entry.architecture.planes, self.scale, rgb)
+        return upscale_rgb_image(self.engine, self.loaded.planes, self.scale, rgb)
 
-    def upscale_video(self, src: str | Path, dst: str | Path, *, codec: str = "auto",
+    def plane_upscaler(self, info: VideoInfo, out_size: tuple[int, int],
+                       clock: StageClock | None = None) -> PlaneUpscaler:
+        """The per-frame plane function for frames described by ``info`` (files and live share it)."""
+        return PlaneUpscaler(self.engine, self.loaded.planes, self.scale, info.layout, info.color, out_size, clock)
+
+    def upscale_video(self, src: str | Path | InputVideo, dst: str | Path, *, codec: str = "auto",
                       crf: int | None = 18, preset: str | None = "medium",
                       pix_fmt: str | None = None, overwrite: bool = False,
                       progress: bool = False, checkpoint_seconds: float = 60.0) -> Report:
         """Upscale the video file ``src`` into ``dst``, copying audio and subtitles.
 
+        ``src`` may also be an input the caller has opened and probed already
+        (rtsr.io.InputVideo; the CLI does, to check it before loading a model).
         ``codec="auto"`` uses the GPU's NVENC encoder when the engine runs on a
         GPU that has one, else libx264 on all cores. Work is saved every
         ``checkpoint_seconds``; calling this again after an interruption
-        resumes where it stopped (see rtsr.resume).
+        resumes where it stopped (see rtsr.io.resume).
 
         Returns the run's Report (frames, fps, real-time ratio, per-stage times).
         """
         clock = StageClock()
-        report = Report(source=str(src), output=str(dst), model=self.model, scale=self.scale,
+        source = src.path if isinstance(src, InputVideo) else src
+        report = Report(source=str(source), output=str(dst), model=self.model, scale=self.scale,
                         engine=self.engine_choice.describe())
-        planes = self.entry.architecture.planes
 
         def upscaler_for(info: VideoInfo, out_size: tuple[int, int]) -> PlaneUpscaler:
-            return PlaneUpscaler(self.engine, planes, self.scale, info.layout, info.color,
-                                 out_size, clock)
+            return self.plane_upscaler(info, out_size, clock)
 
         codec = resolve_codec(codec, gpu_present=self.engine.device.type == "cuda")
         report.codec = codec
         settings = EncodeSettings(codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt)
+        identity = {"model": self.model, "scale": self.scale, "weights_sha256": self.weights_sha256}
         with self.engine.sharing_cores():
-            identity = {"model": self.model, "scale": self.scale, "weights_sha256": self.weights_sha256}
-            return upscale_file(Path(src), Path(dst), upscaler_for, self.scale, report, clock, settings,
-                                identity, overwrite=overwrite, progress=progress,
-                                checkpoint_seconds=checkpoint_seconds)
+            return upscale_file(src if isinstance(src, InputVideo) else Path(src), Path(dst), upscaler_for,
+                                self.scale, report, clock, settings, identity, overwrite=overwrite,
+                                progress=progress, checkpoint_seconds=checkpoint_seconds)

@@ -16,7 +16,10 @@ import numpy as np
 import pytest
 import torch
 
-from rtsr.models import MODELS, save_checkpoint
+from rtsr.checkpoints import save_checkpoint
+from rtsr.formats import ColorInfo
+from rtsr.io.encode import EncodePlan, add_video_stream
+from rtsr.models import MODELS
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 
@@ -52,20 +55,22 @@ def _vfr_durations(frames: int) -> list[int]:
     return [pattern[i % len(pattern)] for i in range(frames)]
 
 
+def _plan(clip: Clip, muxer: str) -> EncodePlan:
+    """The clip's encoder, set up as rtsr sets up its own (rtsr.io.encode)."""
+    color = None
+    if clip.bt709 or clip.full_range:
+        tag = 1 if clip.bt709 else 2  # BT.709, or unspecified
+        color = ColorInfo("bt709" if clip.bt709 else "bt601", clip.full_range, primaries=tag, transfer=tag,
+                          colorspace=tag, color_range=2 if clip.full_range else 1)
+    return EncodePlan(muxer=muxer, codec=clip.codec, pix_fmt=clip.pix_fmt, size=(clip.width, clip.height),
+                      time_base=Fraction(1, 1000) if clip.vfr else Fraction(1, clip.rate),
+                      rate=Fraction(clip.rate), crf=23, options=dict(clip.extra_options), color=color)
+
+
 def make_clip(path: Path, clip: Clip) -> Path:
     """Encode ``clip.frames`` frames of testsrc2 (and 440 Hz sine audio) into ``path``."""
     with av.open(str(path), "w") as out:
-        if clip.vfr:
-            video = out.add_stream(clip.codec, rate=clip.rate, options={"crf": "23", **clip.extra_options})
-            video.codec_context.time_base = Fraction(1, 1000)
-        else:
-            video = out.add_stream(clip.codec, rate=clip.rate, options={"crf": "23", **clip.extra_options})
-        video.width, video.height, video.pix_fmt = clip.width, clip.height, clip.pix_fmt
-        if clip.bt709:
-            ctx = video.codec_context
-            ctx.colorspace, ctx.color_primaries, ctx.color_trc, ctx.color_range = 1, 1, 1, 1
-        if clip.full_range:
-            video.codec_context.color_range = 2
+        video = add_video_stream(out, _plan(clip, out.format.name))
         audio = out.add_stream("aac", rate=48000) if clip.audio else None
         subtitle = _add_subtitles(out, path) if clip.subtitles else None
         if clip.described:
@@ -180,7 +185,7 @@ def random_weights(tmp_path_factory: pytest.TempPathFactory):
     def weights(model: str, scale: int) -> Path:
         if (model, scale) not in cache:
             torch.manual_seed(0)
-            network = MODELS[model].architecture.build(scale)
+            network = MODELS[model].build(scale)
             if model == "fsrcnn":
                 with torch.no_grad():
                     network.deconv.weight.normal_(0, 0.01)

@@ -3,7 +3,7 @@ import subprocess
 import sys
 
 from rtsr.bench import SCHEMA, ModelResult, format_table, parse_size
-from rtsr.video import encoder_options, resolve_codec
+from rtsr.io.encode import encoder_options, resolve_codec
 
 import dataclasses
 import pytest

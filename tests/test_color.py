@@ -6,10 +6,7 @@ import torch.nn.functional as F
 
 from conftest import SITING_OFFSET
 from rtsr.color import (
-    LAYOUTS,
     MATRIX_COEFFICIENTS,
-    chroma_siting,
-    describe_color,
     luma_to_model,
     model_to_luma,
     resample_chroma,
@@ -18,9 +15,9 @@ from rtsr.color import (
     subsample_chroma,
     to_codes,
     upsample_columns,
-    working_layout,
     yuv_to_rgb,
 )
+from rtsr.formats import LAYOUTS, chroma_siting, describe_color, working_layout
 
 
 @pytest.mark.parametrize("matrix", list(MATRIX_COEFFICIENTS))

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from rtsr.engine_cache import EngineCache, EngineKey, ShapeProfile, default_engine_dir, weights_digest
+from rtsr.checkpoints import weights_digest
+from rtsr.engine_cache import EngineCache, EngineKey, ShapeProfile, default_engine_dir
 from rtsr.engines import TENSORRT_PROFILE, export_network
 from rtsr.models import FSRCNN, MODELS
 
@@ -53,9 +54,9 @@ def test_engine_dir_defaults(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) ->
 @pytest.mark.parametrize("name", ["fsrcnn", "srcnn", "srresnet"])
 def test_models_export_with_the_tensorrt_profile_and_match_eager(name: str) -> None:
     torch.manual_seed(0)
-    model = MODELS[name].architecture.build(2).eval()
+    model = MODELS[name].build(2).eval()
     network = model.for_inference()
-    channels = 1 if MODELS[name].architecture.planes == "y" else 3
+    channels = MODELS[name].channels
     exported = export_network(network, channels, TENSORRT_PROFILE, torch.device("cpu"), torch.float32)
     module = exported.module()
     for height, width in [(16, 16), (37, 53)]:  # two shapes: the graph really is dynamic

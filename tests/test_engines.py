@@ -33,7 +33,7 @@ def test_unknown_engine() -> None:
 @pytest.mark.parametrize("name, channels", [("fsrcnn", 1), ("srcnn", 1), ("srresnet", 3)])
 def test_strips_equal_one_whole_frame_pass(name: str, channels: int, scale: int) -> None:
     torch.manual_seed(0)
-    model = MODELS[name].architecture.build(scale, **({"blocks": 2} if name == "srresnet" else {})).eval()
+    model = MODELS[name].build(scale, **({"blocks": 2} if name == "srresnet" else {})).eval()
     if name == "fsrcnn":
         torch.nn.init.normal_(model.deconv.weight, std=0.1)
     x = torch.rand(1, channels, 41, 19)
@@ -46,7 +46,7 @@ def test_strips_equal_one_whole_frame_pass(name: str, channels: int, scale: int)
 def test_strips_with_too_little_context_differ() -> None:
     """The strip test above can fail: without halo the strip seams show."""
     torch.manual_seed(0)
-    model = MODELS["srcnn"].architecture.build(2).eval()
+    model = MODELS["srcnn"].build(2).eval()
     x = torch.rand(1, 1, 40, 16)
     with torch.no_grad():
         assert not torch.allclose(run_in_strips(model, x, 2, rows=5, halo=0), model(x), atol=1e-5)
@@ -54,7 +54,7 @@ def test_strips_with_too_little_context_differ() -> None:
 
 def test_cpu_engine_runs_the_fast_form() -> None:
     torch.manual_seed(0)
-    model = MODELS["fsrcnn"].architecture.build(3).eval()
+    model = MODELS["fsrcnn"].build(3).eval()
     engine = CpuEngine(model, strip_pixels=16 * 8)
     x = torch.rand(1, 1, 30, 16)
     with torch.no_grad():

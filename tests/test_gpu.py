@@ -26,7 +26,7 @@ def _psnr(a: torch.Tensor, b: torch.Tensor) -> float:
 @pytest.mark.parametrize("name, channels", [("fsrcnn", 1), ("srcnn", 1), ("srresnet", 3)])
 def test_cuda_fp16_matches_cpu_fp32_above_50_db(name: str, channels: int) -> None:
     torch.manual_seed(0)
-    model = MODELS[name].architecture.build(3).eval()
+    model = MODELS[name].build(3).eval()
     x = torch.rand(1, channels, 90, 160)
     reference = CpuEngine(model).run(x).clamp(0, 1)
     fast = CudaEngine(model).run(x.cuda()).cpu().clamp(0, 1)

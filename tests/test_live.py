@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import av
 import cv2
 import numpy as np
 import pytest
@@ -20,8 +21,11 @@ from rtsr.live import LatestSlot, LiveOptions, PyAVSource, Recorder, open_source
 SOURCE = "testsrc2=size=64x48:rate=24"
 
 
-def nearest_x2(rgb: np.ndarray) -> np.ndarray:
-    return cv2.resize(rgb, (rgb.shape[1] * 2, rgb.shape[0] * 2), interpolation=cv2.INTER_NEAREST)
+def nearest_x2(frame: av.VideoFrame) -> av.VideoFrame:
+    """A stand-in for the model: the frame at twice its size, pixels repeated, tags kept."""
+    bigger = frame.reformat(width=frame.width * 2, height=frame.height * 2, interpolation="POINT")
+    bigger.colorspace, bigger.color_range = frame.colorspace, frame.color_range
+    return bigger
 
 
 def test_latest_slot_keeps_only_the_newest() -> None:
@@ -52,9 +56,9 @@ def test_a_fast_model_keeps_up_without_drops() -> None:
 
 
 def test_a_slow_model_drops_frames_and_latency_stays_bounded() -> None:
-    def slow(rgb: np.ndarray) -> np.ndarray:
+    def slow(frame: av.VideoFrame) -> av.VideoFrame:
         time.sleep(0.1)  # 10 fps against a 24 fps source
-        return nearest_x2(rgb)
+        return nearest_x2(frame)
 
     report = run_live(open_source(SOURCE), slow, LiveOptions(window=False, duration=2.5))
     assert report.dropped >= 15
@@ -81,8 +85,8 @@ def test_recording_scales_frames_after_a_source_resolution_change(tmp_path) -> N
     larger = np.zeros((193, 257, 3), np.uint8)  # odd, and twice the size: the source switched
     larger[:, 193:] = 255  # a bright right quarter, lost if the frame were cropped
     recorder = Recorder(tmp_path / "rec.mp4", (128, 96), 24)
-    recorder.add(first, 0.0)
-    recorder.add(larger, 0.05)
+    recorder.add(av.VideoFrame.from_ndarray(first, format="rgb24").reformat(format="yuv420p"), 0.0)
+    recorder.add(av.VideoFrame.from_ndarray(larger, format="rgb24"), 0.05)
     assert recorder.close() == 2
     with __import__("av").open(str(tmp_path / "rec.mp4")) as container:
         lumas = [frame.to_ndarray(format="gray") for frame in container.decode(video=0)]

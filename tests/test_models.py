@@ -6,23 +6,21 @@ import pytest
 import torch
 
 from rtsr.errors import WeightsError
+from rtsr.checkpoints import load_model, save_checkpoint
 from rtsr.models import (
-    ARCHITECTURES,
     FSRCNN,
     MODELS,
     SCALES,
     SRCNN,
     SRResNet,
-    load_model,
-    model_entry,
-    save_checkpoint,
+    get_architecture,
 )
 
 
 @pytest.mark.parametrize("scale", SCALES)
 @pytest.mark.parametrize("name, channels", [("fsrcnn", 1), ("srcnn", 1), ("srresnet", 3)])
 def test_every_model_maps_lr_to_exactly_scale_times_larger(name: str, channels: int, scale: int) -> None:
-    model = MODELS[name].architecture.build(scale).eval()
+    model = MODELS[name].build(scale).eval()
     with torch.no_grad():
         out = model(torch.rand(2, channels, 11, 13))
     assert out.shape == (2, channels, 11 * scale, 13 * scale)
@@ -70,7 +68,7 @@ def test_srresnet_has_16_blocks_of_64_channels_with_bn() -> None:
 
 
 def _save(tmp_path: Path, name: str, scale: int, **hparams: int) -> Path:
-    model = MODELS[name].architecture.build(scale, **hparams)
+    model = MODELS[name].build(scale, **hparams)
     path = tmp_path / f"{name}_{scale}.pt"
     save_checkpoint(path, model, name, scale, iterations=7)
     return path
@@ -78,7 +76,8 @@ def _save(tmp_path: Path, name: str, scale: int, **hparams: int) -> Path:
 
 def test_checkpoint_round_trip_reads_hyper_parameters_from_the_weights(tmp_path: Path) -> None:
     path = _save(tmp_path, "fsrcnn", 2, d=32, s=5, m=1)
-    model, meta = load_model("fsrcnn", 2, path)
+    loaded = load_model("fsrcnn", 2, path)
+    model, meta = loaded.network, loaded.meta
     assert (model.d, model.s, model.m) == (32, 5, 1)
     assert meta == {"iterations": 7}
     assert not model.training
@@ -87,7 +86,7 @@ def test_checkpoint_round_trip_reads_hyper_parameters_from_the_weights(tmp_path:
 def test_bare_state_dict_loads_and_its_srresnet_scale_is_checked(tmp_path: Path) -> None:
     path = tmp_path / "bare.pt"
     torch.save(SRResNet(2, blocks=2).state_dict(), path)
-    model, _ = load_model("srresnet", 2, path)
+    model = load_model("srresnet", 2, path).network
     assert model.blocks == 2
     with pytest.raises(WeightsError, match="×2, not ×4"):
         load_model("srresnet", 4, path)
@@ -126,23 +125,24 @@ def test_missing_shipped_weights_say_so(monkeypatch: pytest.MonkeyPatch, tmp_pat
 
 def test_unknown_model_and_scale() -> None:
     with pytest.raises(WeightsError, match="unknown model 'edsr'"):
-        model_entry("edsr")
+        get_architecture("edsr")
     with pytest.raises(WeightsError, match="unsupported scale 5"):
         load_model("fsrcnn", 5)
 
 
 def test_registry_is_explicit_and_consistent() -> None:
     assert set(MODELS) >= {"fsrcnn", "srcnn", "srresnet"}
-    assert {a.planes for a in ARCHITECTURES.values()} == {"y", "rgb"}
+    assert {a.planes for a in MODELS.values()} == {"y", "rgb"}
     for entry in MODELS.values():
-        model = entry.architecture.build(2)
-        assert entry.architecture.matches(model.state_dict())
+        model = entry.build(2)
+        assert entry.matches(model.state_dict())
 
 
 @pytest.mark.parametrize("scale", SCALES)
 @pytest.mark.parametrize("name", ["fsrcnn", "srcnn", "srresnet"])
 def test_shipped_weights_load_by_default_and_describe_themselves(name: str, scale: int) -> None:
-    model, meta = load_model(name, scale)
+    loaded = load_model(name, scale)
+    model, meta = loaded.network, loaded.meta
     assert model.scale == scale and not model.training
     assert meta["iterations"] > 0 and meta["val_psnr"] > 20 and "git_commit" in meta
     assert all(p.dtype == torch.float32 for p in model.parameters())  # fp16-stored files compute in fp32

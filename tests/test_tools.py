@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 
 from conftest import damage_packet, decode_video, noise_like
-from rtsr.models import load_model
+from rtsr.checkpoints import load_model
 
 TOOLS = Path(__file__).resolve().parents[1] / "tools"
 sys.path.insert(0, str(TOOLS))
@@ -61,7 +61,8 @@ def test_train_writes_a_loadable_self_describing_checkpoint_and_resumes(image_fo
     first = _train(*common, "--iters", "20")
     assert first.returncode == 0, first.stderr
     assert "it/s" in first.stdout and "ETA" in first.stdout and "validation it 20" in first.stdout
-    model, meta = load_model("fsrcnn", 2, out / "best.pt")
+    loaded = load_model("fsrcnn", 2, out / "best.pt")
+    model, meta = loaded.network, loaded.meta
     assert meta["iterations"] in (10, 20) and meta["val_psnr"] > 0 and meta["data"] == [str(image_folder)]
     assert {"git_commit", "val_images", "loss", "train_seconds"} <= set(meta)
     assert re.fullmatch(r"[0-9a-f]{7,}(-dirty)?|unknown", meta["git_commit"]), meta["git_commit"]
@@ -92,8 +93,9 @@ def test_train_tune_last_changes_only_the_output_layer(image_folder, tmp_path) -
     result = _train(*base, "--scale", "2", "--out", tmp_path / "x2", "--init", tmp_path / "x3" / "best.pt",
                     "--tune", "last")
     assert result.returncode == 0, result.stderr
-    before, _ = load_model("fsrcnn", 3, tmp_path / "x3" / "best.pt")
-    after, meta = load_model("fsrcnn", 2, tmp_path / "x2" / "best.pt")
+    before = load_model("fsrcnn", 3, tmp_path / "x3" / "best.pt").network
+    loaded = load_model("fsrcnn", 2, tmp_path / "x2" / "best.pt")
+    after, meta = loaded.network, loaded.meta
     changed = {name for name, tensor in after.state_dict().items()
                if not torch.equal(tensor, before.state_dict()[name])}
     assert changed == {"deconv.weight", "deconv.bias"} and meta["tune"] == "last"
@@ -193,7 +195,7 @@ def test_train_with_background_workers_ends_at_its_time_budget(image_folder, tmp
     done = re.search(r"done: iteration (\d+)", result.stdout)
     assert done and 0 < int(done.group(1)) < 100000000  # stopped by the clock, not the iteration count
     assert f"validation it {done.group(1)}:" in result.stdout  # the end of a schedule is validated
-    _, meta = load_model("fsrcnn", 2, out / "best.pt")
+    meta = load_model("fsrcnn", 2, out / "best.pt").meta
     assert meta["device"] == "cpu" and meta["amp"] is False
 
 
@@ -210,14 +212,15 @@ def test_train_gan_fine_tunes_srresnet_and_resumes(image_folder, tmp_path, rando
     first = _tool(*common, "--iters", "2")
     assert first.returncode == 0, first.stderr
     assert "adversarial" in first.stdout and "validation it 2" in first.stdout
-    model, meta = load_model("srresnet", 4, out / "final.pt")
+    loaded = load_model("srresnet", 4, out / "final.pt")
+    model, meta = loaded.network, loaded.meta
     assert meta["adversarial"] is True and meta["iterations"] == 2 and meta["content_loss"] == "mse"
     before = model.state_dict()
-    initial, _ = load_model("srresnet", 4, random_weights("srresnet", 4))
+    initial = load_model("srresnet", 4, random_weights("srresnet", 4)).network
     assert any(not torch.equal(before[k], v) for k, v in initial.state_dict().items())
     resumed = _tool(*common, "--iters", "3", "--resume")
     assert resumed.returncode == 0, resumed.stderr
-    assert "resumed at iteration 2" in resumed.stdout and load_model("srresnet", 4, out / "final.pt")[1]["iterations"] == 3
+    assert "resumed at iteration 2" in resumed.stdout and load_model("srresnet", 4, out / "final.pt").meta["iterations"] == 3
     no_init = _tool(*common[:-2], "--iters", "1")
     assert no_init.returncode == 2 and "--init" in no_init.stderr
 
@@ -229,7 +232,8 @@ def test_ship_weights_stores_fp16_without_moving_the_output(tmp_path, random_wei
     shipped = tmp_path / "srresnet_x2.pt"
     assert shipped.stat().st_size < 0.6 * source.stat().st_size
     assert float(re.search(r"output is ([0-9.]+) dB", result.stdout).group(1)) > 60
-    model, meta = load_model("srresnet", 2, shipped)
+    loaded = load_model("srresnet", 2, shipped)
+    model, meta = loaded.network, loaded.meta
     assert meta["stored_as"] == "float16" and next(model.parameters()).dtype == torch.float32
 
 

@@ -18,9 +18,6 @@ import numpy as np
 import torch
 
 from rtsr.color import (
-    OUTPUT_CHROMA_SITING,
-    ColorInfo,
-    PlaneLayout,
     luma_to_model,
     model_to_luma,
     planes_to_rgb,
@@ -31,6 +28,7 @@ from rtsr.color import (
     to_codes,
     yuv_to_rgb,
 )
+from rtsr.formats import OUTPUT_CHROMA_SITING, ColorInfo, PlaneLayout
 from rtsr.report import StageClock
 
 

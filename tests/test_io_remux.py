@@ -10,7 +10,7 @@ import pytest
 
 from conftest import FONT_BYTES
 from rtsr import Upscaler
-from rtsr.remux import copyable_tags, muxer_options
+from rtsr.io.remux import copyable_tags, muxer_options
 
 
 @pytest.fixture

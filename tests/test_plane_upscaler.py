@@ -3,9 +3,10 @@ import pytest
 import torch
 
 from conftest import SITING_OFFSET
-from rtsr.color import LAYOUTS, ColorInfo, rgb_to_yuv, to_codes
+from rtsr.color import rgb_to_yuv, to_codes
+from rtsr.formats import LAYOUTS, ColorInfo
 from rtsr.engines import HostTimer
-from rtsr.frames import PlaneUpscaler, upscale_rgb_image
+from rtsr.plane_upscaler import PlaneUpscaler, upscale_rgb_image
 
 
 class NearestEngine:

@@ -14,7 +14,7 @@ chunks' packets and the input's audio, subtitles and cover art are muxed into
 the output (no re-encoding) and the folder is removed.
 
 A chunk counts only once it is closed, renamed into place *and* listed in
-``job.json`` (written atomically after the rename), so a chunk that was cut
+``job.json`` (written atomically after the rename, both flushed to the disk), so a chunk that was cut
 short, or renamed but never listed, is never trusted. One run at a time uses
 a folder: a second one on the same output stops with InputError.
 """
@@ -29,6 +29,7 @@ import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from rtsr.atomic import fsync_file, fsync_folder, write_text_atomically
 from rtsr.errors import InputError
 
 log = logging.getLogger("rtsr")
@@ -123,7 +124,9 @@ class WorkFolder:
     def commit(self, frames: int, last_pts: int) -> None:
         """The chunk at partial_path() is closed: rename it into place and list it."""
         name = f"chunk-{len(self.chunks):05d}{self.suffix}"
+        fsync_file(self.partial_path())  # on the disk before the manifest lists it
         os.replace(self.partial_path(), self.path / name)
+        fsync_folder(self.path)
         self.chunks.append(Chunk(name, frames, last_pts))
         self._write_manifest()
 
@@ -148,7 +151,5 @@ class WorkFolder:
             return None
 
     def _write_manifest(self) -> None:
-        staged = self.path / f"{MANIFEST}.tmp"
-        staged.write_text(json.dumps({"job": self.identity, "chunks": [asdict(c) for c in self.chunks]},
-                                     indent=1))
-        os.replace(staged, self.path / MANIFEST)
+        write_text_atomically(self.path / MANIFEST, json.dumps(
+            {"job": self.identity, "chunks": [asdict(c) for c in self.chunks]}, indent=1))

@@ -13,8 +13,8 @@ import pytest
 from conftest import audio_payloads, frame_times
 from rtsr import Upscaler
 from rtsr.errors import InputError
-from rtsr.frames import PlaneUpscaler
-from rtsr.resume import LOCK, MANIFEST, WorkFolder, job_identity, work_folder
+from rtsr.plane_upscaler import PlaneUpscaler
+from rtsr.io.resume import LOCK, MANIFEST, WorkFolder, job_identity, work_folder
 
 
 @pytest.fixture

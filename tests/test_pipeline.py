@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from conftest import SHARED, audio_payloads, damage_packet, frame_times, noise_like
-import rtsr.video
+import rtsr.io.probe
 from rtsr import DecodeError, EncodeError, InputError, Upscaler
-from rtsr.video import temporary_path
+from rtsr.atomic import temporary_path
 
 
 @pytest.fixture
@@ -185,8 +185,8 @@ class _FailingInput:
 def test_input_failing_part_way_is_a_decode_error_and_leaves_no_output(clip_factory, upscaler, tmp_path,
                                                                       monkeypatch):
     src = clip_factory("in.mp4", frames=10)
-    opened = rtsr.video.open_input
-    monkeypatch.setattr(rtsr.video, "open_input", lambda path: _FailingInput(opened(path), good=6))
+    opened = rtsr.io.probe.open_input
+    monkeypatch.setattr(rtsr.io.probe, "open_input", lambda path: _FailingInput(opened(path), good=6))
     with pytest.raises(DecodeError, match="reading the input failed: .*Input/output error"):
         upscaler().upscale_video(src, tmp_path / "out.mp4")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4"]
@@ -213,8 +213,8 @@ def test_non_yuv_input_is_converted_once(clip_factory, upscaler, tmp_path):
 ])
 def test_probe_knows_where_the_chroma_sits(clip_factory, codec, pix_fmt, siting):
     src = clip_factory("in.mkv", codec=codec, pix_fmt=pix_fmt, frames=2, audio=False)
-    with rtsr.video.open_input(src) as container:
-        assert rtsr.video.probe_video(container, src).color.chroma_siting == siting
+    with rtsr.io.probe.open_input(src) as container:
+        assert rtsr.io.probe.probe_video(container, src).color.chroma_siting == siting
 
 
 def test_output_is_never_half_written_on_encoder_errors(clip_factory, upscaler, tmp_path):
@@ -321,7 +321,7 @@ def _fake_frames(pts_values):
 
 
 def test_pts_order_passes_well_formed_timestamps_through():
-    from rtsr.video import PtsOrder
+    from rtsr.io.reader import PtsOrder
 
     order = PtsOrder(step=1, depth=3)
     frames = _fake_frames([0, 1, 2, 4, 7, 8, 15])  # variable frame rate
@@ -332,7 +332,7 @@ def test_pts_order_passes_well_formed_timestamps_through():
 
 def test_pts_order_restores_decode_order_timestamps():
     """AVI-style: pts shuffled the way vtest.avi's decoder output is (1, 4, 3, 5, 2, 8, 7, 9, 6...)."""
-    from rtsr.video import PtsOrder
+    from rtsr.io.reader import PtsOrder
 
     order = PtsOrder(step=1, depth=4)
     frames = _fake_frames([1, 4, 3, 5, 2, 8, 7, 9, 6, 10, None])
@@ -342,7 +342,7 @@ def test_pts_order_restores_decode_order_timestamps():
 
 
 def test_pts_order_nudges_what_it_cannot_sort():
-    from rtsr.video import PtsOrder
+    from rtsr.io.reader import PtsOrder
 
     order = PtsOrder(step=1, depth=1)
     out = [f for frame in _fake_frames([5, 5, 5, 2]) for f in order.push(frame)] + list(order.flush())

@@ -1,0 +1,21 @@
+"""Everything rtsr reads and writes, with PyAV and numpy only (no torch here, by design).
+
+* probe:   InputVideo / VideoInfo -- the input opened and probed once per run
+* reader:  FrameReader -- the one decode loop and its policy (resume seek, damage, timestamps)
+* planes:  decoded frames <-> integer planes; one upscaled frame from one decoded frame
+* encode:  EncodePlan and add_video_stream -- the one encoder set-up
+* chunks:  ChunkWriter -- the upscaled video into resumable chunk files
+* resume:  WorkFolder -- the chunks and their manifest beside the output
+* remux:   the final mux of the chunks with the input's audio, subtitles and cover art
+* output:  output-path policy (containers, checks before any work)
+"""
+
+from rtsr.io.encode import EncodePlan, EncodeSettings, add_video_stream
+from rtsr.io.output import OUTPUT_FORMATS, check_output, check_paths
+from rtsr.io.probe import InputVideo, VideoInfo, open_input, probe_video
+from rtsr.io.reader import FrameReader, PtsOrder
+
+__all__ = [
+    "EncodePlan", "EncodeSettings", "FrameReader", "InputVideo", "OUTPUT_FORMATS", "PtsOrder", "VideoInfo",
+    "add_video_stream", "check_output", "check_paths", "open_input", "probe_video",
+]

@@ -1,0 +1,160 @@
+"""Opening an input and describing its video stream, once per run.
+
+An :class:`InputVideo` is the input opened for decoding together with what
+was learnt from it (:class:`VideoInfo`). The run that probes it decodes from
+the same container, so the input is probed once; only the final mux opens
+its own reader for the audio and subtitle packets (rtsr.io.remux).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+from rtsr.errors import InputError
+from rtsr.formats import ColorInfo, PlaneLayout, chroma_siting, describe_color, working_layout
+
+log = logging.getLogger("rtsr")
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What the pipeline needs to know about an input's video stream."""
+
+    index: int  # the stream's index in its container
+    width: int
+    height: int
+    pix_fmt: str  # as decoded
+    layout: PlaneLayout  # as processed
+    color: ColorInfo
+    time_base: Fraction
+    rate: Fraction | None  # average frame rate, None when unknown
+    frames: int  # from the container, or estimated from the duration; 0 if unknown
+    sample_aspect_ratio: Fraction | None  # pixel shape of anamorphic video; None when square/unknown
+    display_matrix: tuple[int, ...] | None  # 9 ints, FFmpeg's layout: rotation/flip for display
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.width, self.height
+
+    @property
+    def frame_step(self) -> int:
+        """One frame's duration in time-base ticks (1 when the rate is unknown): the gap a missing pts gets."""
+        return max(1, round(1 / (self.rate * self.time_base))) if self.rate else 1
+
+
+def open_input(path: Path) -> av.container.InputContainer:
+    """Open ``path`` for reading or raise InputError with a one-line reason."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"input not found: {path}")
+    if path.is_dir():
+        raise InputError(f"input is a directory, not a video: {path}")
+    try:
+        return av.open(str(path), "r")
+    except av.FFmpegError as err:
+        raise InputError(f"cannot read {path}: not a media file FFmpeg understands ({err.strerror})") from None
+
+
+def main_video_stream(container: av.container.InputContainer) -> av.video.stream.VideoStream | None:
+    """The video to upscale: the first video stream that is not cover art; None when there is none."""
+    return next((stream for stream in container.streams.video
+                 if not stream.disposition & av.stream.Disposition.attached_pic), None)
+
+
+def probe_video(container: av.container.InputContainer, path: Path) -> VideoInfo:
+    """Describe the main video stream of an open container, or raise InputError when there is none.
+
+    Decodes the first frame for its display matrix, then rewinds the
+    container, so decoding can start from the beginning.
+    """
+    stream = main_video_stream(container)
+    if stream is None:
+        raise InputError(f"{path} has no video stream")
+    ctx = stream.codec_context
+    if not ctx.width or not ctx.height or ctx.format is None:
+        raise InputError(f"{path}: the video stream has no decodable picture size")
+    fmt = ctx.format
+    layout = working_layout(fmt.name, max(c.bits for c in fmt.components))
+    siting = chroma_siting(ctx.name, chroma_shift(fmt.name), layout)
+    color = describe_color(ctx.colorspace, ctx.color_range, ctx.color_primaries, ctx.color_trc,
+                           layout, ctx.height, siting)
+    rate = stream.average_rate or stream.guessed_rate
+    frames = stream.frames
+    if not frames and rate and stream.duration and stream.time_base:
+        frames = round(float(stream.duration * stream.time_base * rate))
+    elif not frames and rate and container.duration:
+        frames = round(container.duration / av.time_base * float(rate))
+    sar = ctx.sample_aspect_ratio
+    return VideoInfo(stream.index, ctx.width, ctx.height, fmt.name, layout, color, stream.time_base,
+                     Fraction(rate) if rate else None, int(frames or 0),
+                     Fraction(sar) if sar and sar != 1 else None, _first_frame_display_matrix(container, stream))
+
+
+def chroma_shift(pix_fmt: str) -> tuple[int, int]:
+    """(log2 horizontal, log2 vertical) chroma subsampling of a pixel format; (0, 0) without chroma."""
+    sample = av.VideoFormat(pix_fmt, 64, 64)  # a size every subsampling divides
+    chroma = next((c for c in sample.components if c.is_chroma), None)
+    if chroma is None:
+        return 0, 0
+    return (64 // chroma.width).bit_length() - 1, (64 // chroma.height).bit_length() - 1
+
+
+def _first_frame_display_matrix(container: av.container.InputContainer,
+                                stream: av.video.stream.VideoStream) -> tuple[int, ...] | None:
+    """The display matrix (rotation, flips) of the first frame, or None; the container is rewound after.
+
+    Phones store portrait video as landscape pictures plus this matrix; an
+    output without it plays sideways. PyAV exposes it only on decoded frames.
+    """
+    stream.thread_type = "AUTO"  # before the decoder opens: the run decodes with these threads
+    try:
+        frame = next(container.decode(stream), None)
+        matrices = [bytes(side_data) for side_data in (frame.side_data if frame else ())
+                    if side_data.type == av.sidedata.sidedata.Type.DISPLAYMATRIX]
+    except av.FFmpegError:  # an unreadable start: the run itself will meet it and say so
+        matrices = []
+    try:
+        container.seek(0)  # also flushes the decoder
+    except av.FFmpegError as err:
+        raise InputError(f"cannot rewind the input after probing it ({err.strerror})") from None
+    return tuple(np.frombuffer(matrices[0], np.int32).tolist()) if matrices else None
+
+
+class InputVideo:
+    """An input opened once for a run: the container and its probed main video stream.
+
+    >>> with InputVideo.open(Path("in.mp4")) as video:   # doctest: +SKIP
+    ...     video.info.width, video.container.streams[video.info.index]
+    """
+
+    def __init__(self, path: Path, container: av.container.InputContainer, info: VideoInfo) -> None:
+        self.path, self.container, self.info = Path(path), container, info
+
+    @classmethod
+    def open(cls, path: Path) -> InputVideo:
+        """Open and probe ``path``; raises InputError when it is not a video rtsr can read."""
+        container = open_input(path)
+        try:
+            return cls(path, container, probe_video(container, path))
+        except BaseException:
+            container.close()
+            raise
+
+    @property
+    def stream(self) -> av.video.stream.VideoStream:
+        return self.container.streams[self.info.index]
+
+    def close(self) -> None:
+        self.container.close()
+
+    def __enter__(self) -> InputVideo:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,153 @@
+"""The one decode loop: frames of one video stream in display order, with one policy for damage.
+
+:class:`FrameReader` is used by the file pipeline, ``rtsr live`` and
+tools/extract_frames.py. What it decides, in one place:
+
+* **Resume**: with ``after_pts``, it seeks to the keyframe at or before that
+  pts and passes on only the frames after it (an unseekable input is decoded
+  from the start instead).
+* **Damage**: a packet the decoder rejects is skipped, counted and logged; the
+  decoder conceals what it can. With ``drop_damaged`` (training data) no
+  damaged picture is passed on: frames FFmpeg flags corrupt, and every frame
+  after a rejected packet or a corrupt frame up to the next keyframe (they
+  predict from it), are dropped and counted.
+* **Timestamps**: :class:`PtsOrder` gives every frame a pts that increases.
+"""
+
+from __future__ import annotations
+
+import collections
+import heapq
+import logging
+import time
+from collections.abc import Iterator
+from typing import Protocol
+
+import av
+
+log = logging.getLogger("rtsr")
+
+
+class Clock(Protocol):
+    def add(self, stage: str, seconds: float) -> None: ...
+
+
+class PtsOrder:
+    """Gives decoded frames strictly increasing pts, in the order they leave the decoder.
+
+    Well-formed streams pass through unchanged. Some containers (AVI with
+    B-frames, above all) attach timestamps in decode order, so frames come
+    out of the decoder with a shuffled pts sequence that no muxer accepts.
+    Frames are held ``depth`` deep and each leaving frame takes the smallest
+    pts seen, which restores the display order of such timestamps. A frame
+    without pts gets the previous one plus ``step``; anything still not
+    increasing is nudged forward by one tick and counted in ``repaired``.
+    Frames leave in the order they came (first in, first out).
+    """
+
+    def __init__(self, step: int, depth: int = 8) -> None:
+        self.step, self.depth = step, depth
+        self.frames: collections.deque[av.VideoFrame] = collections.deque()
+        self.pts: list[int] = []  # heap
+        self.last_seen: int | None = None
+        self.last_out: int | None = None
+        self.repaired = 0
+
+    def push(self, frame: av.VideoFrame) -> Iterator[av.VideoFrame]:
+        """Take one decoded frame; yield the frames that are ready, pts set."""
+        pts = frame.pts if frame.pts is not None else frame.dts
+        if pts is None:
+            pts = 0 if self.last_seen is None else self.last_seen + self.step
+        self.last_seen = pts
+        heapq.heappush(self.pts, pts)
+        self.frames.append(frame)
+        if len(self.frames) > self.depth:
+            yield self._pop()
+
+    def flush(self) -> Iterator[av.VideoFrame]:
+        while self.frames:
+            yield self._pop()
+
+    def _pop(self) -> av.VideoFrame:
+        frame, pts = self.frames.popleft(), heapq.heappop(self.pts)
+        if self.last_out is not None and pts <= self.last_out:
+            pts = self.last_out + 1
+            self.repaired += 1
+        frame.pts = self.last_out = pts
+        return frame
+
+
+class FrameReader:
+    """Decoded frames of ``stream`` in display order, under the decode policy above.
+
+    Iterate :meth:`frames` once. Counters afterwards (or during):
+    ``corrupt_packets`` (rejected by the decoder), ``damaged_frames`` (dropped
+    with ``drop_damaged``), ``position`` (the source index of the frame last
+    yielded, counting every frame decoded or lost since the start or the
+    seek), and ``pts_order.repaired``. ``reorder_depth`` is how many frames
+    PtsOrder holds to restore shuffled timestamps: 0 for live sources, where
+    every held frame is latency. FFmpeg errors other than rejected
+    packets (I/O failures) propagate to the caller, which names the stage.
+    """
+
+    def __init__(self, container: av.container.InputContainer, stream: av.video.stream.VideoStream, *,
+                 step: int = 1, after_pts: int | None = None, drop_damaged: bool = False,
+                 clock: Clock | None = None, reorder_depth: int = 8) -> None:
+        self.container, self.stream = container, stream
+        self.after_pts, self.drop_damaged, self.clock = after_pts, drop_damaged, clock
+        self.pts_order = PtsOrder(step=step, depth=reorder_depth)
+        self.corrupt_packets = 0
+        self.damaged_frames = 0
+        self.position = -1
+        self._positions: collections.deque[int] = collections.deque()  # beside pts_order's frames
+        self._counted = -1
+        if not stream.codec_context.is_open:  # a probed stream was set up by the probe
+            stream.thread_type = "AUTO"  # frame and slice threads, as the codec allows
+
+    def frames(self) -> Iterator[av.VideoFrame]:
+        if self.after_pts is not None:
+            self._seek(self.after_pts)
+        awaiting_keyframe = False
+        for packet in self.container.demux(self.stream):
+            started = time.perf_counter()
+            try:
+                decoded = packet.decode()
+            except av.error.InvalidDataError as err:
+                self._rejected(packet, err)
+                awaiting_keyframe = self.drop_damaged
+                continue
+            finally:
+                if self.clock is not None:
+                    self.clock.add("decode", time.perf_counter() - started)
+            for frame in decoded:
+                self._counted += 1
+                if self.drop_damaged:
+                    awaiting_keyframe = (awaiting_keyframe and not frame.key_frame) or frame.is_corrupt
+                    if awaiting_keyframe:
+                        self.damaged_frames += 1
+                        continue
+                self._positions.append(self._counted)
+                yield from self._wanted(self.pts_order.push(frame))
+        yield from self._wanted(self.pts_order.flush())
+        if self.pts_order.repaired:
+            log.warning("%d video timestamps were not increasing and were moved forward", self.pts_order.repaired)
+
+    def _wanted(self, ready: Iterator[av.VideoFrame]) -> Iterator[av.VideoFrame]:
+        for frame in ready:
+            self.position = self._positions.popleft()
+            if self.after_pts is None or frame.pts > self.after_pts:
+                yield frame
+
+    def _seek(self, pts: int) -> None:
+        try:
+            self.container.seek(pts, stream=self.stream, backward=True)  # to the keyframe at or before it
+        except av.FFmpegError as err:  # unseekable: decode from the start, skipping what is done
+            log.info("cannot seek the input (%s); decoding from the start to resume", err)
+
+    def _rejected(self, packet: av.Packet, err: av.FFmpegError) -> None:
+        self.corrupt_packets += 1
+        self._counted += 1  # the frame it carried (a video packet carries one)
+        if self.drop_damaged:
+            self.damaged_frames += 1
+        at = float(packet.pts * packet.time_base) if packet.pts is not None else float("nan")
+        log.warning("skipping a corrupt video packet at %.3f s: %s", at, err.strerror)

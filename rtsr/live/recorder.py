@@ -1,0 +1,140 @@
+"""Recording live frames: encoded on their own thread, in a bounded queue, timestamps from capture times."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from fractions import Fraction
+from pathlib import Path
+
+import av
+
+from rtsr.errors import EncodeError
+from rtsr.formats import LAYOUTS, describe_color, working_layout
+from rtsr.io.encode import EncodePlan, add_video_stream, choose_pix_fmt, video_encoder
+from rtsr.io.output import muxer_for
+from rtsr.io.planes import frame_planes, planes_frame
+
+log = logging.getLogger("rtsr")
+
+RECORD_QUEUE_FRAMES = 16  # about half a second at 30 fps: rides out an encoder hiccup, bounds memory
+_CLOSING = object()
+
+
+class Recorder:
+    """Encodes upscaled frames into ``path`` on its own thread; pts are capture times in milliseconds.
+
+    The recording's pixel format and colour tags are those of the first
+    frame (the upscaled YUV planes, as the file pipeline writes them); its
+    size is ``size``, and a frame of another size (the source changed
+    resolution) is scaled to it, never cropped. The queue holds at most
+    RECORD_QUEUE_FRAMES: when the encoder falls that far behind, newer frames
+    are left out of the recording and counted in ``skipped``, so memory stays
+    bounded and the live picture never waits for the disk. An encoder or
+    disk failure stops the thread; ``error`` then holds an EncodeError that
+    the session raises, after :meth:`close` has finalised what was written.
+    """
+
+    def __init__(self, path: Path, size: tuple[int, int], rate: float | None, codec: str = "libx264",
+                 crf: int | None = 20, preset: str | None = "veryfast") -> None:
+        self.path, self.size, self.rate = Path(path), size, rate
+        self.codec, self.crf, self.preset = video_encoder(codec), crf, preset
+        self.queue: queue.Queue = queue.Queue(RECORD_QUEUE_FRAMES)
+        self.container: av.container.OutputContainer | None = None
+        self.stream: av.video.stream.VideoStream | None = None
+        self.error: EncodeError | None = None
+        self.first: float | None = None
+        self.last_pts = -1
+        self.written = 0
+        self.skipped = 0
+        self.thread = threading.Thread(target=self._work, name="rtsr-record", daemon=True)
+        self.thread.start()
+
+    def add(self, frame: av.VideoFrame, captured: float) -> None:
+        """Queue one frame for encoding; raises the encoder's EncodeError once it has failed."""
+        if self.error is not None:
+            raise self.error
+        try:
+            self.queue.put_nowait((frame, captured))
+        except queue.Full:
+            if not self.skipped:
+                log.warning("the recording encoder cannot keep up; frames are left out of %s", self.path)
+            self.skipped += 1
+
+    def _work(self) -> None:
+        try:
+            while True:
+                item = self.queue.get()
+                if item is _CLOSING:
+                    return
+                self._encode(*item)
+        except (av.FFmpegError, OSError, ValueError) as err:
+            self.error = EncodeError(f"recording to {self.path} failed: {err}")
+
+    def _start(self, frame: av.VideoFrame) -> None:
+        """Open the file and set the encoder up from the first frame's format and colour tags."""
+        layout = LAYOUTS.get(frame.format.name) or working_layout(frame.format.name, 8)
+        color = describe_color(frame.colorspace, frame.color_range, frame.color_primaries, frame.color_trc,
+                               layout, frame.height)
+        plan = EncodePlan(muxer=muxer_for(self.path), codec=self.codec.name,
+                          pix_fmt=choose_pix_fmt(self.codec, layout, None), size=self.size,
+                          time_base=Fraction(1, 1000), rate=Fraction(self.rate or 30).limit_denominator(1001),
+                          crf=self.crf, preset=self.preset, color=color)
+        self.container = av.open(str(self.path), "w", format=plan.muxer)
+        self.stream = add_video_stream(self.container, plan)
+
+    def _encode(self, frame: av.VideoFrame, captured: float) -> None:
+        if self.container is None:
+            self.first = captured
+            self._start(frame)
+        pts = max(self.last_pts + 1, round((captured - self.first) * 1000))
+        self.last_pts = pts
+        width, height = self.size
+        stream = self.stream
+        if (frame.width, frame.height, frame.format.name) != (width, height, stream.pix_fmt):
+            if (frame.width - frame.width % 2, frame.height - frame.height % 2) == (width, height):
+                frame = _crop_to_even(frame)  # the usual case: an odd column/row dropped
+            if (frame.width, frame.height) != (width, height) or frame.format.name != stream.pix_fmt:
+                frame = frame.reformat(width=width, height=height, format=stream.pix_fmt, interpolation="BICUBIC")
+        frame.pts, frame.time_base = pts, Fraction(1, 1000)
+        self.container.mux(stream.encode(frame))
+        self.written += 1
+
+    def close(self) -> int:
+        """Encode what is queued, flush the encoder, close the file; returns frames written.
+
+        Also after a failure: what was written before it is finalised as far
+        as the failing output allows, and ``error`` says what happened.
+        """
+        while True:
+            try:
+                self.queue.put(_CLOSING, timeout=0.1)
+                break
+            except queue.Full:
+                if not self.thread.is_alive():  # it failed: nobody drains the queue any more
+                    break
+        self.thread.join()
+        if self.container is not None:
+            try:
+                if self.error is None:
+                    self.container.mux(self.stream.encode(None))
+                self.container.close()
+            except (av.FFmpegError, OSError, ValueError) as err:
+                self.error = self.error or EncodeError(f"recording to {self.path} failed: {err}")
+        if self.skipped:
+            log.warning("%d frames were left out of %s: the encoder could not keep up", self.skipped, self.path)
+        return self.written
+
+
+def _crop_to_even(frame: av.VideoFrame) -> av.VideoFrame:
+    """The frame without its last column/row where they are odd (4:2:0 needs even sizes); tags kept."""
+    layout = LAYOUTS.get(frame.format.name)
+    if layout is None:  # not a planar YUV frame: the scaler resizes it by the pixel instead
+        return frame
+    width, height = frame.width - frame.width % 2, frame.height - frame.height % 2
+    y, u, v = frame_planes(frame, layout, frame.width, frame.height)
+    cw, ch = layout.chroma_size(width, height)
+    cropped = planes_frame([y[:height, :width], u[:ch, :cw], v[:ch, :cw]], layout)
+    cropped.colorspace, cropped.color_range = frame.colorspace, frame.color_range
+    return cropped

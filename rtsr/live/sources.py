@@ -1,0 +1,153 @@
+"""Where live frames come from: a webcam (OpenCV), or anything PyAV opens (stream, file, lavfi source).
+
+Every source yields ``(frame, capture_time)``: an ``av.VideoFrame`` as it was
+decoded or captured (YUV from streams and files, BGR from cameras) and the
+``time.monotonic()`` second it arrived.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Protocol
+
+import av
+import cv2
+
+from rtsr.errors import InputError
+from rtsr.io.probe import main_video_stream
+from rtsr.io.reader import FrameReader
+
+log = logging.getLogger("rtsr")
+
+LAVFI_SOURCES = ("testsrc", "testsrc2", "smptebars", "smptehdbars", "mandelbrot", "life", "rgbtestsrc",
+                 "yuvtestsrc", "cellauto", "color")
+NETWORK_SCHEMES = ("rtsp", "rtsps", "rtmp", "http", "https", "udp", "tcp", "srt", "rtp")
+RECONNECT_ATTEMPTS = 5
+
+
+class Source(Protocol):
+    """Frames from somewhere, as (frame, capture_time) with time.monotonic() seconds."""
+
+    description: str
+    rate: float | None
+
+    def frames(self, stop: threading.Event) -> Iterator[tuple[av.VideoFrame, float]]: ...
+
+    def close(self) -> None: ...
+
+
+class CameraSource:
+    """A webcam or capture card through OpenCV (index like 0, or a /dev/video path); frames are BGR."""
+
+    def __init__(self, device: int | str) -> None:
+        self.description = f"camera {device}"
+        self.capture = cv2.VideoCapture(device)
+        if not self.capture.isOpened():
+            raise InputError(f"cannot open camera {device}: no such device, or it is busy")
+        self.rate = self.capture.get(cv2.CAP_PROP_FPS) or None
+
+    def frames(self, stop: threading.Event) -> Iterator[tuple[av.VideoFrame, float]]:
+        while not stop.is_set():
+            ok, bgr = self.capture.read()
+            if not ok:
+                raise InputError(f"{self.description} stopped delivering frames")
+            yield av.VideoFrame.from_ndarray(bgr, format="bgr24"), time.monotonic()
+
+    def close(self) -> None:
+        self.capture.release()
+
+
+class PyAVSource:
+    """Anything PyAV opens: a file or test pattern (paced at its own frame rate) or a network stream.
+
+    The video is the main one (never cover art), decoded by rtsr.io's
+    FrameReader under the same policy as files. Network streams are
+    reconnected up to RECONNECT_ATTEMPTS times when they fail to open or drop out.
+    """
+
+    def __init__(self, url: str, format: str | None = None, paced: bool = True,
+                 network: bool = False) -> None:
+        self.url, self.format, self.paced, self.network = url, format, paced, network
+        self.description = f"{format}:{url}" if format else url
+        self.container, self.stream = self._open()
+        rate = self.stream.average_rate or self.stream.guessed_rate
+        self.rate = float(rate) if rate else None
+
+    def _open(self) -> tuple[av.container.InputContainer, av.video.stream.VideoStream]:
+        options = {"rtsp_transport": "tcp", "fflags": "nobuffer"} if self.network else {}
+        attempts = RECONNECT_ATTEMPTS if self.network else 1
+        for attempt in range(1, attempts + 1):
+            try:
+                container = av.open(self.url, format=self.format, options=options, timeout=10)
+            except av.FFmpegError as err:
+                if attempt == attempts:
+                    raise InputError(f"cannot open {self.description}: {err.strerror}") from None
+                log.warning("cannot open %s (%s); retrying (%d/%d)", self.description, err.strerror,
+                            attempt, attempts)
+                time.sleep(min(8, 2 ** (attempt - 1)))
+                continue
+            stream = main_video_stream(container)
+            if stream is None:
+                container.close()
+                raise InputError(f"{self.description} has no video stream")
+            return container, stream
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def frames(self, stop: threading.Event) -> Iterator[tuple[av.VideoFrame, float]]:
+        reconnects = 0
+        while not stop.is_set():
+            try:
+                yield from self._decode(stop)
+                return
+            except av.FFmpegError as err:
+                if not self.network or reconnects >= RECONNECT_ATTEMPTS:
+                    raise InputError(f"{self.description} failed: {err.strerror}") from None
+                reconnects += 1
+                log.warning("%s dropped out (%s); reconnecting (%d/%d)", self.description,
+                            err.strerror, reconnects, RECONNECT_ATTEMPTS)
+                self.container.close()
+                self.container, self.stream = self._open()
+
+    def _decode(self, stop: threading.Event) -> Iterator[tuple[av.VideoFrame, float]]:
+        time_base = self.stream.time_base
+        step = max(1, round(1 / (self.rate * time_base))) if self.rate and time_base else 1
+        reader = FrameReader(self.container, self.stream, step=step, reorder_depth=0)  # held frames are latency
+        started: float | None = None
+        first_pts: float | None = None
+        for frame in reader.frames():
+            if stop.is_set():
+                return
+            if self.paced and frame.pts is not None and time_base:
+                seconds = float(frame.pts * time_base)
+                if started is None:
+                    started, first_pts = time.monotonic(), seconds
+                ahead = started + (seconds - first_pts) - time.monotonic()
+                if ahead > 0:
+                    stop.wait(ahead)
+            yield frame, time.monotonic()
+
+    def close(self) -> None:
+        self.container.close()
+
+
+def open_source(spec: str) -> Source:
+    """Webcam index or /dev/video path, URL, lavfi test source, or file."""
+    if spec.isdigit():
+        return CameraSource(int(spec))
+    if spec.startswith("/dev/video"):
+        return CameraSource(spec)
+    scheme = spec.split("://", 1)[0].lower() if "://" in spec else ""
+    if scheme in NETWORK_SCHEMES:
+        return PyAVSource(spec, paced=False, network=True)
+    if spec.startswith("lavfi:"):
+        return PyAVSource(spec[len("lavfi:"):], format="lavfi")
+    if re.match(rf"^({'|'.join(LAVFI_SOURCES)})(=|$)", spec):
+        return PyAVSource(spec, format="lavfi")
+    if Path(spec).is_file():
+        return PyAVSource(spec)
+    raise InputError(f"cannot open source {spec!r}: not a camera, URL, lavfi source or file")

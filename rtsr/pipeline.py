@@ -1,0 +1,289 @@
+"""File to file: decode, upscale and encode on three threads joined by bounded queues, then mux.
+
+    DecodeStage ──frames──▶ UpscaleStage ──frames──▶ EncodeStage
+    (thread: FrameReader)   (main thread: planes    (thread: ChunkWriter, chunks
+              queue(8)       through the engine)  queue(8)  in the work folder)
+
+Every output frame carries its input frame's pts in the input's time base, so
+frame count, duration and variable frame rate survive. The encoder writes the
+video into chunks in a work folder beside the destination (rtsr.io.resume), so
+an interrupted run keeps its work and the next one resumes. When every frame
+is done, the chunks' packets and the input's audio, subtitle and cover-art
+packets are muxed, interleaved by time, into a hidden temporary file that is
+renamed into place (rtsr.atomic): the destination never holds a partial file.
+
+The queues bound memory (at most 2 × QUEUE_FRAMES frames in flight) and a
+stop flag, checked every _POLL_SECONDS, ends every stage promptly on Ctrl-C
+or on an error in any of them.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import av
+
+from rtsr.atomic import remove_stale_temporaries, write_atomically
+from rtsr.errors import DecodeError, EncodeError, RtsrError
+from rtsr.io.chunks import ChunkWriter
+from rtsr.io.encode import EncodePlan, EncodeSettings, choose_pix_fmt, video_encoder
+from rtsr.io.output import check_paths
+from rtsr.io.planes import PlaneFunction, upscale_frame
+from rtsr.io.probe import InputVideo, VideoInfo
+from rtsr.io.reader import FrameReader
+from rtsr.io.remux import assemble, plan_copies
+from rtsr.io.resume import WorkFolder, job_identity
+from rtsr.report import ProgressBar, Report, StageClock
+from rtsr.version import __version__
+
+log = logging.getLogger("rtsr")
+
+QUEUE_FRAMES = 8
+_POLL_SECONDS = 0.1
+END = object()  # end-of-stream marker in the queues
+
+UpscalerFactory = Callable[[VideoInfo, tuple[int, int]], PlaneFunction]
+
+
+class Pipeline:
+    """The queues, the shared stop flag and the errors of one run's stages."""
+
+    def __init__(self) -> None:
+        self.stop = threading.Event()
+        self.errors: list[BaseException] = []
+        self.to_upscale: queue.Queue = queue.Queue(QUEUE_FRAMES)
+        self.to_encode: queue.Queue = queue.Queue(QUEUE_FRAMES)
+
+    def put(self, q: queue.Queue, item: object) -> bool:
+        """Block until there is room or the run stops; False when it stopped."""
+        while not self.stop.is_set():
+            try:
+                q.put(item, timeout=_POLL_SECONDS)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def get(self, q: queue.Queue) -> object:
+        """Next item; once the run stops, what is still queued and then END.
+
+        Draining lets the encoder keep, on Ctrl-C, every frame already upscaled.
+        """
+        while True:
+            stopped = self.stop.is_set()
+            try:
+                return q.get_nowait() if stopped else q.get(timeout=_POLL_SECONDS)
+            except queue.Empty:
+                if stopped:
+                    return END
+
+    def start(self, target: Callable[[], None], name: str,
+              ffmpeg_failure: Callable[[av.FFmpegError], RtsrError]) -> threading.Thread:
+        """Run ``target`` on a thread; an FFmpeg error in it becomes ``ffmpeg_failure(err)``, naming the stage."""
+        def guarded() -> None:
+            try:
+                target()
+            except av.FFmpegError as err:
+                failure = ffmpeg_failure(err)
+                failure.__cause__ = err
+                self.errors.append(failure)
+                self.stop.set()
+            except BaseException as err:  # handed to the main thread, which re-raises it
+                self.errors.append(err)
+                self.stop.set()
+
+        worker = threading.Thread(target=guarded, name=name, daemon=True)
+        worker.start()
+        return worker
+
+
+class DecodeStage:
+    """Decodes the frames still to do (a :class:`FrameReader`) into the upscale queue, on its own thread."""
+
+    def __init__(self, pipeline: Pipeline, reader: FrameReader) -> None:
+        self.pipeline, self.reader = pipeline, reader
+
+    def run(self) -> None:
+        for frame in self.reader.frames():
+            if not self.pipeline.put(self.pipeline.to_upscale, frame):
+                return
+        self.pipeline.put(self.pipeline.to_upscale, END)
+
+    def close(self) -> None:
+        """Nothing to release: the caller owns the input container."""
+
+
+class UpscaleStage:
+    """Decoded frame -> upscaled frame in the output's pixel format (runs on the main thread)."""
+
+    def __init__(self, info: VideoInfo, upscale_planes: PlaneFunction, pix_fmt: str, report: Report) -> None:
+        self.info, self.upscale_planes, self.pix_fmt, self.report = info, upscale_planes, pix_fmt, report
+
+    def __call__(self, frame: av.VideoFrame) -> av.VideoFrame:
+        info = self.info
+        if (frame.width, frame.height) != info.size:
+            self._note_resized(frame)
+        out = upscale_frame(frame, self.upscale_planes, info.layout, info.size, info.color, self.pix_fmt)
+        out.pts, out.time_base = frame.pts, info.time_base
+        self.report.frames += 1
+        return out
+
+    def _note_resized(self, frame: av.VideoFrame) -> None:
+        """Count a frame whose size is not the stream's first size; warn at the first one."""
+        info = self.info
+        if not self.report.resized_frames:
+            at = float(frame.pts * info.time_base) if frame.pts is not None else float("nan")
+            log.warning("the input changes resolution at %.3f s (%d×%d, was %d×%d): such frames are resized "
+                        "to %d×%d before upscaling", at, frame.width, frame.height, info.width, info.height,
+                        info.width, info.height)
+        self.report.resized_frames += 1
+
+    def close(self) -> None:
+        """Nothing to release: the engine belongs to the caller."""
+
+
+class EncodeStage:
+    """Encodes upscaled frames from the encode queue into the work folder's chunks, on its own thread."""
+
+    def __init__(self, pipeline: Pipeline, writer: ChunkWriter, clock: StageClock) -> None:
+        self.pipeline, self.writer, self.clock = pipeline, writer, clock
+
+    def run(self) -> None:
+        while True:
+            item = self.pipeline.get(self.pipeline.to_encode)
+            if item is END:
+                break
+            started = time.perf_counter()
+            self.writer.write(item)
+            self.clock.add("encode", time.perf_counter() - started)
+        started = time.perf_counter()
+        self.writer.finish()
+        self.clock.add("encode", time.perf_counter() - started)
+
+    def close(self) -> None:
+        """Abandon a chunk still open (after an error or Ctrl-C); committed chunks stay."""
+        self.writer.close()
+
+
+def run_stages(decode: DecodeStage, upscale: UpscaleStage, encode: EncodeStage, pipeline: Pipeline,
+               bar: ProgressBar | None = None, done_before: int = 0) -> None:
+    """Run the three stages until the input ends, one fails, or Ctrl-C; re-raises the first error."""
+    decoder = pipeline.start(decode.run, "rtsr-decode", lambda err: DecodeError(f"reading the input failed: {err}"))
+    encoder = pipeline.start(encode.run, "rtsr-encode", lambda err: EncodeError(f"encoding failed: {err}"))
+    try:
+        while True:
+            item = pipeline.get(pipeline.to_upscale)
+            if item is END:
+                break
+            out = upscale(item)
+            if bar is not None:
+                bar.update(done_before + upscale.report.frames)
+            if not pipeline.put(pipeline.to_encode, out):
+                break
+        pipeline.put(pipeline.to_encode, END)
+        encoder.join()
+    finally:
+        if bar is not None:
+            bar.close()
+        pipeline.stop.set()
+        decoder.join()
+        encoder.join()
+        for stage in (encode, upscale, decode):
+            stage.close()
+    if pipeline.errors:
+        raise pipeline.errors[0]
+
+
+def upscale_file(src: Path | InputVideo, dst: Path, upscaler_for: UpscalerFactory, scale: int, report: Report,
+                 clock: StageClock, settings: EncodeSettings, identity: dict[str, object] | None = None,
+                 overwrite: bool = False, progress: bool = False, checkpoint_seconds: float = 60.0) -> Report:
+    """Upscale ``src`` (a path, or an input already opened and probed) into ``dst``; fills and returns ``report``.
+
+    ``upscaler_for(info, out_size)`` builds the per-frame plane function once
+    the input is probed. The encoded video goes into chunks in a work folder
+    beside ``dst``, one closed every ``checkpoint_seconds`` (rtsr.io.resume); at
+    the end they are muxed into ``dst`` with the input's other streams. A run
+    of the same job that was cut short (same input, ``identity`` -- model and
+    weights -- and encoder settings) is resumed after its last complete chunk.
+    Raises InputError/EncodeError for bad input or settings and DecodeError
+    when the input stops being readable part-way; KeyboardInterrupt
+    propagates. ``dst`` never holds a partial file.
+    """
+    if isinstance(src, InputVideo):
+        return _upscale_opened(src, Path(dst), upscaler_for, scale, report, clock, settings, identity,
+                               overwrite, progress, checkpoint_seconds)
+    check_paths(Path(src), Path(dst), overwrite)  # before opening the input: a wrong output fails first
+    video_encoder(settings.codec)
+    with InputVideo.open(Path(src)) as video:
+        return _upscale_opened(video, Path(dst), upscaler_for, scale, report, clock, settings, identity,
+                               overwrite, progress, checkpoint_seconds)
+
+
+def _upscale_opened(video: InputVideo, dst: Path, upscaler_for: UpscalerFactory, scale: int, report: Report,
+                    clock: StageClock, settings: EncodeSettings, identity: dict[str, object] | None,
+                    overwrite: bool, progress: bool, checkpoint_seconds: float) -> Report:
+    src, info = video.path, video.info
+    muxer = check_paths(src, dst, overwrite)
+    codec = video_encoder(settings.codec)
+    started = time.perf_counter()
+    pix_fmt = choose_pix_fmt(codec, info.layout, settings.pix_fmt)
+    out_size = info.layout.encodable_size(info.width * scale, info.height * scale)
+    if out_size != (info.width * scale, info.height * scale):
+        log.warning("output is %d×%d, not %d×%d: %s needs even dimensions, so the last column/row is cropped",
+                    *out_size, info.width * scale, info.height * scale, info.layout.pix_fmt)
+    report.input_size, report.output_size, report.pix_fmt = info.size, out_size, pix_fmt
+    copies = plan_copies(video.container, info.index, muxer, report)
+    upscale_planes = upscaler_for(info, out_size)
+    plan = EncodePlan(muxer=muxer, codec=codec.name, pix_fmt=pix_fmt, size=out_size, time_base=info.time_base,
+                      rate=info.rate, crf=settings.crf, preset=settings.preset, color=info.color,
+                      sample_aspect_ratio=info.sample_aspect_ratio)
+    work = WorkFolder(dst, job_identity(src, **(identity or {}), codec=codec.name, crf=settings.crf,
+                                        preset=settings.preset, pix_fmt=pix_fmt, output_size=out_size,
+                                        rtsr=__version__))
+    work.open()
+    remove_stale_temporaries(dst)
+    report.resumed_frames = work.frames_done
+    if work.chunks:
+        log.info("resuming: %d frames were upscaled by an earlier run (kept in %s)", work.frames_done, work.path)
+    try:
+        pipeline = Pipeline()
+        reader = FrameReader(video.container, video.stream, step=info.frame_step, after_pts=work.last_pts,
+                             clock=clock)
+        writer = ChunkWriter(work, plan, checkpoint_seconds)
+        try:
+            run_stages(DecodeStage(pipeline, reader), UpscaleStage(info, upscale_planes, pix_fmt, report),
+                       EncodeStage(pipeline, writer, clock), pipeline,
+                       ProgressBar(info.frames, already=work.frames_done) if progress else None,
+                       work.frames_done)
+        finally:
+            report.corrupt_packets += reader.corrupt_packets
+        t0 = time.perf_counter()
+        _write_output(src, dst, muxer, info, work, copies, report)
+        clock.add("encode", time.perf_counter() - t0)
+    except BaseException:
+        if work.chunks:
+            log.warning("kept %d upscaled frames in %s: run the same command again to resume",
+                        work.frames_done, work.path)
+            work.close()
+        else:
+            work.remove()
+        raise
+    work.remove()
+    report.wall_seconds = time.perf_counter() - started
+    report.stage_seconds = dict(clock.seconds)
+    return report
+
+
+def _write_output(src: Path, dst: Path, muxer: str, info: VideoInfo, work: WorkFolder, copies: list[int],
+                  report: Report) -> None:
+    """Mux the finished chunks and the planned input streams into ``dst``, atomically."""
+    try:
+        write_atomically(dst, lambda tmp: assemble(src, info.index, work.files(), copies, tmp, muxer,
+                                                  info.time_base, info.display_matrix, report))
+    except av.FFmpegError as err:
+        raise EncodeError(f"writing {dst.name} from the upscaled chunks failed: {err}") from err
