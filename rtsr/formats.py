@@ -20,6 +20,10 @@ from typing import Literal
 
 # FFmpeg's AVColorSpace values -> the matrix rtsr.color computes with (keys of its MATRIX_COEFFICIENTS).
 AVCOL_SPC_TO_MATRIX = {1: "bt709", 5: "bt601", 6: "bt601", 9: "bt2020", 10: "bt2020"}
+# ...and the tag written for a matrix that was assumed (BT.601 as SMPTE 170M, as FFmpeg writes it).
+MATRIX_TO_AVCOL_SPC = {"bt601": 6, "bt709": 1, "bt2020": 9}
+# swscale's names for the matrices, for converting RGB frames into YUV with the matrix the tags state.
+MATRIX_TO_SWSCALE = {"bt601": "ITU601", "bt709": "ITU709", "bt2020": "BT2020"}
 AVCOL_SPC_UNSPECIFIED = 2
 AVCOL_RANGE_MPEG, AVCOL_RANGE_JPEG = 1, 2
 
@@ -104,21 +108,27 @@ class ColorInfo:
     full_range: bool
     primaries: int = 2  # AVCOL_PRI_UNSPECIFIED
     transfer: int = 2  # AVCOL_TRC_UNSPECIFIED
-    colorspace: int = AVCOL_SPC_UNSPECIFIED
-    color_range: int = 0  # AVCOL_RANGE_UNSPECIFIED
+    colorspace: int = AVCOL_SPC_UNSPECIFIED  # the matrix tag written (describe_color resolves it)
+    color_range: int = 0  # AVCOL_RANGE_UNSPECIFIED; the range tag written
     chroma_siting: ChromaSiting = "left"
 
 
 def describe_color(colorspace: int, color_range: int, primaries: int, transfer: int,
                    layout: PlaneLayout, height: int, chroma_siting: ChromaSiting = "left") -> ColorInfo:
-    """Resolve a stream's tags into the matrix and range used for conversion.
+    """Resolve a stream's tags into the matrix and range used for conversion, and the tags to write.
 
-    Untagged video follows the players' convention: BT.709 from 720 lines up,
-    BT.601 below; limited range unless the format is a yuvj* alias.
+    Untagged video (and RGB, which is converted to YUV for processing)
+    follows the players' convention: BT.709 from 720 lines up, BT.601 below;
+    limited range unless the format is a yuvj* alias. The matrix and range
+    assumed are then *written* as tags: an untagged 480-line picture upscaled
+    to 1440 lines would otherwise be read as BT.709 by players, and its
+    colours would shift. Primaries and transfer are passed through as they are.
     """
     matrix = AVCOL_SPC_TO_MATRIX.get(colorspace, "bt709" if height >= 720 else "bt601")
     full_range = color_range == AVCOL_RANGE_JPEG or (color_range == 0 and layout.full_range_alias)
-    return ColorInfo(matrix, full_range, primaries, transfer, colorspace, color_range, chroma_siting)
+    written_space = colorspace if colorspace in AVCOL_SPC_TO_MATRIX else MATRIX_TO_AVCOL_SPC[matrix]
+    written_range = AVCOL_RANGE_JPEG if full_range else AVCOL_RANGE_MPEG
+    return ColorInfo(matrix, full_range, primaries, transfer, written_space, written_range, chroma_siting)
 
 
 def chroma_siting(codec_name: str, decoded_chroma_shift: tuple[int, int], layout: PlaneLayout) -> ChromaSiting:

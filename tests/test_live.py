@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -207,3 +208,81 @@ def test_window_shows_upscaled_picture_with_overlay_and_keys_work(xvfb, random_w
     finally:
         if process.poll() is None:
             process.kill()
+
+
+def _recorded_tags(path: Path) -> tuple[int, int]:
+    with av.open(str(path)) as container:
+        ctx = container.streams.video[0].codec_context
+        return ctx.colorspace, ctx.color_range
+
+
+@pytest.mark.parametrize("source, tags", [
+    (SOURCE, (6, 1)),  # untagged 48-line video: BT.601 (SMPTE 170M) limited range, as assumed, written
+    (SOURCE + ",setparams=colorspace=bt709:range=tv", (1, 1)),  # the source's own tags, kept
+])
+def test_live_recordings_are_upscaled_as_yuv_and_tagged_with_their_colour(source, tags, random_weights,
+                                                                           tmp_path) -> None:
+    from rtsr.live import LiveUpscaler
+    from rtsr.upscaler import Upscaler
+
+    out = tmp_path / "live.mkv"
+    upscale = LiveUpscaler(Upscaler("fsrcnn", 2, "cpu", random_weights("fsrcnn", 2)))
+    report = run_live(open_source(source), upscale, LiveOptions(window=False, output=out, duration=1.0))
+    assert report.recorded >= 10
+    assert _recorded_tags(out) == tags
+    with av.open(str(out)) as container:
+        stream = container.streams.video[0]
+        assert (stream.width, stream.height, stream.codec_context.format.name) == (128, 96, "yuv420p")
+
+
+def _frame(width: int = 64, height: int = 48) -> av.VideoFrame:
+    frame = av.VideoFrame.from_ndarray(np.full((height, width, 3), 90, np.uint8), format="rgb24")
+    return frame.reformat(format="yuv420p")
+
+
+def test_a_stalled_recording_encoder_never_grows_the_queue(tmp_path, monkeypatch) -> None:
+    from rtsr.live.recorder import RECORD_QUEUE_FRAMES
+
+    release = threading.Event()
+    original = Recorder._encode
+
+    def stalled(self, frame, captured):
+        release.wait(10)  # a disk that stopped answering
+        original(self, frame, captured)
+
+    monkeypatch.setattr(Recorder, "_encode", stalled)
+    recorder = Recorder(tmp_path / "rec.mp4", (64, 48), 24)
+    for index in range(100):
+        recorder.add(_frame(), index / 24)
+        assert recorder.queue.qsize() <= RECORD_QUEUE_FRAMES
+    assert recorder.skipped >= 100 - RECORD_QUEUE_FRAMES - 1  # one may be in the stalled encoder's hands
+    release.set()
+    written = recorder.close()
+    assert written == 100 - recorder.skipped and recorder.error is None
+    assert len(frame_times(tmp_path / "rec.mp4")) == written
+
+
+FAILING_RECORDER = """
+import sys
+import av
+from rtsr.live.recorder import Recorder
+original = Recorder._encode
+def failing(self, frame, captured):
+    if self.written == 5:
+        raise av.error.OSError(28, "No space left on device", str(self.path))
+    original(self, frame, captured)
+Recorder._encode = failing
+from rtsr.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_a_failing_recording_encoder_ends_live_with_one_line_and_a_finalised_file(random_weights, tmp_path):
+    out = tmp_path / "rec.mkv"
+    result = subprocess.run([sys.executable, "-c", FAILING_RECORDER, "live", SOURCE, "--no-window", "-o", str(out),
+                             "--engine", "cpu", "--weights", str(random_weights("fsrcnn", 2)), "--duration", "20"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1, result.stderr
+    assert "rtsr: error: recording to" in result.stderr and "No space left on device" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(frame_times(out)) == 5  # what was encoded before the failure is playable

@@ -11,7 +11,7 @@ from collections.abc import Callable
 import av
 import numpy as np
 
-from rtsr.formats import ColorInfo, PlaneLayout
+from rtsr.formats import AVCOL_RANGE_JPEG, AVCOL_RANGE_MPEG, MATRIX_TO_SWSCALE, ColorInfo, PlaneLayout
 
 PlaneFunction = Callable[[list[np.ndarray]], list[np.ndarray]]
 
@@ -24,17 +24,25 @@ def _plane_view(plane: av.video.plane.VideoPlane, width: int, height: int,
     return rows.reshape(height, plane.line_size // itemsize)[:, :width]
 
 
-def frame_planes(frame: av.VideoFrame, layout: PlaneLayout, width: int, height: int) -> list[np.ndarray]:
+def frame_planes(frame: av.VideoFrame, layout: PlaneLayout, width: int, height: int,
+                 color: ColorInfo | None = None) -> list[np.ndarray]:
     """The Y, U, V planes of a decoded frame in ``layout`` at width×height, converting if needed.
 
     The size differs only where the stream changes resolution part-way; such
     frames are resized (bicubic) to the size the run was set up for, so the
-    output keeps one size and shows the whole picture.
+    output keeps one size and shows the whole picture. RGB frames are
+    converted with ``color``'s matrix and range (the ones the output is
+    tagged with), not swscale's default.
     """
+    convert: dict[str, object] = {}
+    if color is not None and frame.format.is_rgb:
+        convert = {"dst_colorspace": MATRIX_TO_SWSCALE[color.matrix],
+                   "dst_color_range": AVCOL_RANGE_JPEG if color.full_range else AVCOL_RANGE_MPEG}
     if (frame.width, frame.height) != (width, height):
-        frame = frame.reformat(width=width, height=height, format=layout.pix_fmt, interpolation="BICUBIC")
+        frame = frame.reformat(width=width, height=height, format=layout.pix_fmt, interpolation="BICUBIC",
+                               **convert)
     elif frame.format.name != layout.pix_fmt:
-        frame = frame.reformat(format=layout.pix_fmt)
+        frame = frame.reformat(format=layout.pix_fmt, **convert)
     dtype = np.uint8 if layout.bits == 8 else np.uint16
     cw, ch = layout.chroma_size(width, height)
     sizes = [(width, height), (cw, ch), (cw, ch)]
@@ -66,7 +74,7 @@ def upscale_frame(frame: av.VideoFrame, upscale_planes: PlaneFunction, layout: P
     ``layout`` to the output's planes in the same layout.
     """
     width, height = size
-    out = planes_frame(upscale_planes(frame_planes(frame, layout, width, height)), layout)
+    out = planes_frame(upscale_planes(frame_planes(frame, layout, width, height, color)), layout)
     tag_color(out, color)
     if layout.pix_fmt != pix_fmt:
         out = out.reformat(format=pix_fmt)

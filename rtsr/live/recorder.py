@@ -116,9 +116,11 @@ class Recorder:
                     break
         self.thread.join()
         if self.container is not None:
+            try:  # the encoder still holds its lookahead: flush it, also after a failure, to keep what it can
+                self.container.mux(self.stream.encode(None))
+            except (av.FFmpegError, OSError, ValueError) as err:
+                self.error = self.error or EncodeError(f"recording to {self.path} failed: {err}")
             try:
-                if self.error is None:
-                    self.container.mux(self.stream.encode(None))
                 self.container.close()
             except (av.FFmpegError, OSError, ValueError) as err:
                 self.error = self.error or EncodeError(f"recording to {self.path} failed: {err}")
