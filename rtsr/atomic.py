@@ -59,6 +59,17 @@ def fsync_folder(folder: Path) -> None:
         os.close(handle)
 
 
+def commit_file(written: Path, path: Path) -> None:
+    """Put the complete, closed file ``written`` at ``path`` durably: fsync, rename, fsync the folder.
+
+    For files written over time by someone else (a muxer writing a chunk);
+    :func:`write_atomically` is the same step around a write callback.
+    """
+    fsync_file(written)
+    os.replace(written, path)
+    fsync_folder(Path(path).parent if str(Path(path).parent) else Path("."))
+
+
 def write_atomically(path: Path, write: Callable[[Path], None], temporary: Path | None = None) -> None:
     """Have ``write(tmp)`` write the whole file at ``tmp``, then put it at ``path`` durably.
 
@@ -69,11 +80,9 @@ def write_atomically(path: Path, write: Callable[[Path], None], temporary: Path 
     tmp = Path(temporary) if temporary is not None else temporary_path(path)
     try:
         write(tmp)
-        fsync_file(tmp)
-        os.replace(tmp, path)
+        commit_file(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
-    fsync_folder(path.parent if str(path.parent) else Path("."))
 
 
 def write_text_atomically(path: Path, text: str) -> None:

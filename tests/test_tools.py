@@ -116,7 +116,7 @@ def test_evaluate_prints_a_markdown_table(image_folder, tmp_path, random_weights
 
 
 def test_patch_sampler_weighting_and_alignment(tmp_path) -> None:
-    from train import PatchSampler
+    from sr_data import PatchSampler
 
     folder = tmp_path / "two"
     folder.mkdir()
@@ -139,7 +139,8 @@ def test_patch_sampler_weighting_and_alignment(tmp_path) -> None:
 
 
 def test_patch_sampler_context_feeds_real_neighbours_and_stops_at_frame_edges(tmp_path) -> None:
-    from train import PatchSampler, masked_loss, parse_args
+    from sr_data import PatchSampler
+    from train import masked_loss, parse_args
 
     with pytest.raises(SystemExit):
         parse_args(["--model", "srcnn", "--scale", "4", "--data", str(tmp_path), "--out", str(tmp_path),
@@ -172,7 +173,8 @@ def test_patch_sampler_context_feeds_real_neighbours_and_stops_at_frame_edges(tm
 
 
 def test_schedule_follows_iterations_or_the_time_budget_whichever_is_further(tmp_path) -> None:
-    from train import learning_rate, parse_args, schedule_progress
+    from sr_runs import schedule_progress
+    from train import learning_rate, parse_args
 
     base = ["--model", "srcnn", "--scale", "2", "--data", str(tmp_path), "--out", str(tmp_path)]
     by_iters = parse_args([*base, "--iters", "100"])

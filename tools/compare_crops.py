@@ -13,19 +13,16 @@ nearest neighbour so pixels stay visible. Each panel is captioned.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from sr_data import crop_to_multiple, downscale, load_rgb
 
-from sr_data import crop_to_multiple, downscale, load_rgb  # noqa: E402
-
-from rtsr.models import MODELS, read_checkpoint  # noqa: E402
-from rtsr.upscaler import Upscaler  # noqa: E402
+from rtsr.checkpoints import read_checkpoint
+from rtsr.models import MODELS
+from rtsr.upscaler import Upscaler
 
 CAPTION_HEIGHT = 14  # pixels of the strip under each panel
 

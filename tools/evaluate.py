@@ -21,11 +21,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from sr_data import crop_to_multiple, downscale, image_paths, load_rgb, psnr, rgb_to_y, shave, ssim
 
-from sr_data import crop_to_multiple, downscale, image_paths, load_rgb, psnr, rgb_to_y, shave, ssim  # noqa: E402
-
-from rtsr import Upscaler  # noqa: E402
+from rtsr import Upscaler
 
 
 def evaluate(upscale, folder: Path, scale: int) -> tuple[float, float]:

@@ -13,7 +13,7 @@ will upscale. Neighbouring frames are near-duplicates, so only every
 frames of one video resemble each other, so that score flatters: judge the
 result on a clip the model has not seen.
 
-Frames are decoded and converted as the rtsr pipeline does (rtsr.video,
+Frames are decoded and converted as the rtsr pipeline does (rtsr.io,
 rtsr.color): the stream's own matrix (BT.601/709/2020) and range, so the
 training set has no colour shift. Sources above 8 bits are rounded to 8-bit
 PNGs; training works on 8-bit images, as the papers did.
@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,7 +33,9 @@ from PIL import Image
 
 from rtsr.color import planes_to_rgb
 from rtsr.errors import DecodeError, RtsrError
-from rtsr.video import VideoInfo, frame_planes, open_input, probe_video
+from rtsr.io.planes import frame_planes
+from rtsr.io.probe import InputVideo, VideoInfo
+from rtsr.io.reader import FrameReader
 
 
 def default_every(info: VideoInfo) -> int:
@@ -61,62 +62,37 @@ class Extraction:
         return f"{len(self.paths)} frames{damage}"
 
 
-def sound_frames(container: av.container.InputContainer, stream: av.video.stream.VideoStream,
-                 extraction: Extraction) -> Iterator[tuple[int, av.VideoFrame]]:
-    """(index in the source, frame) for each frame decoded from undamaged data.
-
-    Left out, and counted in ``extraction.damaged_frames``: a frame whose
-    packet cannot be decoded, one FFmpeg flags corrupt, and every frame after
-    either up to the next keyframe (they predict from it). Indices count the
-    left-out frames too, so they stay the frames' positions in the source.
-    """
-    index = -1
-    awaiting_keyframe = False
-    for packet in container.demux(stream):
-        try:
-            frames = packet.decode()
-        except av.error.InvalidDataError:
-            index += 1  # the frame it carried (a video packet carries one)
-            extraction.damaged_frames += 1
-            awaiting_keyframe = True
-            continue
-        for frame in frames:
-            index += 1
-            awaiting_keyframe = (awaiting_keyframe and not frame.key_frame) or frame.is_corrupt
-            if awaiting_keyframe:
-                extraction.damaged_frames += 1
-            else:
-                yield index, frame
-
-
 def extract(video: Path, out: Path, every: int | None, max_frames: int) -> Extraction:
     """Write every ``every``-th frame of ``video`` to ``out/<stem>_<frame index>.png``.
 
     ``every=None`` keeps about one frame per second; ``max_frames=0`` means no
     limit. Damaged input does not stop extraction (the rtsr pipeline, too,
     skips a corrupt packet), but unlike the pipeline no damaged picture
-    becomes a training target (see sound_frames). Raises RtsrError for
+    becomes a training target (rtsr.io.FrameReader's ``drop_damaged``). Raises RtsrError for
     unreadable input (frames written before a decoding failure stay).
     """
     out.mkdir(parents=True, exist_ok=True)
     result = Extraction()
-    with open_input(video) as container:
-        info = probe_video(container, video)
-        stream = container.streams[info.index]
-        stream.thread_type = "AUTO"
+    with InputVideo.open(video) as opened:
+        info = opened.info
         step = every or default_every(info)
+        reader = FrameReader(opened.container, opened.stream, step=info.frame_step, drop_damaged=True)
         try:
-            for index, frame in sound_frames(container, stream, result):
+            for frame in reader.frames():
+                index = reader.position  # counts the damaged frames too: PNG names stay source positions
                 if index % step:
                     continue
                 path = out / f"{video.stem}_{index:06d}.png"
-                Image.fromarray(frame_rgb(frame_planes(frame, info.layout, info.width, info.height), info)).save(path)
+                planes = frame_planes(frame, info.layout, info.width, info.height, info.color)
+                Image.fromarray(frame_rgb(planes, info)).save(path)
                 result.paths.append(path)
                 if len(result.paths) == max_frames:
                     break
         except av.FFmpegError as err:
             raise DecodeError(f"{video}: decoding stopped after {len(result.paths)} extracted frames "
                               f"({err.strerror})") from None
+        finally:
+            result.damaged_frames = reader.damaged_frames
     return result
 
 

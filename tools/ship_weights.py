@@ -16,14 +16,12 @@ from __future__ import annotations
 import argparse
 import copy
 import math
-import sys
 from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from rtsr.models import MODELS, WEIGHTS_DIR, load_model, read_checkpoint, save_checkpoint  # noqa: E402
+from rtsr.checkpoints import load_model, read_checkpoint, save_checkpoint
+from rtsr.models import MODELS, WEIGHTS_DIR
 
 
 def output_psnr(a: torch.nn.Module, b: torch.nn.Module, channels: int) -> float:
@@ -44,15 +42,16 @@ def main(argv: list[str] | None = None) -> None:
     name, scale = payload.get("model"), payload.get("scale")
     if name not in MODELS or scale is None:
         raise SystemExit(f"{args.checkpoint} does not say which model and scale it holds")
-    original, meta = load_model(name, scale, args.checkpoint)
+    loaded = load_model(name, scale, args.checkpoint)
+    original, meta = loaded.network, loaded.meta
     stored = copy.deepcopy(original)
     if args.half:
         stored.half()  # BN's integer batch counter stays int64
     target = args.dir / f"{name}_x{scale}.pt"
     meta["stored_as"] = "float16" if args.half else "float32"
     save_checkpoint(target, stored, name, scale, **meta)
-    reloaded, _ = load_model(name, scale, target)
-    channels = 3 if MODELS[name].architecture.planes == "rgb" else 1
+    reloaded = load_model(name, scale, target).network
+    channels = MODELS[name].channels
     print(f"wrote {target} ({target.stat().st_size / 1e6:.1f} MB); its output is "
           f"{output_psnr(original, reloaded, channels):.1f} dB PSNR from the original's")
 

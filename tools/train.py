@@ -51,187 +51,24 @@ from __future__ import annotations
 
 import argparse
 import math
-import subprocess
-import sys
 import time
 from pathlib import Path
-from typing import Literal, get_args
+from typing import get_args
 
-import numpy as np
 import torch
-from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from sr_data import PatchSampler, Weighting, batch_loader, image_paths, load_validation, validate
+from sr_runs import (changed_settings, check_device_options, device_name, git_commit, run_settings, save_state,
+                     schedule_progress, split_paths)
 
-from sr_data import crop_to_multiple, downscale, image_paths, load_rgb, psnr, rgb_to_y, shave  # noqa: E402
-
-from rtsr.models import MODELS, SCALES, read_checkpoint, save_checkpoint  # noqa: E402
-
-AUGMENT_FACTORS = (1.0, 0.9, 0.8, 0.7, 0.6)
-Weighting = Literal["pixel", "image"]
-
-
-def git_commit() -> str:
-    """Short hash of HEAD, with ``-dirty`` when tracked files differ from it."""
-    try:
-        # --exclude '*': a hash even when tags exist; --dirty: say if tracked files were edited.
-        out = subprocess.run(["git", "describe", "--always", "--dirty", "--abbrev=7", "--exclude=*"],
-                             capture_output=True, text=True,
-                             cwd=Path(__file__).resolve().parents[1], check=True)
-        return out.stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
-def to_planes(image: Image.Image, planes: str) -> np.ndarray:
-    """(C, H, W) float32 in the model domain: Y/255 (C=1) or RGB/255 (C=3)."""
-    rgb = np.asarray(image)
-    if planes == "y":
-        return (rgb_to_y(rgb) / 255.0).astype(np.float32)[None]
-    return (rgb.astype(np.float32) / 255.0).transpose(2, 0, 1).copy()
-
-
-class PatchSampler:
-    """Random aligned (LR, HR) patch pairs from in-memory, pre-augmented image pairs.
-
-    ``weighting="pixel"`` makes every training pixel equally likely (the
-    papers' all-sub-images protocol: big images give more patches);
-    ``"image"`` gives every source image the same share of patches (its
-    downscaled copies split that share by area), matching benchmarks and the
-    validation score, which average PSNR per image.
-    """
-
-    def __init__(self, paths: list[Path], scale: int, patch: int, planes: str, seed: int,
-                 weighting: Weighting = "pixel", context: int = 0) -> None:
-        self.scale, self.patch, self.context = scale, patch, context
-        self.pairs: list[tuple[np.ndarray, np.ndarray]] = []
-        weights: list[float] = []
-        for path in paths:
-            image = load_rgb(path)
-            areas = []
-            for factor in AUGMENT_FACTORS:
-                size = (round(image.width * factor), round(image.height * factor))
-                hr = crop_to_multiple(image.resize(size, Image.BICUBIC) if factor < 1 else image, scale)
-                if min(hr.size) < (patch + 2 * context) * scale:
-                    continue
-                lr = to_planes(downscale(hr, scale), planes)
-                self.pairs.append((lr, to_planes(hr, planes)))
-                areas.append(float(lr.shape[1] * lr.shape[2]))
-            share = 1.0 / sum(areas) if weighting == "image" and areas else 1.0
-            weights += [area * share for area in areas]
-        self.weights = np.array(weights) / sum(weights)
-        self.rng = np.random.default_rng(seed)
-
-    def batch(self, size: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(size, C, q, q) LR inputs, (size, C, q*s, q*s) HR targets and a
-        (size, 1, q*s, q*s) 0/1 mask of the pixels that count in the loss,
-        where q = patch + 2 * context.
-
-        The loss covers a patch × patch LR area (× scale in HR). With
-        ``context`` > 0 the input reaches ``context`` LR pixels further on every
-        side where the image has them, so the counted pixels see real
-        neighbours as in a whole frame; where the patch lies near the image's
-        edge the input stops at that edge, so frame borders are learnt as
-        often as they occur. With ``context`` = 0 every pixel counts and the
-        patch's edge stands in for the frame's (the papers' sub-images).
-        """
-        lrs, hrs, masks = [], [], []
-        s, p, c = self.scale, self.patch, self.context
-        q = p + 2 * c
-        for index in self.rng.choice(len(self.pairs), size=size, p=self.weights):
-            lr, hr = self.pairs[index]
-            height, width = lr.shape[1:]
-            top = int(self.rng.integers(0, height - p + 1))
-            left = int(self.rng.integers(0, width - p + 1))
-            in_top, in_left = min(max(top - c, 0), height - q), min(max(left - c, 0), width - q)
-            lr_patch = lr[:, in_top:in_top + q, in_left:in_left + q]
-            hr_patch = hr[:, in_top * s:(in_top + q) * s, in_left * s:(in_left + q) * s]
-            mask = np.zeros((1, q * s, q * s), np.float32)
-            mask[:, (top - in_top) * s:(top - in_top + p) * s, (left - in_left) * s:(left - in_left + p) * s] = 1
-            turns, flip = int(self.rng.integers(4)), bool(self.rng.integers(2))
-            lr_patch, hr_patch, mask = (np.rot90(x, turns, axes=(1, 2)) for x in (lr_patch, hr_patch, mask))
-            if flip:
-                lr_patch, hr_patch, mask = lr_patch[:, :, ::-1], hr_patch[:, :, ::-1], mask[:, :, ::-1]
-            lrs.append(np.ascontiguousarray(lr_patch))
-            hrs.append(np.ascontiguousarray(hr_patch))
-            masks.append(np.ascontiguousarray(mask))
-        return torch.from_numpy(np.stack(lrs)), torch.from_numpy(np.stack(hrs)), torch.from_numpy(np.stack(masks))
-
-
-class BatchStream(torch.utils.data.IterableDataset):
-    """Endless ``PatchSampler.batch(size)`` results; each worker process draws
-    its own random stream, seeded by (seed, worker id)."""
-
-    def __init__(self, sampler: PatchSampler, size: int, seed: int) -> None:
-        super().__init__()
-        self.sampler, self.size, self.seed = sampler, size, seed
-
-    def __iter__(self):
-        worker = torch.utils.data.get_worker_info()
-        if worker is not None:
-            self.sampler.rng = np.random.default_rng([self.seed, worker.id])
-        while True:
-            yield self.sampler.batch(self.size)
-
-
-def batch_loader(sampler: PatchSampler, size: int, seed: int, workers: int,
-                 device: torch.device) -> torch.utils.data.DataLoader:
-    """Batches from ``sampler``, made in ``workers`` background processes (0: in
-    this one, in order), in pinned memory when they go to a GPU."""
-    return torch.utils.data.DataLoader(
-        BatchStream(sampler, size, seed), batch_size=None, num_workers=workers,
-        pin_memory=device.type == "cuda", prefetch_factor=4 if workers else None,
-    )
+from rtsr.checkpoints import read_checkpoint, save_checkpoint
+from rtsr.models import MODELS, SCALES
 
 
 def masked_loss(output: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, kind: str) -> torch.Tensor:
     """Mean L1 or squared error over the pixels where ``mask`` (broadcast over channels) is 1."""
     error = (output - target).abs() if kind == "l1" else (output - target).square()
     return (error * mask).sum() / (mask.sum() * output.shape[1])
-
-
-def load_validation(paths: list[Path], scale: int, planes: str) -> list[tuple[torch.Tensor, np.ndarray]]:
-    """(LR model-domain tensor (1, C, h, w), HR Y in [16, 235]) per held-out image."""
-    items = []
-    for path in paths:
-        hr = crop_to_multiple(load_rgb(path), scale)
-        lr = torch.from_numpy(to_planes(downscale(hr, scale), planes))[None]
-        items.append((lr, rgb_to_y(np.asarray(hr))))
-    return items
-
-
-@torch.no_grad()
-def validate(model: torch.nn.Module, items, scale: int, planes: str) -> float:
-    """Mean Y PSNR (dB) over the held-out images, ``scale`` pixels shaved, in fp32
-    on the model's device."""
-    model.eval()
-    device = next(model.parameters()).device
-    scores = []
-    for lr, hr_y in items:
-        out = model(lr.to(device))[0].clamp(0, 1).float().cpu()
-        if planes == "y":
-            y = out[0].numpy().astype(np.float64) * 255.0
-        else:
-            rgb = (out.permute(1, 2, 0).numpy() * 255.0).round().astype(np.uint8)
-            y = rgb_to_y(rgb)
-        scores.append(psnr(shave(y, scale), shave(hr_y, scale)))
-    model.train()
-    return float(np.mean(scores))
-
-
-def check_device_options(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    """Turn --device into a torch.device and refuse what cannot run (exit 2 with the reason)."""
-    try:
-        args.device = torch.device(args.device)
-    except RuntimeError:
-        p.error(f"--device {args.device!r} is not a torch device (cpu, cuda, cuda:N)")
-    if args.device.type == "cuda" and not torch.cuda.is_available():
-        p.error("--device cuda: this torch sees no CUDA GPU")
-    if args.amp and args.device.type != "cuda":
-        p.error("--amp is bf16 mixed precision for CUDA; on the CPU train in fp32")
-    if args.workers < 0 or args.budget_minutes < 0:
-        p.error("--workers and --budget-minutes cannot be negative")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -276,13 +113,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def split_paths(paths: list[Path], val_count: int) -> tuple[list[Path], list[Path]]:
-    """Hold out ``val_count`` images spread evenly over the list (deterministic)."""
-    step = max(1, len(paths) // max(1, val_count))
-    val = paths[step // 2::step][:val_count]
-    return [p for p in paths if p not in val], val
-
-
 def output_layer(model: torch.nn.Module) -> torch.nn.Module:
     """The last module, in registration order, that owns parameters: FSRCNN's
     deconvolution, SRCNN's 5x5 reconstruction, SRResNet's tail."""
@@ -305,40 +135,9 @@ RUN_SETTINGS = ("model", "scale", "data", "patch", "context", "batch", "loss", "
                 "val_count")
 
 
-def run_settings(args: argparse.Namespace, names: tuple[str, ...] = RUN_SETTINGS) -> dict[str, object]:
-    """The settings ``names`` of ``args`` as plain values (paths as strings), for state.pt."""
-    values = vars(args)
-    return {name: [str(d) for d in values[name]] if name == "data" else values[name] for name in names}
-
-
-def changed_settings(saved: dict[str, object], current: dict[str, object]) -> list[str]:
-    """Human-readable differences between an interrupted run's settings and this command's."""
-    return [f"--{name.replace('_', '-')} was {saved[name]!r}, now {current[name]!r}"
-            for name in current if name in saved and saved[name] != current[name]]
-
-
-def schedule_progress(args: argparse.Namespace, iteration: int, seconds: float) -> float:
-    """How far along its schedule a run is, 0..1: by iterations, or by training
-    time under --budget-minutes, whichever is further."""
-    progress = iteration / max(1, args.iters)
-    if args.budget_minutes:
-        progress = max(progress, seconds / (args.budget_minutes * 60))
-    return min(1.0, progress)
-
-
 def learning_rate(args: argparse.Namespace, progress: float) -> float:
     """Cosine from --lr down to --min-lr over the schedule's ``progress`` (0..1)."""
     return args.min_lr + 0.5 * (args.lr - args.min_lr) * (1 + math.cos(math.pi * progress))
-
-
-def save_state(path: Path, **state: object) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(state, tmp)
-    tmp.replace(path)
-
-
-def device_name(device: torch.device) -> str:
-    return torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -350,17 +149,17 @@ def main(argv: list[str] | None = None) -> None:
     torch.manual_seed(args.seed)
     torch.backends.cudnn.benchmark = True  # fixed batch shapes: let cuDNN pick the fastest kernels
     args.out.mkdir(parents=True, exist_ok=True)
-    entry = MODELS[args.model]
-    planes = entry.architecture.planes
+    architecture = MODELS[args.model]
+    planes = architecture.planes
     train_paths, val_paths = split_paths(image_paths(args.data), args.val_count)
 
-    model = entry.architecture.build(args.scale)
+    model = architecture.build(args.scale)
     iteration, best, elapsed = 0, -math.inf, 0.0
     state_path = args.out / "state.pt"
     state = None
     if args.resume and state_path.is_file():
         state = torch.load(state_path, map_location="cpu", weights_only=True)
-        changes = changed_settings(state.get("settings", {}), run_settings(args))
+        changes = changed_settings(state.get("settings", {}), run_settings(args, RUN_SETTINGS))
         if changes:
             raise SystemExit(f"--resume would change what {args.out} learns from: {'; '.join(changes)}. "
                              "Repeat the interrupted command's settings, or start a new --out.")
@@ -400,7 +199,7 @@ def main(argv: list[str] | None = None) -> None:
     def checkpoint() -> None:
         save_state(state_path, model=model.state_dict(), optimizer=optimizer.state_dict(),
                    iteration=iteration, best_psnr=best, torch_rng=torch.get_rng_state(),
-                   settings=run_settings(args), seconds=train_seconds())
+                   settings=run_settings(args, RUN_SETTINGS), seconds=train_seconds())
 
     progress = schedule_progress(args, iteration, train_seconds())
     try:

@@ -20,7 +20,6 @@ rewritten every --save-every iterations and at the end.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
@@ -28,15 +27,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from sr_data import PatchSampler, batch_loader, image_paths, load_validation, validate
+from sr_runs import (changed_settings, check_device_options, device_name, git_commit, run_settings, save_state,
+                     schedule_progress, split_paths)
 
-from sr_data import image_paths  # noqa: E402
-from train import (PatchSampler, batch_loader, changed_settings, check_device_options, device_name,  # noqa: E402
-                   git_commit, load_validation, run_settings, save_state, schedule_progress, split_paths,
-                   validate)
-
-from rtsr.models import MODELS, SCALES, read_checkpoint, save_checkpoint  # noqa: E402
+from rtsr.checkpoints import read_checkpoint, save_checkpoint
+from rtsr.models import MODELS, SCALES
 
 # What a run learns from; a resumed run must keep these.
 GAN_SETTINGS = ("scale", "data", "patch", "batch", "adversarial_weight", "seed", "val_count")
@@ -112,7 +108,7 @@ def main(argv: list[str] | None = None) -> None:
     torch.backends.cudnn.benchmark = True
     args.out.mkdir(parents=True, exist_ok=True)
     train_paths, val_paths = split_paths(image_paths(args.data), args.val_count)
-    generator = MODELS["srresnet"].architecture.build(args.scale)
+    generator = MODELS["srresnet"].build(args.scale)
     discriminator = Discriminator(args.patch * args.scale)
     state_path = args.out / "state.pt"
     iteration, elapsed, state = 0, 0.0, None

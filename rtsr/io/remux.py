@@ -1,6 +1,6 @@
 """Remuxing: which input streams the output keeps, and the final mux of the upscaled chunks with them.
 
-The upscaled video arrives as chunk files (rtsr.resume); everything else
+The upscaled video arrives as chunk files (rtsr.io.resume); everything else
 (audio, subtitles, cover art, attachments, chapters, tags) comes from the
 input, packet for packet. Nothing here encodes or decodes.
 """

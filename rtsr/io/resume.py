@@ -29,7 +29,7 @@ import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from rtsr.atomic import fsync_file, fsync_folder, write_text_atomically
+from rtsr.atomic import commit_file, write_text_atomically
 from rtsr.errors import InputError
 
 log = logging.getLogger("rtsr")
@@ -124,9 +124,7 @@ class WorkFolder:
     def commit(self, frames: int, last_pts: int) -> None:
         """The chunk at partial_path() is closed: rename it into place and list it."""
         name = f"chunk-{len(self.chunks):05d}{self.suffix}"
-        fsync_file(self.partial_path())  # on the disk before the manifest lists it
-        os.replace(self.partial_path(), self.path / name)
-        fsync_folder(self.path)
+        commit_file(self.partial_path(), self.path / name)  # on the disk before the manifest lists it
         self.chunks.append(Chunk(name, frames, last_pts))
         self._write_manifest()
 

@@ -144,14 +144,6 @@ def _even(frame: av.VideoFrame) -> tuple[int, int]:
     return frame.width - frame.width % 2, frame.height - frame.height % 2
 
 
-def overlay_lines(report: LiveReport, label: str, recording: bool) -> list[str]:
-    return [
-        f"source {report.source_rate.value():5.1f} fps   upscaled {report.processed_rate.value():5.1f} fps",
-        f"dropped {report.dropped}   latency {report.latency_ms:4.0f} ms",
-        label + ("   REC" if recording else ""),
-    ]
-
-
 class _Session:
     """The main thread's side: shows or records results and reacts to keys."""
 
