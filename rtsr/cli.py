@@ -1,6 +1,6 @@
 """The ``rtsr`` command. Library errors become one line on stderr and an exit code here only.
 
-Exit codes: 0 success, 1 user or input error, 130 interrupted (Ctrl-C).
+Exit codes: 0 success, 1 user or input error, 130 interrupted (Ctrl-C), 143 terminated (SIGTERM).
 """
 
 from __future__ import annotations
@@ -8,7 +8,9 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Callable, NoReturn, Sequence
 
@@ -23,7 +25,7 @@ from rtsr.models import MODELS, check_scale, get_architecture
 from rtsr.report import REALTIME_FPS, clock_time
 from rtsr.upscaler import Upscaler
 
-EXIT_OK, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 130
+EXIT_OK, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 130, 143
 log = logging.getLogger("rtsr")
 
 EXAMPLES = """\
@@ -43,7 +45,8 @@ other commands:
   rtsr engines --help    list, prebuild or clear the cached TensorRT engines
   rtsr live --help       upscale a webcam, RTSP stream or test source live, in a window or to a file
 
-exit codes: 0 done, 1 bad input or settings, 130 interrupted (the output path stays untouched)."""
+exit codes: 0 done, 1 bad input or settings, 130 interrupted (Ctrl-C), 143 terminated (SIGTERM);
+  after 130 or 143 the output path stays untouched and the same command resumes."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -137,6 +140,33 @@ def _upscale(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (systemd, docker, kill, timeout), handled as Ctrl-C is: work is kept, then exit 143."""
+
+
+def handle_stop_signals() -> None:
+    """Ctrl-C and SIGTERM stop a run once; further ones while it closes its work are ignored.
+
+    The first signal raises KeyboardInterrupt (Terminated for SIGTERM) in the
+    main thread, and the run then closes the chunk it was writing, which
+    takes a second or two. A second Ctrl-C used to interrupt that closing and
+    lose the work; now it only prints that rtsr is finishing. A SIGINT that
+    the parent shell ignores (a background job) stays ignored.
+    """
+    stopping = threading.Event()
+
+    def on_signal(signum: int, frame: object) -> None:
+        if stopping.is_set():
+            os.write(2, b"rtsr: still saving what was upscaled; it stops in a moment\n")
+            return
+        stopping.set()
+        raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+
+    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+        signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+
+
 def _guarded(command: Callable[[], int], interrupted: str = "interrupted") -> int:
     """Run a command, turning library errors and Ctrl-C into a message and an exit code."""
     try:
@@ -144,6 +174,9 @@ def _guarded(command: Callable[[], int], interrupted: str = "interrupted") -> in
     except RtsrError as err:
         print(f"rtsr: error: {err}", file=sys.stderr)
         return EXIT_ERROR
+    except Terminated:
+        print(f"rtsr: terminated; {interrupted}", file=sys.stderr)
+        return EXIT_TERMINATED
     except KeyboardInterrupt:
         print(f"rtsr: {interrupted}", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -251,5 +284,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run() -> NoReturn:
-    """Console-script entry point."""
+    """Console-script entry point (also ``python -m rtsr``)."""
+    handle_stop_signals()
     sys.exit(main())
