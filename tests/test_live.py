@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -286,3 +287,38 @@ def test_a_failing_recording_encoder_ends_live_with_one_line_and_a_finalised_fil
     assert "rtsr: error: recording to" in result.stderr and "No space left on device" in result.stderr
     assert "Traceback" not in result.stderr
     assert len(frame_times(out)) == 5  # what was encoded before the failure is playable
+
+
+def _start_live_recording(random_weights, out: Path) -> subprocess.Popen:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "rtsr", "live", SOURCE, "--no-window", "-o", str(out), "--engine", "cpu",
+         "--weights", str(random_weights("fsrcnn", 2)), "--duration", "60"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not list(out.parent.glob(f".{out.stem}.rtsr-*")):  # recording has started
+        assert process.poll() is None and time.monotonic() < deadline, process.stderr.read()
+        time.sleep(0.05)
+    time.sleep(2.5)
+    assert not out.exists(), "the output path holds the recording while it is being written"
+    return process
+
+
+def test_sigterm_finalises_a_headless_recording_at_its_path(random_weights, tmp_path) -> None:
+    out = tmp_path / "rec.mp4"
+    process = _start_live_recording(random_weights, out)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 143, stderr
+    assert "Traceback" not in stderr
+    assert len(frame_times(out)) >= 24  # at least a second of 24 fps, playable
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rec.mp4"]
+
+
+def test_a_killed_recording_leaves_a_playable_hidden_file_and_nothing_at_the_path(random_weights, tmp_path):
+    out = tmp_path / "rec.mp4"
+    process = _start_live_recording(random_weights, out)
+    process.kill()
+    process.wait(10)
+    assert not out.exists()
+    (partial,) = tmp_path.glob(".rec.rtsr-*.partial.mp4")
+    assert len(frame_times(partial)) >= 24  # the fragments written before the kill play

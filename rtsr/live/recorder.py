@@ -10,6 +10,7 @@ from pathlib import Path
 
 import av
 
+from rtsr.atomic import commit_file, temporary_path
 from rtsr.errors import EncodeError
 from rtsr.formats import LAYOUTS, describe_color, working_layout
 from rtsr.io.encode import EncodePlan, add_video_stream, choose_pix_fmt, video_encoder
@@ -25,6 +26,12 @@ _CLOSING = object()
 class Recorder:
     """Encodes upscaled frames into ``path`` on its own thread; pts are capture times in milliseconds.
 
+    The file is written as a hidden temporary beside ``path`` and renamed into
+    place when the recording closes (also after Ctrl-C or SIGTERM), so
+    ``path`` never holds a half-written file. MP4/MOV recordings are written
+    in fragments of about a second, so even after a crash or SIGKILL the
+    temporary file plays up to its last whole second.
+
     The recording's pixel format and colour tags are those of the first
     frame (the upscaled YUV planes, as the file pipeline writes them); its
     size is ``size``, and a frame of another size (the source changed
@@ -39,6 +46,7 @@ class Recorder:
     def __init__(self, path: Path, size: tuple[int, int], rate: float | None, codec: str = "libx264",
                  crf: int | None = 20, preset: str | None = "veryfast") -> None:
         self.path, self.size, self.rate = Path(path), size, rate
+        self.partial = temporary_path(self.path)  # renamed to ``path`` when closed
         self.codec, self.crf, self.preset = video_encoder(codec), crf, preset
         self.queue: queue.Queue = queue.Queue(RECORD_QUEUE_FRAMES)
         self.container: av.container.OutputContainer | None = None
@@ -81,7 +89,7 @@ class Recorder:
                           pix_fmt=choose_pix_fmt(self.codec, layout, None), size=self.size,
                           time_base=Fraction(1, 1000), rate=Fraction(self.rate or 30).limit_denominator(1001),
                           crf=self.crf, preset=self.preset, color=color)
-        self.container = av.open(str(self.path), "w", format=plan.muxer)
+        self.container = av.open(str(self.partial), "w", format=plan.muxer, options=_streamable(plan.muxer))
         self.stream = add_video_stream(self.container, plan)
 
     def _encode(self, frame: av.VideoFrame, captured: float) -> None:
@@ -124,9 +132,24 @@ class Recorder:
                 self.container.close()
             except (av.FFmpegError, OSError, ValueError) as err:
                 self.error = self.error or EncodeError(f"recording to {self.path} failed: {err}")
+            if self.partial.exists():
+                commit_file(self.partial, self.path)
         if self.skipped:
             log.warning("%d frames were left out of %s: the encoder could not keep up", self.skipped, self.path)
         return self.written
+
+
+def _streamable(muxer: str) -> dict[str, str]:
+    """Muxer options that keep a file playable when it is cut off.
+
+    MP4/MOV are written in fragments of one second (a plain MP4 is unplayable
+    until its index is written at the end); Matroska and WebM play up to where
+    they stop as they are. Every container's packets go to the disk as they
+    are muxed, not when an I/O buffer fills.
+    """
+    if muxer in ("mp4", "mov"):
+        return {"movflags": "empty_moov+default_base_moof", "frag_duration": "1000000", "flush_packets": "1"}
+    return {"flush_packets": "1"}
 
 
 def _crop_to_even(frame: av.VideoFrame) -> av.VideoFrame:
