@@ -175,7 +175,7 @@ def _guarded(command: Callable[[], int], interrupted: str = "interrupted") -> in
         print(f"rtsr: error: {err}", file=sys.stderr)
         return EXIT_ERROR
     except Terminated:
-        print(f"rtsr: terminated; {interrupted}", file=sys.stderr)
+        print("rtsr: " + interrupted.replace("interrupted", "terminated (SIGTERM)", 1), file=sys.stderr)
         return EXIT_TERMINATED
     except KeyboardInterrupt:
         print(f"rtsr: {interrupted}", file=sys.stderr)
