@@ -289,7 +289,7 @@ class TensorRTEngine(CudaEngine):
         super().__init__(loaded.network)
         self.max_rows = profile.max_hw[0] - 2 * self.halo
 
-    def key(self, model: nn.Module) -> EngineKey:
+    def key(self) -> EngineKey:
         props = torch.cuda.get_device_properties(self.device)
         return EngineKey(
             model=self.model_name, scale=self.scale, weights_sha256=self.weights_sha256,
@@ -322,7 +322,7 @@ class TensorRTEngine(CudaEngine):
             return torch.export.load(str(path)).module()
 
         description = f"{self.model_name} ×{self.scale} fp16, strips {profile.tag()}"
-        return self.cache.load_or_build(self.key(model), description, build, save, load)
+        return self.cache.load_or_build(self.key(), description, build, save, load)
 
     def run(self, x: torch.Tensor) -> torch.Tensor:
         if not self.profile.min_hw[1] <= x.shape[-1] <= self.profile.max_hw[1]:

@@ -129,7 +129,7 @@ class UpscaleStage:
         if (frame.width, frame.height) != info.size:
             self._note_resized(frame)
         out = upscale_frame(frame, self.upscale_planes, info.layout, info.size, info.color, self.pix_fmt)
-        out.pts, out.time_base = frame.pts, info.time_base
+        out.time_base = info.time_base
         self.report.frames += 1
         return out
 

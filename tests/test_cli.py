@@ -108,6 +108,20 @@ def test_read_only_output_directory(clip_factory, random_weights, tmp_path):
 
 @pytest.mark.skipif(not hasattr(signal, "SIGINT"), reason="needs POSIX signals")
 def test_ctrl_c_stops_quickly_with_exit_130_and_the_same_command_resumes(clip_factory, random_weights, tmp_path):
+    src, out, command, process = _start_long_run(clip_factory, random_weights, tmp_path)
+    process.send_signal(signal.SIGINT)
+    sent = time.monotonic()
+    _, stderr = process.communicate(timeout=30)
+    stopped_after = time.monotonic() - sent
+    assert process.returncode == 130, stderr
+    assert stopped_after < 5, f"took {stopped_after:.1f} s to stop"
+    assert "interrupted" in stderr and "Traceback" not in stderr
+    assert "run the same command again to resume" in stderr  # what was upscaled is kept, not the output
+    _resumes(src, out, command, tmp_path)
+
+
+def _start_long_run(clip_factory, random_weights, tmp_path):
+    """A 240-frame ×3 run, started and seen writing its work folder: (src, out, command, process)."""
     src = clip_factory("long.mp4", width=320, height=240, frames=240)
     out = tmp_path / "out.mp4"
     command = [sys.executable, "-m", "rtsr", str(src), "-o", str(out), "--scale", "3",
@@ -120,45 +134,17 @@ def test_ctrl_c_stops_quickly_with_exit_130_and_the_same_command_resumes(clip_fa
         assert process.poll() is None and time.monotonic() < deadline, "never started writing"
         time.sleep(0.05)
     time.sleep(0.5)
-    assert process.poll() is None, "the run ended before Ctrl-C was sent"
-    process.send_signal(signal.SIGINT)
-    sent = time.monotonic()
-    _, stderr = process.communicate(timeout=30)
-    stopped_after = time.monotonic() - sent
-    assert process.returncode == 130, stderr
-    assert stopped_after < 5, f"took {stopped_after:.1f} s to stop"
-    assert "interrupted" in stderr and "Traceback" not in stderr
-    assert "run the same command again to resume" in stderr  # what was upscaled is kept, not the output
-    assert sorted(p.name for p in tmp_path.iterdir()) == [".out.mp4.rtsr-work", "long.mp4"]
-
-    again = subprocess.run(command, capture_output=True, text=True, timeout=120)
-    assert again.returncode == 0, again.stderr
-    assert "resumed:" in again.stderr
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["long.mp4", "out.mp4"]
-    assert frame_times(out) == frame_times(src)
-
-
-def _start_long_run(clip_factory, random_weights, tmp_path):
-    src = clip_factory("long.mp4", width=320, height=240, frames=240)
-    out = tmp_path / "out.mp4"
-    command = [sys.executable, "-m", "rtsr", str(src), "-o", str(out), "--scale", "3",
-               "--weights", str(random_weights("fsrcnn", 3))]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    deadline = time.monotonic() + 60
-    while not any(".rtsr-" in p.name for p in tmp_path.iterdir()):
-        assert process.poll() is None and time.monotonic() < deadline, "never started writing"
-        time.sleep(0.05)
-    time.sleep(0.5)
     assert process.poll() is None, "the run ended before it was signalled"
     return src, out, command, process
 
 
 def _resumes(src, out, command, tmp_path) -> None:
+    """The stopped run kept its work folder and nothing at the output; the same command finishes the job."""
     assert sorted(p.name for p in tmp_path.iterdir()) == [".out.mp4.rtsr-work", "long.mp4"]
     again = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert again.returncode == 0, again.stderr
     assert "resumed:" in again.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["long.mp4", "out.mp4"]
     assert frame_times(out) == frame_times(src)
 
 

@@ -45,7 +45,17 @@ class VideoInfo:
     @property
     def frame_step(self) -> int:
         """One frame's duration in time-base ticks (1 when the rate is unknown): the gap a missing pts gets."""
-        return max(1, round(1 / (self.rate * self.time_base))) if self.rate else 1
+        return frame_step(self.rate, self.time_base)
+
+
+def frame_step(rate: Fraction | float | None, time_base: Fraction | None) -> int:
+    """Ticks of ``time_base`` per frame at ``rate``; 1 when either is unknown."""
+    return max(1, round(1 / (Fraction(rate) * time_base))) if rate and time_base else 1
+
+
+def format_layout(fmt: av.VideoFormat) -> PlaneLayout:
+    """The layout frames of a decoded pixel format are processed in (rtsr.formats.working_layout)."""
+    return working_layout(fmt.name, max(c.bits for c in fmt.components))
 
 
 def open_input(path: Path) -> av.container.InputContainer:
@@ -80,7 +90,7 @@ def probe_video(container: av.container.InputContainer, path: Path) -> VideoInfo
     if not ctx.width or not ctx.height or ctx.format is None:
         raise InputError(f"{path}: the video stream has no decodable picture size")
     fmt = ctx.format
-    layout = working_layout(fmt.name, max(c.bits for c in fmt.components))
+    layout = format_layout(fmt)
     siting = chroma_siting(ctx.name, chroma_shift(fmt.name), layout)
     color = describe_color(ctx.colorspace, ctx.color_range, ctx.color_primaries, ctx.color_trc,
                            layout, ctx.height, siting)

@@ -12,10 +12,11 @@ import av
 
 from rtsr.atomic import commit_file, temporary_path
 from rtsr.errors import EncodeError
-from rtsr.formats import LAYOUTS, describe_color, working_layout
+from rtsr.formats import LAYOUTS, describe_color
 from rtsr.io.encode import EncodePlan, add_video_stream, choose_pix_fmt, video_encoder
 from rtsr.io.output import muxer_for
 from rtsr.io.planes import frame_planes, planes_frame
+from rtsr.io.probe import format_layout
 
 log = logging.getLogger("rtsr")
 
@@ -82,7 +83,7 @@ class Recorder:
 
     def _start(self, frame: av.VideoFrame) -> None:
         """Open the file and set the encoder up from the first frame's format and colour tags."""
-        layout = LAYOUTS.get(frame.format.name) or working_layout(frame.format.name, 8)
+        layout = format_layout(frame.format)
         color = describe_color(frame.colorspace, frame.color_range, frame.color_primaries, frame.color_trc,
                                layout, frame.height)
         plan = EncodePlan(muxer=muxer_for(self.path), codec=self.codec.name,

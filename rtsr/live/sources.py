@@ -19,7 +19,7 @@ import av
 import cv2
 
 from rtsr.errors import InputError
-from rtsr.io.probe import main_video_stream
+from rtsr.io.probe import frame_step, main_video_stream
 from rtsr.io.reader import FrameReader
 
 log = logging.getLogger("rtsr")
@@ -115,8 +115,8 @@ class PyAVSource:
 
     def _decode(self, stop: threading.Event) -> Iterator[tuple[av.VideoFrame, float]]:
         time_base = self.stream.time_base
-        step = max(1, round(1 / (self.rate * time_base))) if self.rate and time_base else 1
-        reader = FrameReader(self.container, self.stream, step=step, reorder_depth=0)  # held frames are latency
+        reader = FrameReader(self.container, self.stream, step=frame_step(self.rate, time_base),
+                             reorder_depth=0)  # held frames are latency
         started: float | None = None
         first_pts: float | None = None
         for frame in reader.frames():

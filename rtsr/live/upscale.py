@@ -6,9 +6,9 @@ from fractions import Fraction
 
 import av
 
-from rtsr.formats import chroma_siting, describe_color, working_layout
+from rtsr.formats import chroma_siting, describe_color
 from rtsr.io.planes import PlaneFunction, upscale_frame
-from rtsr.io.probe import VideoInfo, chroma_shift
+from rtsr.io.probe import VideoInfo, chroma_shift, format_layout
 from rtsr.upscaler import Upscaler
 
 
@@ -36,7 +36,7 @@ class LiveUpscaler:
     def _set_up(self, frame: av.VideoFrame) -> tuple[VideoInfo, PlaneFunction]:
         """Describe frames like this one as the probe describes a file's stream, and build their upscaler."""
         fmt = frame.format
-        layout = working_layout(fmt.name, max(c.bits for c in fmt.components))
+        layout = format_layout(fmt)
         siting = chroma_siting("rawvideo", chroma_shift(fmt.name), layout)
         color = describe_color(frame.colorspace, frame.color_range, frame.color_primaries, frame.color_trc,
                                layout, frame.height, siting)
