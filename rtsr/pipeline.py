@@ -24,6 +24,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import av
@@ -47,7 +48,6 @@ QUEUE_FRAMES = 8
 _POLL_SECONDS = 0.1
 END = object()  # end-of-stream marker in the queues
 
-UpscalerFactory = Callable[[VideoInfo, tuple[int, int]], PlaneFunction]
 
 
 class Pipeline:
@@ -199,38 +199,24 @@ def run_stages(decode: DecodeStage, upscale: UpscaleStage, encode: EncodeStage, 
         raise pipeline.errors[0]
 
 
-def upscale_file(src: Path | InputVideo, dst: Path, upscaler_for: UpscalerFactory, scale: int, report: Report,
-                 clock: StageClock, settings: EncodeSettings, identity: dict[str, object] | None = None,
-                 overwrite: bool = False, progress: bool = False, checkpoint_seconds: float = 60.0) -> Report:
-    """Upscale ``src`` (a path, or an input already opened and probed) into ``dst``; fills and returns ``report``.
+@dataclass(frozen=True)
+class OutputJob:
+    """What was decided before any frame is upscaled: the encoder, the copied streams, the resume identity."""
 
-    ``upscaler_for(info, out_size)`` builds the per-frame plane function once
-    the input is probed. The encoded video goes into chunks in a work folder
-    beside ``dst``, one closed every ``checkpoint_seconds`` (rtsr.io.resume); at
-    the end they are muxed into ``dst`` with the input's other streams. A run
-    of the same job that was cut short (same input, ``identity`` -- model and
-    weights -- and encoder settings) is resumed after its last complete chunk.
-    Raises InputError/EncodeError for bad input or settings and DecodeError
-    when the input stops being readable part-way; KeyboardInterrupt
-    propagates. ``dst`` never holds a partial file.
-    """
-    if isinstance(src, InputVideo):
-        return _upscale_opened(src, Path(dst), upscaler_for, scale, report, clock, settings, identity,
-                               overwrite, progress, checkpoint_seconds)
-    check_paths(Path(src), Path(dst), overwrite)  # before opening the input: a wrong output fails first
-    video_encoder(settings.codec)
-    with InputVideo.open(Path(src)) as video:
-        return _upscale_opened(video, Path(dst), upscaler_for, scale, report, clock, settings, identity,
-                               overwrite, progress, checkpoint_seconds)
+    video: InputVideo
+    dst: Path
+    muxer: str
+    plan: EncodePlan
+    copies: list[int]  # input streams copied beside the upscaled video
+    identity: dict[str, object]  # what a resumed run must share (rtsr.io.resume.job_identity)
 
 
-def _upscale_opened(video: InputVideo, dst: Path, upscaler_for: UpscalerFactory, scale: int, report: Report,
-                    clock: StageClock, settings: EncodeSettings, identity: dict[str, object] | None,
-                    overwrite: bool, progress: bool, checkpoint_seconds: float) -> Report:
+def prepare_job(video: InputVideo, dst: Path, scale: int, settings: EncodeSettings,
+                identity: dict[str, object] | None, overwrite: bool, report: Report) -> OutputJob:
+    """Check the output, choose the encoder set-up and the streams to copy; fills ``report``'s sizes."""
     src, info = video.path, video.info
     muxer = check_paths(src, dst, overwrite)
     codec = video_encoder(settings.codec)
-    started = time.perf_counter()
     pix_fmt = choose_pix_fmt(codec, info.layout, settings.pix_fmt)
     out_size = info.layout.encodable_size(info.width * scale, info.height * scale)
     if out_size != (info.width * scale, info.height * scale):
@@ -238,15 +224,47 @@ def _upscale_opened(video: InputVideo, dst: Path, upscaler_for: UpscalerFactory,
                     *out_size, info.width * scale, info.height * scale, info.layout.pix_fmt)
     report.input_size, report.output_size, report.pix_fmt = info.size, out_size, pix_fmt
     copies = plan_copies(video.container, info.index, muxer, report)
-    upscale_planes = upscaler_for(info, out_size)
     plan = EncodePlan(muxer=muxer, codec=codec.name, pix_fmt=pix_fmt, size=out_size, time_base=info.time_base,
                       rate=info.rate, crf=settings.crf, preset=settings.preset, color=info.color,
                       sample_aspect_ratio=info.sample_aspect_ratio)
-    work = WorkFolder(dst, job_identity(src, **(identity or {}), codec=codec.name, crf=settings.crf,
-                                        preset=settings.preset, pix_fmt=pix_fmt, output_size=out_size,
-                                        rtsr=__version__))
+    return OutputJob(video, dst, muxer, plan, copies,
+                     job_identity(src, **(identity or {}), codec=codec.name, crf=settings.crf,
+                                  preset=settings.preset, pix_fmt=pix_fmt, output_size=out_size, rtsr=__version__))
+
+
+def open_work(job: OutputJob) -> WorkFolder:
+    """The job's work folder, taken up (a resumed run's chunks listed); stale temporaries removed."""
+    work = WorkFolder(job.dst, job.identity)
     work.open()
-    remove_stale_temporaries(dst)
+    remove_stale_temporaries(job.dst)
+    return work
+
+
+def keep_or_remove(work: WorkFolder) -> None:
+    """After a failure or Ctrl-C: keep the finished chunks for the next run, or remove an empty folder."""
+    if work.chunks:
+        log.warning("kept %d upscaled frames in %s: run the same command again to resume",
+                    work.frames_done, work.path)
+        work.close()
+    else:
+        work.remove()
+
+
+def run_whole(job: OutputJob, upscale_planes: PlaneFunction, report: Report, clock: StageClock,
+              progress: bool = False, checkpoint_seconds: float = 60.0) -> Report:
+    """Upscale the job's whole input on this process's three stages, then write the output; fills ``report``.
+
+    The encoded video goes into chunks in a work folder beside the output,
+    one closed every ``checkpoint_seconds`` (rtsr.io.resume); at the end they
+    are muxed into it with the input's other streams. A run of the same job
+    that was cut short is resumed after its last complete chunk. Raises
+    DecodeError when the input stops being readable part-way, EncodeError
+    when encoding fails; KeyboardInterrupt propagates. The output never holds
+    a partial file.
+    """
+    started = time.perf_counter()
+    video, info = job.video, job.video.info
+    work = open_work(job)
     report.resumed_frames = work.frames_done
     if work.chunks:
         log.info("resuming: %d frames were upscaled by an earlier run (kept in %s)", work.frames_done, work.path)
@@ -254,24 +272,19 @@ def _upscale_opened(video: InputVideo, dst: Path, upscaler_for: UpscalerFactory,
         pipeline = Pipeline()
         reader = FrameReader(video.container, video.stream, step=info.frame_step, after_pts=work.last_pts,
                              clock=clock)
-        writer = ChunkWriter(work, plan, checkpoint_seconds)
+        writer = ChunkWriter(work, job.plan, checkpoint_seconds)
         try:
-            run_stages(DecodeStage(pipeline, reader), UpscaleStage(info, upscale_planes, pix_fmt, report),
+            run_stages(DecodeStage(pipeline, reader), UpscaleStage(info, upscale_planes, job.plan.pix_fmt, report),
                        EncodeStage(pipeline, writer, clock), pipeline,
                        ProgressBar(info.frames, already=work.frames_done) if progress else None,
                        work.frames_done)
         finally:
             report.corrupt_packets += reader.corrupt_packets
         t0 = time.perf_counter()
-        _write_output(src, dst, muxer, info, work, copies, report)
+        write_output(job, work, report)
         clock.add("encode", time.perf_counter() - t0)
     except BaseException:
-        if work.chunks:
-            log.warning("kept %d upscaled frames in %s: run the same command again to resume",
-                        work.frames_done, work.path)
-            work.close()
-        else:
-            work.remove()
+        keep_or_remove(work)
         raise
     work.remove()
     report.wall_seconds = time.perf_counter() - started
@@ -279,11 +292,11 @@ def _upscale_opened(video: InputVideo, dst: Path, upscaler_for: UpscalerFactory,
     return report
 
 
-def _write_output(src: Path, dst: Path, muxer: str, info: VideoInfo, work: WorkFolder, copies: list[int],
-                  report: Report) -> None:
-    """Mux the finished chunks and the planned input streams into ``dst``, atomically."""
+def write_output(job: OutputJob, work: WorkFolder, report: Report) -> None:
+    """Mux the finished chunks and the planned input streams into the job's output, atomically."""
+    info = job.video.info
     try:
-        write_atomically(dst, lambda tmp: assemble(src, info.index, work.files(), copies, tmp, muxer,
-                                                  info.time_base, info.display_matrix, report))
+        write_atomically(job.dst, lambda tmp: assemble(job.video.path, info.index, work.files(), job.copies, tmp,
+                                                      job.muxer, info.time_base, info.display_matrix, report))
     except av.FFmpegError as err:
-        raise EncodeError(f"writing {dst.name} from the upscaled chunks failed: {err}") from err
+        raise EncodeError(f"writing {job.dst.name} from the upscaled chunks failed: {err}") from err

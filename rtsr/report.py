@@ -46,6 +46,8 @@ class Report:
     skipped_streams: list[str] = field(default_factory=list)
     chapters: int = 0  # chapters copied
     resumed_frames: int = 0  # frames an earlier, interrupted run had upscaled (not in ``frames``)
+    jobs: int = 1  # segment workers (rtsr.segments); stage seconds are then summed over them
+    jobs_reason: str = ""  # why that many: "--jobs", "auto: ...", or why the input was not cut
 
     @property
     def fps(self) -> float:
@@ -74,9 +76,11 @@ class Report:
             f"{self.frames} frames {w}×{h} → {ow}×{oh} ({self.model} ×{self.scale}, "
             f"{self.engine}, {self.codec} {self.pix_fmt}) in {self.wall_seconds:.1f} s: "
             f"{self.fps:.2f} fps = {self.realtime_ratio:.2f}× real time ({REALTIME_FPS:g} fps)",
-            "per frame: " + ", ".join(f"{s} {stages[s]:.1f} ms" for s in STAGES)
-            + f"; bottleneck: {self.bottleneck}",
+            ("per frame: " if self.jobs == 1 else f"per frame, summed over {self.jobs} workers: ")
+            + ", ".join(f"{s} {stages[s]:.1f} ms" for s in STAGES) + f"; bottleneck: {self.bottleneck}",
         ]
+        if self.jobs_reason:
+            lines.append(f"jobs: {self.jobs} ({self.jobs_reason})")
         copied = self.copied_streams + ([f"{self.chapters} chapters"] if self.chapters else [])
         if copied:
             lines.append("copied: " + ", ".join(copied))

@@ -11,10 +11,12 @@ import torch
 from rtsr.checkpoints import load_model
 from rtsr.engines import choose_engine, make_engine
 from rtsr.errors import InputError
-from rtsr.io.encode import EncodeSettings, resolve_codec
+from rtsr.io.encode import EncodeSettings, resolve_codec, video_encoder
+from rtsr.io.output import check_paths
 from rtsr.io.probe import InputVideo, VideoInfo
 from rtsr.models import check_scale, get_architecture
-from rtsr.pipeline import upscale_file
+from rtsr.runs import RunOptions, upscale_input
+from rtsr.segments.driver import DEFAULT_SEGMENT_SECONDS
 from rtsr.plane_upscaler import PlaneUpscaler, upscale_rgb_image
 from rtsr.report import Report, StageClock
 
@@ -36,6 +38,8 @@ class Upscaler:
         get_architecture(model)
         check_scale(scale)
         self.engine_choice = choose_engine(engine)
+        self.weights_path = str(weights) if weights else None  # as given: segment workers load the same
+        self.engine_dir = str(engine_dir) if engine_dir else None
         self.loaded = load_model(model, scale, Path(weights) if weights else None)
         self.engine = make_engine(self.engine_choice, self.loaded, Path(engine_dir) if engine_dir else None)
 
@@ -54,6 +58,11 @@ class Upscaler:
     @property
     def weights_sha256(self) -> str:
         return self.loaded.weights_sha256
+
+    @property
+    def identity(self) -> dict[str, object]:
+        """What an interrupted run must share with the one that resumes it (besides the input and encoder)."""
+        return {"model": self.model, "scale": self.scale, "weights_sha256": self.weights_sha256}
 
     def estimate_frame_seconds(self, width: int, height: int) -> float:
         """Seconds the engine needs for one width×height frame, from timing one strip of it."""
@@ -80,7 +89,8 @@ class Upscaler:
     def upscale_video(self, src: str | Path | InputVideo, dst: str | Path, *, codec: str = "auto",
                       crf: int | None = 18, preset: str | None = "medium",
                       pix_fmt: str | None = None, overwrite: bool = False,
-                      progress: bool = False, checkpoint_seconds: float = 60.0) -> Report:
+                      progress: bool = False, checkpoint_seconds: float = 60.0, jobs: int | None = 1,
+                      segment_seconds: float = DEFAULT_SEGMENT_SECONDS, ray: str | None = None) -> Report:
         """Upscale the video file ``src`` into ``dst``, copying audio and subtitles.
 
         ``src`` may also be an input the caller has opened and probed already
@@ -90,21 +100,25 @@ class Upscaler:
         ``checkpoint_seconds``; calling this again after an interruption
         resumes where it stopped (see rtsr.io.resume).
 
+        ``jobs`` > 1 (None: as many as suit this machine) cuts the input into
+        segments of about ``segment_seconds`` at keyframes and upscales them
+        on that many worker processes, each loading the model once
+        (rtsr.segments); ``ray`` ("" for Ray's default cluster, or an address)
+        runs them on a Ray cluster instead. Same output, same resuming.
+
         Returns the run's Report (frames, fps, real-time ratio, per-stage times).
         """
         clock = StageClock()
-        source = src.path if isinstance(src, InputVideo) else src
+        source = src.path if isinstance(src, InputVideo) else Path(src)
         report = Report(source=str(source), output=str(dst), model=self.model, scale=self.scale,
                         engine=self.engine_choice.describe())
-
-        def upscaler_for(info: VideoInfo, out_size: tuple[int, int]) -> PlaneUpscaler:
-            return self.plane_upscaler(info, out_size, clock)
-
         codec = resolve_codec(codec, gpu_present=self.engine.device.type == "cuda")
         report.codec = codec
-        settings = EncodeSettings(codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt)
-        identity = {"model": self.model, "scale": self.scale, "weights_sha256": self.weights_sha256}
-        with self.engine.sharing_cores():
-            return upscale_file(src if isinstance(src, InputVideo) else Path(src), Path(dst), upscaler_for,
-                                self.scale, report, clock, settings, identity, overwrite=overwrite,
-                                progress=progress, checkpoint_seconds=checkpoint_seconds)
+        options = RunOptions(EncodeSettings(codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt), jobs,
+                             segment_seconds, ray, overwrite, progress, checkpoint_seconds)
+        if isinstance(src, InputVideo):
+            return upscale_input(self, src, Path(dst), options, report, clock)
+        check_paths(source, Path(dst), overwrite)  # before opening the input: a wrong output fails first
+        video_encoder(codec)
+        with InputVideo.open(source) as video:
+            return upscale_input(self, video, Path(dst), options, report, clock)

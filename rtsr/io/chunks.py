@@ -3,17 +3,28 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
+from typing import Protocol
 
 import av
 
 from rtsr.errors import EncodeError
 from rtsr.io.encode import EncodePlan, add_video_stream
 from rtsr.io.remux import muxer_options
-from rtsr.io.resume import WorkFolder
+
+
+class ChunkDestination(Protocol):
+    """Where chunks go: the work folder (rtsr.io.resume.WorkFolder) or one segment's file."""
+
+    def partial_path(self) -> Path: ...
+
+    def commit(self, frames: int, last_pts: int) -> None: ...
+
+    def discard_partial(self) -> None: ...
 
 
 class ChunkWriter:
-    """Encodes frames into the work folder's chunks, closing one every ``checkpoint_seconds``.
+    """Encodes frames into ``work``'s chunks, closing one every ``checkpoint_seconds`` (inf: one chunk).
 
     Each chunk is a file of the output's own format with its own encoder, so
     a closed chunk is complete and playable, whatever happens afterwards.
@@ -21,7 +32,7 @@ class ChunkWriter:
     encoder settings fail before any decoding.
     """
 
-    def __init__(self, work: WorkFolder, plan: EncodePlan, checkpoint_seconds: float) -> None:
+    def __init__(self, work: ChunkDestination, plan: EncodePlan, checkpoint_seconds: float) -> None:
         self.work, self.plan, self.checkpoint_seconds = work, plan, checkpoint_seconds
         self.output: av.container.OutputContainer | None = None
         self._open()

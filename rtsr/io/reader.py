@@ -6,6 +6,9 @@ tools/extract_frames.py. What it decides, in one place:
 * **Resume**: with ``after_pts``, it seeks to the keyframe at or before that
   pts and passes on only the frames after it (an unseekable input is decoded
   from the start instead).
+* **Segments**: :meth:`FrameReader.from_packets` decodes a list of packets
+  (one segment's, rtsr.io.packets) instead of a container, and passes on
+  only the frames whose pts lie in ``[first_pts, end_pts)``.
 * **Damage**: a packet the decoder rejects is skipped, counted and logged; the
   decoder conceals what it can. With ``drop_damaged`` (training data) no
   damaged picture is passed on: frames FFmpeg flags corrupt, and every frame
@@ -18,9 +21,11 @@ from __future__ import annotations
 
 import collections
 import heapq
+import itertools
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from fractions import Fraction
 from typing import Protocol
 
 import av
@@ -90,28 +95,55 @@ class FrameReader:
     packets (I/O failures) propagate to the caller, which names the stage.
     """
 
-    def __init__(self, container: av.container.InputContainer, stream: av.video.stream.VideoStream, *,
-                 step: int = 1, after_pts: int | None = None, drop_damaged: bool = False,
-                 clock: Clock | None = None, reorder_depth: int = 8) -> None:
+    def __init__(self, container: av.container.InputContainer | None,
+                 stream: av.video.stream.VideoStream | None, *, step: int = 1, after_pts: int | None = None,
+                 drop_damaged: bool = False, clock: Clock | None = None, reorder_depth: int = 8) -> None:
         self.container, self.stream = container, stream
+        self.decoder: av.CodecContext | None = stream.codec_context if stream is not None else None
+        self._packets: Iterable[av.Packet] | None = None
+        self._time_base: Fraction | None = None  # stamped on frames decoded from bare packets
         self.after_pts, self.drop_damaged, self.clock = after_pts, drop_damaged, clock
+        self.first_pts: int | None = None
+        self.end_pts: int | None = None
         self.pts_order = PtsOrder(step=step, depth=reorder_depth)
         self.corrupt_packets = 0
         self.damaged_frames = 0
         self.position = -1
         self._positions: collections.deque[int] = collections.deque()  # beside pts_order's frames
         self._counted = -1
-        if not stream.codec_context.is_open:  # a probed stream was set up by the probe
-            stream.thread_type = "AUTO"  # frame and slice threads, as the codec allows
+        if self.decoder is not None and not self.decoder.is_open:  # a probed stream was set up by the probe
+            self.decoder.thread_type = "AUTO"  # frame and slice threads, as the codec allows
+
+    @classmethod
+    def from_packets(cls, decoder: av.CodecContext, packets: Iterable[av.Packet], time_base: Fraction, *,
+                     first_pts: int | None = None, end_pts: int | None = None, step: int = 1,
+                     clock: Clock | None = None) -> FrameReader:
+        """Frames decoded by ``decoder`` from ``packets`` (decode order), kept when ``first_pts <= pts < end_pts``.
+
+        ``time_base`` is the packets' (a bare decoder does not stamp it on frames).
+        The decoder is flushed after the last packet. Used for one segment of
+        an input (rtsr.segments): its packets start at a keyframe at or before
+        ``first_pts`` and may run past ``end_pts``, so that every frame of the
+        range comes out with the pts the whole input's decode gives it.
+        """
+        reader = cls(None, None, step=step, clock=clock)
+        reader.decoder, reader._packets, reader._time_base = decoder, packets, time_base
+        reader.first_pts, reader.end_pts = first_pts, end_pts
+        decoder.thread_type = "AUTO"
+        return reader
 
     def frames(self) -> Iterator[av.VideoFrame]:
-        if self.after_pts is not None:
+        if self.after_pts is not None and self.container is not None:
             self._seek(self.after_pts)
+        if self._packets is not None:
+            packets: Iterable[av.Packet | None] = itertools.chain(self._packets, [None])  # None flushes
+        else:
+            packets = self.container.demux(self.stream)
         awaiting_keyframe = False
-        for packet in self.container.demux(self.stream):
+        for packet in packets:
             started = time.perf_counter()
             try:
-                decoded = packet.decode()
+                decoded = self.decoder.decode(packet)
             except av.error.InvalidDataError as err:
                 self._rejected(packet, err)
                 awaiting_keyframe = self.drop_damaged
@@ -121,21 +153,30 @@ class FrameReader:
                     self.clock.add("decode", time.perf_counter() - started)
             for frame in decoded:
                 self._counted += 1
+                if self._time_base is not None:
+                    frame.time_base = self._time_base
                 if self.drop_damaged:
                     awaiting_keyframe = (awaiting_keyframe and not frame.key_frame) or frame.is_corrupt
                     if awaiting_keyframe:
                         self.damaged_frames += 1
                         continue
                 self._positions.append(self._counted)
-                yield from self._wanted(self.pts_order.push(frame))
-        yield from self._wanted(self.pts_order.flush())
+                for ready in self._wanted(self.pts_order.push(frame)):
+                    if self.end_pts is not None and ready.pts >= self.end_pts:
+                        return  # pts only increase from here: the range is complete
+                    yield ready
+        for ready in self._wanted(self.pts_order.flush()):
+            if self.end_pts is not None and ready.pts >= self.end_pts:
+                break
+            yield ready
         if self.pts_order.repaired:
             log.warning("%d video timestamps were not increasing and were moved forward", self.pts_order.repaired)
 
     def _wanted(self, ready: Iterator[av.VideoFrame]) -> Iterator[av.VideoFrame]:
         for frame in ready:
             self.position = self._positions.popleft()
-            if self.after_pts is None or frame.pts > self.after_pts:
+            if (self.after_pts is None or frame.pts > self.after_pts) and \
+                    (self.first_pts is None or frame.pts >= self.first_pts):
                 yield frame
 
     def _seek(self, pts: int) -> None:
@@ -144,10 +185,11 @@ class FrameReader:
         except av.FFmpegError as err:  # unseekable: decode from the start, skipping what is done
             log.info("cannot seek the input (%s); decoding from the start to resume", err)
 
-    def _rejected(self, packet: av.Packet, err: av.FFmpegError) -> None:
+    def _rejected(self, packet: av.Packet | None, err: av.FFmpegError) -> None:
         self.corrupt_packets += 1
         self._counted += 1  # the frame it carried (a video packet carries one)
         if self.drop_damaged:
             self.damaged_frames += 1
-        at = float(packet.pts * packet.time_base) if packet.pts is not None else float("nan")
+        at = float(packet.pts * packet.time_base) if packet is not None and packet.pts is not None \
+            and packet.time_base is not None else float("nan")
         log.warning("skipping a corrupt video packet at %.3f s: %s", at, err.strerror)

@@ -8,7 +8,10 @@
         chunk-00002.partial.mp4    the chunk being written; discarded if the run dies
 
 A run closes its chunk every ``checkpoint_seconds`` of wall time, so a crash,
-a kill or a power cut loses at most that much work. Running the same command
+a kill or a power cut loses at most that much work. A run cut into segments
+(rtsr.segments, ``--jobs``) has one chunk per segment instead,
+``segment-00003.mp4``, listed as its segment finishes, in any order; a resumed
+run redoes only the segments not listed. Running the same command
 again resumes after the last complete chunk. When every frame is upscaled, the
 chunks' packets and the input's audio, subtitles and cover art are muxed into
 the output (no re-encoding) and the folder is removed.
@@ -40,11 +43,16 @@ LOCK = "lock"
 
 @dataclass(frozen=True)
 class Chunk:
-    """One complete chunk: its file name, how many frames it holds, its last frame's input pts."""
+    """One complete chunk: its file name, how many frames it holds, its last frame's input pts.
+
+    ``segment`` is the segment it holds in a segmented run (0 otherwise); a
+    segment that yielded no frame is listed with an empty name.
+    """
 
     name: str
     frames: int
     last_pts: int  # in the input video stream's time base
+    segment: int = 0
 
 
 def work_folder(dst: Path) -> Path:
@@ -87,13 +95,13 @@ class WorkFolder:
         manifest = self._read_manifest()
         if manifest is not None and manifest.get("job") == self.identity:
             for chunk in manifest.get("chunks", []):
-                if not (self.path / chunk["name"]).is_file():  # went missing: keep what precedes it
+                if chunk["name"] and not (self.path / chunk["name"]).is_file():  # missing: keep what precedes it
                     break
                 self.chunks.append(Chunk(**chunk))
         elif manifest is not None:
             log.warning("%s holds an unfinished run of another input or other settings; starting over",
                         self.path)
-        listed = {chunk.name for chunk in self.chunks} | {MANIFEST, LOCK}
+        listed = {chunk.name for chunk in self.chunks if chunk.name} | {MANIFEST, LOCK}
         for leftover in self.path.iterdir():  # cut-short, never-listed or another job's files
             if leftover.name in listed:
                 continue
@@ -114,8 +122,31 @@ class WorkFolder:
         return self.chunks[-1].last_pts if self.chunks else None
 
     def files(self) -> list[Path]:
-        """The complete chunks' files, in order."""
-        return [self.path / chunk.name for chunk in self.chunks]
+        """The complete chunks' files, in order (segments in display order)."""
+        ordered = sorted(enumerate(self.chunks), key=lambda item: (item[1].segment, item[0]))
+        return [self.path / chunk.name for _, chunk in ordered if chunk.name]
+
+    @property
+    def done_segments(self) -> set[int]:
+        return {chunk.segment for chunk in self.chunks}
+
+    def segment_partial_path(self, segment: int) -> Path:
+        """Where a worker writes segment ``segment``'s chunk while it is being encoded."""
+        return self.path / f"segment-{segment:05d}.partial{self.suffix}"
+
+    def commit_segment(self, segment: int, frames: int, last_pts: int | None) -> None:
+        """Segment ``segment``'s chunk is complete at segment_partial_path(): rename it into place and list it."""
+        name = ""
+        if frames:
+            name = f"segment-{segment:05d}{self.suffix}"
+            commit_file(self.segment_partial_path(segment), self.path / name)
+        self.chunks.append(Chunk(name, frames, -1 if last_pts is None else last_pts, segment))
+        self._write_manifest()
+
+    def discard_partials(self) -> None:
+        """Remove every chunk still being written (workers stopped part-way)."""
+        for partial in self.path.glob("*.partial*"):
+            partial.unlink(missing_ok=True)
 
     def partial_path(self) -> Path:
         """Where the next chunk is written while it is open."""

@@ -1,0 +1,83 @@
+"""One input to one output: on this process's pipeline, or cut into segments for parallel workers.
+
+    upscale_input ─┬─ one job, or an input that cannot be cut ─▶ pipeline.run_whole
+                   └─ several jobs, or --ray ─▶ segments.plan ─▶ LocalPool | RayPool ─▶ segments.driver
+
+Both paths share the output set-up (pipeline.prepare_job), the work folder
+and the final mux, so what the output keeps does not depend on the path.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from rtsr.io.encode import EncodeSettings
+from rtsr.io.probe import InputVideo
+from rtsr.pipeline import prepare_job, run_whole
+from rtsr.report import Report, StageClock
+from rtsr.segments.driver import DEFAULT_SEGMENT_SECONDS, available_cores, choose_jobs, plan_input, run_segments
+from rtsr.segments.pool import LocalPool, WorkerSpec
+
+if TYPE_CHECKING:
+    from rtsr.upscaler import Upscaler
+
+log = logging.getLogger("rtsr")
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How a run is carried out; the output's content depends only on ``settings`` (and the model).
+
+    ``jobs``: segment workers, None for auto (rtsr.segments.driver.choose_jobs);
+    ``ray``: None for local workers, "" for Ray's default cluster (RAY_ADDRESS or
+    a local one), else a cluster address; ``checkpoint_seconds``: how often a
+    one-job run saves its work.
+    """
+
+    settings: EncodeSettings
+    jobs: int | None = None
+    segment_seconds: float = DEFAULT_SEGMENT_SECONDS
+    ray: str | None = None
+    overwrite: bool = False
+    progress: bool = False
+    checkpoint_seconds: float = 60.0
+
+
+def upscale_input(upscaler: Upscaler, video: InputVideo, dst: Path, options: RunOptions, report: Report,
+                  clock: StageClock) -> Report:
+    """Upscale the opened ``video`` into ``dst``; fills and returns ``report``."""
+    job = prepare_job(video, dst, upscaler.scale, options.settings, upscaler.identity, options.overwrite, report)
+
+    def whole() -> Report:
+        with upscaler.engine.sharing_cores():
+            return run_whole(job, upscaler.plane_upscaler(video.info, job.plan.size, clock), report, clock,
+                             options.progress, options.checkpoint_seconds)
+
+    if options.jobs == 1 and options.ray is None:
+        return whole()
+    plan = plan_input(job, options.segment_seconds)
+    if plan.unsplittable:
+        log.warning("running one job: the input cannot be cut into segments (%s)", plan.unsplittable)
+        report.jobs_reason = f"the input cannot be cut into segments: {plan.unsplittable}"
+        return whole()
+    spec = WorkerSpec(upscaler.model, upscaler.scale, upscaler.engine_choice.name, upscaler.weights_path,
+                      upscaler.engine_dir, log_level=logging.getLogger("rtsr").getEffectiveLevel())
+    if options.ray is not None:
+        from rtsr.segments.ray_pool import RayPool  # noqa: PLC0415  (Ray is an optional extra)
+
+        pool = RayPool(options.ray, spec, options.jobs, len(plan.segments))
+        report.jobs_reason = pool.reason
+    else:
+        choice = choose_jobs(options.jobs, upscaler.engine.device.type, available_cores(), len(plan.segments))
+        report.jobs_reason = choice.reason
+        if choice.jobs == 1:
+            return whole()
+        job = dataclasses.replace(job, plan=dataclasses.replace(job.plan, threads=choice.encoder_threads))
+        pool = LocalPool(choice.jobs, dataclasses.replace(spec, torch_threads=choice.torch_threads))
+    log.info("%d segments of about %g s on %d workers (%s)", len(plan.segments), plan.target_seconds,
+             pool.size, report.jobs_reason)
+    return run_segments(job, plan, pool, report, clock, options.progress)
