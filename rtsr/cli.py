@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Callable, NoReturn, Sequence
 
 from rtsr import __version__, bench
+from rtsr.batch import is_batch
 from rtsr.engine_cache import EngineCache, default_engine_dir
 from rtsr.engines import choose_engine
 from rtsr.errors import RtsrError
@@ -23,6 +24,8 @@ from rtsr.io.probe import InputVideo, VideoInfo
 from rtsr.live import KEYS, LiveOptions, LiveUpscaler, open_source, run_live
 from rtsr.models import MODELS, check_scale, get_architecture
 from rtsr.report import REALTIME_FPS, clock_time
+from rtsr.segments.driver import DEFAULT_SEGMENT_SECONDS
+from rtsr.segments.ray_pool import ray_available
 from rtsr.upscaler import Upscaler
 
 EXIT_OK, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 130, 143
@@ -35,6 +38,9 @@ examples:
   rtsr clip.mkv -o clip_x2.mkv --scale 2 --model srcnn --crf 16 --preset slow
   rtsr hdr10.mkv -o big.mkv --scale 2 --pix-fmt yuv420p10le
   rtsr input.mp4 -o output.mp4 --engine cpu --weights my_fsrcnn_x3.pt --overwrite
+  rtsr holiday/ -o holiday_x2/ --scale 2      every video in a folder; finished ones are skipped
+  rtsr film.mkv -o film_x3.mkv --jobs 4       four workers, each on its own segment
+  rtsr film.mkv -o film_x3.mkv --ray          the segments on a Ray cluster ($RAY_ADDRESS or local)
 
 engines: auto picks tensorrt > cuda > cpu and the summary says why any was skipped.
 output formats: """ + " ".join(OUTPUT_FORMATS) + """
@@ -45,7 +51,8 @@ other commands:
   rtsr engines --help    list, prebuild or clear the cached TensorRT engines
   rtsr live --help       upscale a webcam, RTSP stream or test source live, in a window or to a file
 
-exit codes: 0 done, 1 bad input or settings, 130 interrupted (Ctrl-C), 143 terminated (SIGTERM);
+exit codes: 0 done, 1 bad input or settings (several inputs: any failed), 130 interrupted (Ctrl-C),
+  143 terminated (SIGTERM);
   after 130 or 143 the output path stays untouched and the same command resumes."""
 
 
@@ -63,8 +70,11 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("input", type=Path, help="video file to upscale (never modified)")
-    parser.add_argument("-o", "--output", type=Path, required=True, help="output video file")
+    parser.add_argument("input", type=Path, nargs="+",
+                        help="video file to upscale (never modified); several files or a folder of videos "
+                             "with -o FOLDER/")
+    parser.add_argument("-o", "--output", type=Path, required=True,
+                        help="output video file, or the output folder for several inputs")
     parser.add_argument("--model", default="fsrcnn",
                         help="network: " + ", ".join(f"{n} ({a.description})" for n, a in MODELS.items()))
     parser.add_argument("--scale", type=int, default=3, help="upscaling factor: 2, 3 or 4 (default 3)")
@@ -79,22 +89,57 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--crf", type=int, default=18, help="encoder quality, lower is better (default 18)")
     parser.add_argument("--preset", default="medium", help="encoder speed preset (default medium)")
     parser.add_argument("--pix-fmt", help="output pixel format (default: the input's; 10-bit stays 10-bit)")
+    parser.add_argument("--jobs", type=_jobs, default=None, metavar="N|auto",
+                        help="worker processes, each upscaling a segment of the video at a time "
+                             "(default auto: chosen for this machine, said in the summary)")
+    parser.add_argument("--segment-seconds", type=_positive_seconds, default=DEFAULT_SEGMENT_SECONDS,
+                        metavar="S", help=f"video seconds per segment, cut at keyframes "
+                                          f"(default {DEFAULT_SEGMENT_SECONDS:g})")
+    parser.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
+                        help="run the segments on a Ray cluster: ADDRESS (or $RAY_ADDRESS), else a local "
+                             "one; needs pip install 'rtsr[ray]'")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     parser.add_argument("--quiet", action="store_true", help="print nothing but errors")
     parser.add_argument("--version", action="version", version=f"rtsr {__version__}")
     return parser
 
 
-def _validate(args: argparse.Namespace) -> InputVideo:
-    """Check the cheap things first, so a typo never waits for a model to load; returns the opened input.
+def _jobs(text: str) -> int | None:
+    """--jobs: a positive number, or auto (None)."""
+    if text == "auto":
+        return None
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"--jobs takes a positive number or auto, not {text!r}")
+    return int(text)
 
-    The input is opened and probed here, once: the run decodes from it.
-    """
+
+def _positive_seconds(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not seconds > 0 or seconds == float("inf"):
+        raise argparse.ArgumentTypeError(f"--segment-seconds takes a positive number of seconds, not {text!r}")
+    return seconds
+
+
+def _check_settings(args: argparse.Namespace) -> None:
+    """Check the cheap things first, so a typo never waits for a model to load."""
     get_architecture(args.model)
     check_scale(args.scale)
     choose_engine(args.engine)
-    check_paths(args.input, args.output, args.overwrite)
-    return InputVideo.open(args.input)
+    if args.ray is not None:
+        ray_available()
+
+
+def _validate(args: argparse.Namespace) -> InputVideo:
+    """Check the settings and the paths of a one-input run; returns the opened input.
+
+    The input is opened and probed here, once: the run decodes from it.
+    """
+    _check_settings(args)
+    check_paths(args.input[0], args.output, args.overwrite)
+    return InputVideo.open(args.input[0])
 
 
 def _warn_if_slow(upscaler: Upscaler, info: VideoInfo) -> None:
@@ -127,17 +172,35 @@ def _configure_logging(quiet: bool) -> None:
 
 
 def _upscale(args: argparse.Namespace) -> int:
+    if is_batch(args.input, args.output):
+        return _upscale_many(args)
     with _validate(args) as video:
         upscaler = Upscaler(args.model, args.scale, args.engine, args.weights, args.engine_dir)
         _warn_if_slow(upscaler, video.info)
         report = upscaler.upscale_video(
             video, args.output, codec=args.codec, crf=args.crf, preset=args.preset,
             pix_fmt=args.pix_fmt, overwrite=args.overwrite,
-            progress=not args.quiet and sys.stderr.isatty(),
+            progress=not args.quiet and sys.stderr.isatty(), jobs=args.jobs,
+            segment_seconds=args.segment_seconds, ray=args.ray,
         )
     if not args.quiet:
         print(report.summary(), file=sys.stderr)
     return EXIT_OK
+
+
+def _upscale_many(args: argparse.Namespace) -> int:
+    """Several inputs or a folder into the output folder; exit 1 when any file failed."""
+    _check_settings(args)
+    upscaler = Upscaler(args.model, args.scale, args.engine, args.weights, args.engine_dir)
+    batch = upscaler.upscale_videos(
+        args.input, args.output, codec=args.codec, crf=args.crf, preset=args.preset, pix_fmt=args.pix_fmt,
+        overwrite=args.overwrite, progress=not args.quiet and sys.stderr.isatty(), jobs=args.jobs,
+        segment_seconds=args.segment_seconds, ray=args.ray,
+        on_report=None if args.quiet else lambda line: print(f"rtsr: {line}", file=sys.stderr),
+    )
+    if not args.quiet or batch.failed:
+        print(batch.summary(), file=sys.stderr)
+    return EXIT_ERROR if batch.failed else EXIT_OK
 
 
 class Terminated(KeyboardInterrupt):
@@ -238,6 +301,15 @@ def _live(argv: list[str]) -> int:
     parser.add_argument("--engine-dir", type=Path, help="cache of compiled TensorRT engines")
     parser.add_argument("-o", "--output", type=Path,
                         help="record here (always with --no-window; with a window, where 'r' records)")
+    parser.add_argument("--jobs", type=_jobs, default=None, metavar="N|auto",
+                        help="worker processes, each upscaling a segment of the video at a time "
+                             "(default auto: chosen for this machine, said in the summary)")
+    parser.add_argument("--segment-seconds", type=_positive_seconds, default=DEFAULT_SEGMENT_SECONDS,
+                        metavar="S", help=f"video seconds per segment, cut at keyframes "
+                                          f"(default {DEFAULT_SEGMENT_SECONDS:g})")
+    parser.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
+                        help="run the segments on a Ray cluster: ADDRESS (or $RAY_ADDRESS), else a local "
+                             "one; needs pip install 'rtsr[ray]'")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     parser.add_argument("--no-window", action="store_true", help="no display: for servers")
     parser.add_argument("--duration", type=float, help="stop after this many seconds")

@@ -39,7 +39,7 @@ from rtsr.io.probe import InputVideo, VideoInfo
 from rtsr.io.reader import FrameReader
 from rtsr.io.remux import assemble, plan_copies
 from rtsr.io.resume import WorkFolder, job_identity
-from rtsr.report import ProgressBar, Report, StageClock
+from rtsr.report import Progress, ProgressFactory, Report, StageClock
 from rtsr.version import __version__
 
 log = logging.getLogger("rtsr")
@@ -171,7 +171,7 @@ class EncodeStage:
 
 
 def run_stages(decode: DecodeStage, upscale: UpscaleStage, encode: EncodeStage, pipeline: Pipeline,
-               bar: ProgressBar | None = None, done_before: int = 0) -> None:
+               bar: Progress | None = None, done_before: int = 0) -> None:
     """Run the three stages until the input ends, one fails, or Ctrl-C; re-raises the first error."""
     decoder = pipeline.start(decode.run, "rtsr-decode", lambda err: DecodeError(f"reading the input failed: {err}"))
     encoder = pipeline.start(encode.run, "rtsr-encode", lambda err: EncodeError(f"encoding failed: {err}"))
@@ -251,7 +251,7 @@ def keep_or_remove(work: WorkFolder) -> None:
 
 
 def run_whole(job: OutputJob, upscale_planes: PlaneFunction, report: Report, clock: StageClock,
-              progress: bool = False, checkpoint_seconds: float = 60.0) -> Report:
+              progress: ProgressFactory | None = None, checkpoint_seconds: float = 60.0) -> Report:
     """Upscale the job's whole input on this process's three stages, then write the output; fills ``report``.
 
     The encoded video goes into chunks in a work folder beside the output,
@@ -276,7 +276,7 @@ def run_whole(job: OutputJob, upscale_planes: PlaneFunction, report: Report, clo
         try:
             run_stages(DecodeStage(pipeline, reader), UpscaleStage(info, upscale_planes, job.plan.pix_fmt, report),
                        EncodeStage(pipeline, writer, clock), pipeline,
-                       ProgressBar(info.frames, already=work.frames_done) if progress else None,
+                       progress(info.frames, work.frames_done) if progress else None,
                        work.frames_done)
         finally:
             report.corrupt_packets += reader.corrupt_packets

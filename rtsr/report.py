@@ -5,8 +5,9 @@ from __future__ import annotations
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TextIO
+from typing import Protocol, TextIO
 
 REALTIME_FPS = 24.0
 STAGES = ("decode", "convert", "inference", "encode")
@@ -140,3 +141,20 @@ class ProgressBar:
     def close(self) -> None:
         self.stream.write("\r\x1b[K")
         self.stream.flush()
+
+
+class Progress(Protocol):
+    """What a run reports its frames to: a ProgressBar, or one file's share of a batch's bar."""
+
+    def update(self, done: int) -> None: ...
+
+    def close(self) -> None: ...
+
+
+# (frames in the input, frames done by an earlier run) -> where this run reports its progress.
+ProgressFactory = Callable[[int, int], Progress]
+
+
+def terminal_progress(total: int, already: int) -> ProgressBar:
+    """A ProgressFactory: the self-overwriting line on stderr."""
+    return ProgressBar(total, already=already)

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from rtsr.io.encode import EncodeSettings
 from rtsr.io.probe import InputVideo
 from rtsr.pipeline import prepare_job, run_whole
-from rtsr.report import Report, StageClock
+from rtsr.report import ProgressFactory, Report, StageClock
 from rtsr.segments.driver import DEFAULT_SEGMENT_SECONDS, available_cores, choose_jobs, plan_input, run_segments
 from rtsr.segments.pool import LocalPool, WorkerSpec
 
@@ -43,7 +43,7 @@ class RunOptions:
     segment_seconds: float = DEFAULT_SEGMENT_SECONDS
     ray: str | None = None
     overwrite: bool = False
-    progress: bool = False
+    progress: ProgressFactory | None = None  # where the run reports its frames (None: nowhere)
     checkpoint_seconds: float = 60.0
 
 
@@ -69,7 +69,8 @@ def upscale_input(upscaler: Upscaler, video: InputVideo, dst: Path, options: Run
     if options.ray is not None:
         from rtsr.segments.ray_pool import RayPool  # noqa: PLC0415  (Ray is an optional extra)
 
-        pool = RayPool(options.ray, spec, options.jobs, len(plan.segments))
+        pool = RayPool(options.ray, dataclasses.replace(spec, engine=upscaler.engine_requested), options.jobs,
+                       len(plan.segments))
         report.jobs_reason = pool.reason
     else:
         choice = choose_jobs(options.jobs, upscaler.engine.device.type, available_cores(), len(plan.segments))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,8 @@ from rtsr.models import check_scale, get_architecture
 from rtsr.runs import RunOptions, upscale_input
 from rtsr.segments.driver import DEFAULT_SEGMENT_SECONDS
 from rtsr.plane_upscaler import PlaneUpscaler, upscale_rgb_image
-from rtsr.report import Report, StageClock
+from rtsr.batch import BatchReport, upscale_many
+from rtsr.report import ProgressFactory, Report, StageClock, terminal_progress
 
 
 class Upscaler:
@@ -38,6 +40,7 @@ class Upscaler:
         get_architecture(model)
         check_scale(scale)
         self.engine_choice = choose_engine(engine)
+        self.engine_requested = engine  # Ray workers choose their own engine on their node
         self.weights_path = str(weights) if weights else None  # as given: segment workers load the same
         self.engine_dir = str(engine_dir) if engine_dir else None
         self.loaded = load_model(model, scale, Path(weights) if weights else None)
@@ -104,21 +107,45 @@ class Upscaler:
         segments of about ``segment_seconds`` at keyframes and upscales them
         on that many worker processes, each loading the model once
         (rtsr.segments); ``ray`` ("" for Ray's default cluster, or an address)
-        runs them on a Ray cluster instead. Same output, same resuming.
+        runs them on a Ray cluster instead. Same output, same resuming. The
+        workers are started with multiprocessing's ``spawn``: a script that
+        passes ``jobs`` other than 1 needs the usual ``if __name__ == "__main__":``.
 
         Returns the run's Report (frames, fps, real-time ratio, per-stage times).
         """
-        clock = StageClock()
-        source = src.path if isinstance(src, InputVideo) else Path(src)
-        report = Report(source=str(source), output=str(dst), model=self.model, scale=self.scale,
-                        engine=self.engine_choice.describe())
         codec = resolve_codec(codec, gpu_present=self.engine.device.type == "cuda")
-        report.codec = codec
         options = RunOptions(EncodeSettings(codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt), jobs,
-                             segment_seconds, ray, overwrite, progress, checkpoint_seconds)
+                             segment_seconds, ray, overwrite, terminal_progress if progress else None,
+                             checkpoint_seconds)
         if isinstance(src, InputVideo):
-            return upscale_input(self, src, Path(dst), options, report, clock)
-        check_paths(source, Path(dst), overwrite)  # before opening the input: a wrong output fails first
+            return self._run(src, Path(dst), options)
+        check_paths(Path(src), Path(dst), overwrite)  # before opening the input: a wrong output fails first
         video_encoder(codec)
-        with InputVideo.open(source) as video:
-            return upscale_input(self, video, Path(dst), options, report, clock)
+        with InputVideo.open(Path(src)) as video:
+            return self._run(video, Path(dst), options)
+
+    def upscale_videos(self, inputs: list[str | Path], out_dir: str | Path, *, codec: str = "auto",
+                       crf: int | None = 18, preset: str | None = "medium", pix_fmt: str | None = None,
+                       overwrite: bool = False, progress: bool = False, jobs: int | None = 1,
+                       segment_seconds: float = DEFAULT_SEGMENT_SECONDS, ray: str | None = None,
+                       on_report: Callable[[str], None] | None = None) -> BatchReport:
+        """Upscale many videos -- files, or every video in a folder -- into ``out_dir`` (rtsr.batch).
+
+        Each input keeps its name (an extension rtsr cannot write becomes
+        .mkv). Outputs that exist are skipped as done, unless ``overwrite``.
+        A file that fails is listed in the returned BatchReport and the others
+        go on. ``on_report`` receives one line per file as it finishes.
+        """
+        codec = resolve_codec(codec, gpu_present=self.engine.device.type == "cuda")
+        video_encoder(codec)
+        settings = EncodeSettings(codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt)
+
+        def run_one(video: InputVideo, dst: Path, progress_to: ProgressFactory | None) -> Report:
+            return self._run(video, dst, RunOptions(settings, jobs, segment_seconds, ray, overwrite, progress_to))
+
+        return upscale_many([Path(p) for p in inputs], Path(out_dir), run_one, overwrite, progress, on_report)
+
+    def _run(self, video: InputVideo, dst: Path, options: RunOptions) -> Report:
+        report = Report(source=str(video.path), output=str(dst), model=self.model, scale=self.scale,
+                        engine=self.engine_choice.describe(), codec=options.settings.codec)
+        return upscale_input(self, video, dst, options, report, StageClock())

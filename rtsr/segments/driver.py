@@ -22,7 +22,7 @@ from rtsr.errors import RtsrError
 from rtsr.io.packets import PacketRun
 from rtsr.io.resume import WorkFolder
 from rtsr.pipeline import OutputJob, keep_or_remove, open_work, write_output
-from rtsr.report import ProgressBar, Report, StageClock
+from rtsr.report import ProgressFactory, Report, StageClock
 from rtsr.segments.plan import SegmentPlan, SegmentReader, index_packets, plan_segments
 from rtsr.segments.pool import Outcome
 from rtsr.segments.worker import SegmentTask
@@ -97,7 +97,7 @@ def plan_input(job: OutputJob, segment_seconds: float) -> SegmentPlan:
 
 
 def run_segments(job: OutputJob, plan: SegmentPlan, pool: SegmentPool, report: Report, clock: StageClock,
-                 progress: bool = False) -> Report:
+                 progress: ProgressFactory | None = None) -> Report:
     """Upscale every unfinished segment of ``plan`` on ``pool``, then write the output; fills ``report``.
 
     ``job.identity`` is extended with the plan, so a resumed run takes up the
@@ -115,9 +115,10 @@ def run_segments(job: OutputJob, plan: SegmentPlan, pool: SegmentPool, report: R
     reader = SegmentReader(job.video.container, job.video.stream, plan.entries)
     todo = [segment for segment in plan.segments if segment.index not in done]
     attempts = dict.fromkeys((segment.index for segment in todo), 0)
-    bar = ProgressBar(plan.frames, already=work.frames_done) if progress else None
+    bar = progress(plan.frames, work.frames_done) if progress else None
     label = job.video.path.name
     running = 0
+    report.jobs = pool.size
     try:
         while todo or running:
             while todo and pool.free:
@@ -145,7 +146,6 @@ def run_segments(job: OutputJob, plan: SegmentPlan, pool: SegmentPool, report: R
         raise
     pool.close()
     work.remove()
-    report.jobs = pool.size
     report.wall_seconds = time.perf_counter() - started
     report.stage_seconds = dict(clock.seconds)
     return report
