@@ -245,3 +245,19 @@ def audio_payloads(path: Path) -> list[bytes]:
 
 def as_array(frame: av.VideoFrame) -> np.ndarray:
     return frame.to_ndarray(format="rgb24")
+
+
+def h264_packets(width: int, height: int, frames: int, first_pts: int, right_quarter: int) -> list[av.Packet]:
+    """``frames`` H.264 packets of a black width×height picture whose right quarter has luma ``right_quarter``."""
+    encoder = av.CodecContext.create("libx264", "w")
+    encoder.width, encoder.height, encoder.pix_fmt = width, height, "yuv420p"
+    encoder.time_base = Fraction(1, 25)
+    encoder.options = {"bframes": "0", "repeat-headers": "1"}  # headers in-band: the new size starts cleanly
+    picture = np.zeros((height, width, 3), np.uint8)
+    picture[:, width * 3 // 4:] = right_quarter
+    packets = []
+    for index in range(frames):
+        frame = av.VideoFrame.from_ndarray(picture, format="rgb24").reformat(format="yuv420p")
+        frame.pts, frame.time_base = first_pts + index, Fraction(1, 25)
+        packets += encoder.encode(frame)
+    return packets + encoder.encode(None)

@@ -10,7 +10,7 @@ import av
 import numpy as np
 import pytest
 
-from conftest import SHARED, audio_payloads, damage_packet, frame_times, noise_like
+from conftest import SHARED, audio_payloads, damage_packet, frame_times, h264_packets, noise_like
 import rtsr.io.probe
 from rtsr import DecodeError, EncodeError, InputError, Upscaler
 from rtsr.atomic import temporary_path
@@ -121,28 +121,12 @@ def test_corrupt_packet_is_skipped_counted_and_the_run_continues(clip_factory, u
     assert "corrupt video packet" in caplog.text and "1 corrupt" in report.summary()
 
 
-def _h264_segment(width: int, height: int, frames: int, first_pts: int, right_quarter: int) -> list[av.Packet]:
-    """``frames`` H.264 packets of a black width×height picture whose right quarter has luma ``right_quarter``."""
-    encoder = av.CodecContext.create("libx264", "w")
-    encoder.width, encoder.height, encoder.pix_fmt = width, height, "yuv420p"
-    encoder.time_base = Fraction(1, 25)
-    encoder.options = {"bframes": "0", "repeat-headers": "1"}  # headers in-band: the new size starts cleanly
-    picture = np.zeros((height, width, 3), np.uint8)
-    picture[:, width * 3 // 4:] = right_quarter
-    packets = []
-    for index in range(frames):
-        frame = av.VideoFrame.from_ndarray(picture, format="rgb24").reformat(format="yuv420p")
-        frame.pts, frame.time_base = first_pts + index, Fraction(1, 25)
-        packets += encoder.encode(frame)
-    return packets + encoder.encode(None)
-
-
 def test_resolution_change_part_way_is_resized_not_cropped(tmp_path, caplog):
     src = tmp_path / "change.ts"  # MPEG-TS, as broadcast captures that switch resolution are
     with av.open(str(src), "w") as out:
         stream = out.add_stream("h264", rate=25)
         stream.width, stream.height, stream.time_base = 64, 48, Fraction(1, 25)
-        for packet in _h264_segment(64, 48, 5, 0, right_quarter=0) + _h264_segment(96, 64, 5, 5, right_quarter=255):
+        for packet in h264_packets(64, 48, 5, 0, right_quarter=0) + h264_packets(96, 64, 5, 5, right_quarter=255):
             packet.stream = stream
             out.mux(packet)
     dst = tmp_path / "out.mkv"
