@@ -11,6 +11,7 @@ two in places, and such clips are held to >= 50 dB.
 
 from __future__ import annotations
 
+import logging
 from fractions import Fraction
 from pathlib import Path
 
@@ -163,8 +164,9 @@ def test_an_input_that_cannot_be_cut_runs_as_one_job(inline_pool, clip_factory, 
     plan = driver.plan_segments
     monkeypatch.setattr(driver, "plan_segments", lambda entries, *args: plan(
         [PacketEntry(None, e.dts, e.keyframe) for e in entries], *args))  # as if the packets had no pts
-    report = Upscaler("fsrcnn", 2, "cpu", random_weights("fsrcnn", 2)).upscale_video(
-        src, tmp_path / "out.mkv", jobs=2, segment_seconds=0.2)
+    with caplog.at_level(logging.WARNING, logger="rtsr"):
+        report = Upscaler("fsrcnn", 2, "cpu", random_weights("fsrcnn", 2)).upscale_video(
+            src, tmp_path / "out.mkv", jobs=2, segment_seconds=0.2)
     assert report.jobs == 1 and report.frames == 24
     assert "cannot be cut into segments: its video packets carry no timestamps" in report.summary()
     assert "running one job" in caplog.text
