@@ -83,7 +83,7 @@ class RayPool:
         if wants_gpu:
             options["num_gpus"] = min(1.0, gpus / actors)  # fractions: several actors share a GPU
         self.reason = (f"Ray: {actors} actor{'s' * (actors != 1)}, each "
-                       + " and ".join(f"{value:g} {name[4:].upper()}" for name, value in options.items())
+                       + " and ".join(f"{value:g} {name[4:-1].upper()}" for name, value in options.items())
                        + f", on a cluster of {cpus:g} CPU" + (f" and {gpus:g} GPU" if gpus else ""))
         self.spec = spec
         self._actor_class = ray.remote(max_restarts=0)(SegmentActor).options(**options)
