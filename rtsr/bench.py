@@ -26,6 +26,7 @@ from rtsr.io.probe import InputVideo
 from rtsr.models import check_scale, get_architecture
 from rtsr.report import REALTIME_FPS
 from rtsr.sample import make_sample_clip
+from rtsr.segments.driver import DEFAULT_SEGMENT_SECONDS
 from rtsr.upscaler import Upscaler
 
 SCHEMA = "rtsr-bench-1"
@@ -106,12 +107,16 @@ def bench_model(name: str, scale: int, engine_name: str, size: tuple[int, int],
 
 
 def bench_e2e(name: str, scale: int, engine_name: str, clip: Path | None, size: tuple[int, int],
-              frames: int, warmup: int, codec: str, preset: str) -> dict:
+              frames: int, warmup: int, codec: str, preset: str, jobs: int = 1,
+              segment_seconds: float | None = None) -> dict:
     """Run the whole pipeline into a temporary file; returns the Report's figures.
 
     First, untimed, the same upscaler runs a ``warmup``-frame clip of the
     source's size, so one-off costs (cuDNN autotuning every convolution
     shape, kernel and buffer set-up) stay out of the per-frame figures.
+    With ``jobs`` > 1 the clip is cut into segments of ``segment_seconds``
+    (None: four per job, at most the run's default) and the time includes
+    starting the workers and loading their models, as a real run's does.
     """
     loaded, weights = _model_for_speed(name, scale)
     with tempfile.TemporaryDirectory(prefix="rtsr-bench-") as folder:
@@ -127,7 +132,12 @@ def bench_e2e(name: str, scale: int, engine_name: str, clip: Path | None, size: 
             warmup_clip = make_sample_clip(Path(folder) / "warmup.mp4", (info.width, info.height), warmup,
                                            audio=False)
             upscaler.upscale_video(warmup_clip, Path(folder) / "warmup_out.mp4", codec=codec, preset=preset)
-        report = upscaler.upscale_video(source, Path(folder) / "out.mp4", codec=codec, preset=preset)
+        if segment_seconds is None:
+            with InputVideo.open(source) as video:
+                duration = video.info.frames / float(video.info.rate or 24)
+            segment_seconds = min(DEFAULT_SEGMENT_SECONDS, max(0.1, duration / (4 * jobs)))
+        report = upscaler.upscale_video(source, Path(folder) / "out.mp4", codec=codec, preset=preset, jobs=jobs,
+                                        segment_seconds=segment_seconds)
     return {
         "model": name, "scale": scale, "engine": report.engine, "source": str(clip or "generated testsrc2"),
         "input": "x".join(map(str, report.input_size)), "output": "x".join(map(str, report.output_size)),
@@ -135,7 +145,8 @@ def bench_e2e(name: str, scale: int, engine_name: str, clip: Path | None, size: 
         "realtime_ratio": round(report.realtime_ratio, 3),
         "stage_ms_per_frame": {k: round(v, 2) for k, v in report.stage_ms_per_frame.items()},
         "bottleneck": report.bottleneck, "codec": codec, "preset": preset, "weights": weights,
-        "warmup_frames": warmup,
+        "warmup_frames": warmup, "jobs": report.jobs, "jobs_requested": jobs,
+        "segment_seconds": round(segment_seconds, 3), "jobs_reason": report.jobs_reason,
     }
 
 
@@ -172,6 +183,10 @@ def build_parser(parser_class: type[argparse.ArgumentParser] = argparse.Argument
                         help="time the whole file pipeline, on CLIP or on a generated clip of --sizes")
     parser.add_argument("--codec", default="libx264", help="encoder for --e2e (default libx264)")
     parser.add_argument("--preset", default="medium", help="encoder preset for --e2e (default medium)")
+    parser.add_argument("--jobs", nargs="+", type=int, default=[1],
+                        help="with --e2e: worker counts to compare, e.g. --jobs 1 2 4 (default 1)")
+    parser.add_argument("--segment-seconds", type=float,
+                        help="with --e2e --jobs: segment length (default: four segments per job)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     return parser
 
@@ -185,17 +200,28 @@ def main(argv: list[str], parser_class: type[argparse.ArgumentParser] = argparse
     sizes = [parse_size(s) for s in args.sizes]
     if args.e2e is not None:
         clip = Path(args.e2e) if args.e2e else None
-        results = [bench_e2e(m, s, e, clip, size, args.frames, args.warmup, args.codec, args.preset)
-                   for m in args.models for s in args.scales for e in args.engines
-                   for size in (sizes[:1] if clip else sizes)]
+        if any(jobs < 1 for jobs in args.jobs):
+            raise RtsrError("--jobs takes positive numbers")
+        results = []
+        for m in args.models:
+            for s in args.scales:
+                for e in args.engines:
+                    for size in (sizes[:1] if clip else sizes):
+                        runs = [bench_e2e(m, s, e, clip, size, args.frames, args.warmup, args.codec, args.preset,
+                                          jobs, args.segment_seconds) for jobs in args.jobs]
+                        for r in runs:
+                            r["speedup_vs_first"] = round(r["fps"] / runs[0]["fps"], 3) if runs[0]["fps"] else 0.0
+                        results += runs
         if args.json:
             print(json.dumps({"schema": SCHEMA, "kind": "e2e", "results": results}, indent=2))
         else:
             for r in results:
                 stages = ", ".join(f"{k} {v:.1f} ms" for k, v in r["stage_ms_per_frame"].items())
                 print(f"{r['model']} ×{r['scale']} {r['engine']}: {r['input']} → {r['output']}, "
-                      f"{r['frames']} frames, {r['fps']:.1f} fps = {r['realtime_ratio']:.2f}× real time; "
-                      f"{stages}; bottleneck {r['bottleneck']}")
+                      f"{r['frames']} frames, jobs {r['jobs']}: {r['fps']:.1f} fps = "
+                      f"{r['realtime_ratio']:.2f}× real time, ×{r['speedup_vs_first']:.2f} vs jobs "
+                      f"{args.jobs[0]}; {stages}{' (summed over workers)' if r['jobs'] > 1 else ''}; "
+                      f"bottleneck {r['bottleneck']}")
         return 0
     results = [bench_model(m, s, e, size, args.frames, args.warmup)
                for m in args.models for s in args.scales for e in args.engines for size in sizes]

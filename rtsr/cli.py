@@ -22,6 +22,7 @@ from rtsr.errors import RtsrError
 from rtsr.io.output import OUTPUT_FORMATS, check_output, check_paths
 from rtsr.io.probe import InputVideo, VideoInfo
 from rtsr.live import KEYS, LiveOptions, LiveUpscaler, open_source, run_live
+from rtsr.logs import log_to_stderr
 from rtsr.models import MODELS, check_scale, get_architecture
 from rtsr.report import REALTIME_FPS, clock_time
 from rtsr.segments.driver import DEFAULT_SEGMENT_SECONDS
@@ -155,20 +156,8 @@ def _warn_if_slow(upscaler: Upscaler, info: VideoInfo) -> None:
                 "tensorrt) is the way to run it at speed", upscaler.model, upscaler.scale, seconds, total)
 
 
-class _Formatter(logging.Formatter):
-    """'rtsr: warning: ...' lines, like the error lines."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        return f"rtsr: {record.levelname.lower()}: {record.getMessage()}"
-
-
 def _configure_logging(quiet: bool) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_Formatter())
-    logger = logging.getLogger("rtsr")
-    logger.handlers[:] = [handler]
-    logger.setLevel(logging.ERROR if quiet else logging.INFO)
-    logger.propagate = False
+    log_to_stderr(logging.ERROR if quiet else logging.INFO)
 
 
 def _upscale(args: argparse.Namespace) -> int:

@@ -49,6 +49,17 @@ def test_e2e_bench_json(tmp_path) -> None:
     assert row["bottleneck"] in row["stage_ms_per_frame"]
 
 
+def test_e2e_bench_compares_job_counts() -> None:
+    result = _bench("--e2e", "--json", "--engines", "cpu", "--scales", "2", "--sizes", "64x48",
+                    "--frames", "24", "--warmup", "0", "--preset", "ultrafast", "--jobs", "1", "2")
+    assert result.returncode == 0, result.stderr
+    one, two = json.loads(result.stdout)["results"]
+    assert (one["jobs"], two["jobs"]) == (1, 2) and one["frames"] == two["frames"] == 24
+    assert one["speedup_vs_first"] == 1.0 and two["speedup_vs_first"] == round(two["fps"] / one["fps"], 3)
+    assert two["segment_seconds"] == 0.125  # a 1 s clip: four segments per job
+    assert _bench("--e2e", "--jobs", "0").returncode == 1
+
+
 def test_table_and_bad_sizes() -> None:
     row = ModelResult("fsrcnn", 3, "cpu", "640x360", "1920x1080", 30, 41.6, 24.0, 49.8, 1.0, 156.0,
                       "random (speed only)")

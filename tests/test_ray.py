@@ -69,8 +69,15 @@ def test_ray_cluster_output_matches_one_job(cluster, clip_factory, random_weight
 
 
 def _actor_pids() -> list[int]:
-    found = subprocess.run(["pgrep", "-f", "ray::SegmentActor"], capture_output=True, text=True)
-    return [int(pid) for pid in found.stdout.split()]
+    """Processes whose command line Ray set to the actor's name (as ps shows it)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and b"ray::SegmentActor" in (entry / "cmdline").read_bytes():
+                pids.append(int(entry.name))
+        except OSError:
+            continue
+    return pids
 
 
 def test_a_killed_actor_has_its_segment_redone(cluster, clip_factory, random_weights, tmp_path):

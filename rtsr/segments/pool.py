@@ -16,13 +16,13 @@ import logging
 import multiprocessing
 import multiprocessing.connection
 import signal
-import sys
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
 from rtsr.errors import RtsrError
 from rtsr.io.packets import PacketRun
+from rtsr.logs import log_to_stderr
 from rtsr.segments.worker import SegmentResult, SegmentTask
 
 log = logging.getLogger("rtsr")
@@ -168,7 +168,7 @@ class LocalPool:
 def worker_main(conn: multiprocessing.connection.Connection, spec: WorkerSpec) -> None:
     """A worker process: load the model once, then encode segments until told to stop or the driver goes."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle
-    _log_to_stderr(spec.log_level)
+    log_to_stderr(spec.log_level)
     import torch  # noqa: PLC0415  (here: the driver process need not pay for it twice)
 
     from rtsr.segments.worker import encode_segment  # noqa: PLC0415
@@ -199,17 +199,3 @@ def worker_main(conn: multiprocessing.connection.Connection, spec: WorkerSpec) -
             conn.send(reply)
         except (BrokenPipeError, OSError):
             return
-
-
-class _Formatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        return f"rtsr: {record.levelname.lower()}: {record.getMessage()}"
-
-
-def _log_to_stderr(level: int) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_Formatter())
-    logger = logging.getLogger("rtsr")
-    logger.handlers[:] = [handler]
-    logger.setLevel(level)
-    logger.propagate = False
