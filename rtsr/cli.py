@@ -290,15 +290,6 @@ def _live(argv: list[str]) -> int:
     parser.add_argument("--engine-dir", type=Path, help="cache of compiled TensorRT engines")
     parser.add_argument("-o", "--output", type=Path,
                         help="record here (always with --no-window; with a window, where 'r' records)")
-    parser.add_argument("--jobs", type=_jobs, default=None, metavar="N|auto",
-                        help="worker processes, each upscaling a segment of the video at a time "
-                             "(default auto: chosen for this machine, said in the summary)")
-    parser.add_argument("--segment-seconds", type=_positive_seconds, default=DEFAULT_SEGMENT_SECONDS,
-                        metavar="S", help=f"video seconds per segment, cut at keyframes "
-                                          f"(default {DEFAULT_SEGMENT_SECONDS:g})")
-    parser.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
-                        help="run the segments on a Ray cluster: ADDRESS (or $RAY_ADDRESS), else a local "
-                             "one; needs pip install 'rtsr[ray]'")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     parser.add_argument("--no-window", action="store_true", help="no display: for servers")
     parser.add_argument("--duration", type=float, help="stop after this many seconds")

@@ -49,7 +49,6 @@ _POLL_SECONDS = 0.1
 END = object()  # end-of-stream marker in the queues
 
 
-
 class Pipeline:
     """The queues, the shared stop flag and the errors of one run's stages."""
 

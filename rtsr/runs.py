@@ -72,6 +72,7 @@ def upscale_input(upscaler: Upscaler, video: InputVideo, dst: Path, options: Run
         pool = RayPool(options.ray, dataclasses.replace(spec, engine=upscaler.engine_requested), options.jobs,
                        len(plan.segments))
         report.jobs_reason = pool.reason
+        job = dataclasses.replace(job, plan=dataclasses.replace(job.plan, threads=pool.encoder_threads))
     else:
         choice = choose_jobs(options.jobs, upscaler.engine.device.type, available_cores(), len(plan.segments))
         report.jobs_reason = choice.reason

@@ -261,3 +261,16 @@ def h264_packets(width: int, height: int, frames: int, first_pts: int, right_qua
         frame.pts, frame.time_base = first_pts + index, Fraction(1, 25)
         packets += encoder.encode(frame)
     return packets + encoder.encode(None)
+
+
+def make_resolution_change(path: Path, frames_each: int) -> Path:
+    """An MPEG-TS clip (as broadcast captures that switch resolution are): ``frames_each`` frames of 64×48
+    with a black right quarter, then as many of 96×64 with a white one."""
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("h264", rate=25)
+        stream.width, stream.height, stream.time_base = 64, 48, Fraction(1, 25)
+        for packet in h264_packets(64, 48, frames_each, 0, right_quarter=0) + \
+                h264_packets(96, 64, frames_each, frames_each, right_quarter=255):
+            packet.stream = stream
+            out.mux(packet)
+    return path

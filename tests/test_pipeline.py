@@ -10,7 +10,7 @@ import av
 import numpy as np
 import pytest
 
-from conftest import SHARED, audio_payloads, damage_packet, frame_times, h264_packets, noise_like
+from conftest import SHARED, audio_payloads, damage_packet, frame_times, make_resolution_change, noise_like
 import rtsr.io.probe
 from rtsr import DecodeError, EncodeError, InputError, Upscaler
 from rtsr.atomic import temporary_path
@@ -122,13 +122,7 @@ def test_corrupt_packet_is_skipped_counted_and_the_run_continues(clip_factory, u
 
 
 def test_resolution_change_part_way_is_resized_not_cropped(tmp_path, caplog):
-    src = tmp_path / "change.ts"  # MPEG-TS, as broadcast captures that switch resolution are
-    with av.open(str(src), "w") as out:
-        stream = out.add_stream("h264", rate=25)
-        stream.width, stream.height, stream.time_base = 64, 48, Fraction(1, 25)
-        for packet in h264_packets(64, 48, 5, 0, right_quarter=0) + h264_packets(96, 64, 5, 5, right_quarter=255):
-            packet.stream = stream
-            out.mux(packet)
+    src = make_resolution_change(tmp_path / "change.ts", 5)
     dst = tmp_path / "out.mkv"
     with caplog.at_level(logging.WARNING, logger="rtsr"):
         # The shipped weights: unlike random ones they keep a flat area's brightness.

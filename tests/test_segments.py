@@ -19,7 +19,7 @@ import av
 import numpy as np
 import pytest
 
-from conftest import audio_payloads, h264_packets
+from conftest import audio_payloads, make_resolution_change
 from rtsr import Upscaler
 from rtsr.segments import driver
 from rtsr.segments.plan import REORDER_MARGIN, PacketEntry, plan_segments
@@ -118,13 +118,7 @@ def test_ten_bit_clip(inline_pool, clip_factory, random_weights, tmp_path):
 
 
 def test_resolution_change(inline_pool, random_weights, tmp_path):
-    src = tmp_path / "change.ts"
-    with av.open(str(src), "w") as out:
-        stream = out.add_stream("h264", rate=25)
-        stream.width, stream.height, stream.time_base = 64, 48, Fraction(1, 25)
-        for packet in h264_packets(64, 48, 10, 0, right_quarter=0) + h264_packets(96, 64, 10, 10, right_quarter=255):
-            packet.stream = stream
-            out.mux(packet)
+    src = make_resolution_change(tmp_path / "change.ts", 10)
     report = _compare(src, tmp_path, random_weights("fsrcnn", 2), seconds=0.2, exact=False)
     assert report.resized_frames == 10
 

@@ -85,6 +85,7 @@ class RayPool:
         self.reason = (f"Ray: {actors} actor{'s' * (actors != 1)}, each "
                        + " and ".join(f"{value:g} {name[4:-1].upper()}" for name, value in options.items())
                        + f", on a cluster of {cpus:g} CPU" + (f" and {gpus:g} GPU" if gpus else ""))
+        self.encoder_threads = max(1, round(options["num_cpus"]))  # each actor's share of its node
         self.spec = spec
         self._actor_class = ray.remote(max_restarts=0)(SegmentActor).options(**options)
         self._restarts_left = _RESTARTS_PER_ACTOR * actors
