@@ -3,7 +3,8 @@
 Model-only figures time ``engine.run`` on a random frame of the given size
 after warm-up (CPU: wall clock; GPU engines: their own synchronisation, so
 queued work is counted). ``--e2e`` runs the whole file pipeline on a clip and
-reports its per-stage budget. Speed does not depend on the weights, so a
+reports its per-stage budget, each stage's rate alone and the pipeline's
+efficiency (rtsr.bench_stages). Speed does not depend on the weights, so a
 model without trained weights is benchmarked with random ones (and says so).
 """
 
@@ -19,6 +20,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from rtsr.bench_stages import StandInEngine, measure_stage_rates
 from rtsr.checkpoints import LoadedModel, load_model, save_checkpoint, weights_digest
 from rtsr.engines import choose_engine, make_engine
 from rtsr.errors import RtsrError, WeightsError
@@ -108,7 +110,8 @@ def bench_model(name: str, scale: int, engine_name: str, size: tuple[int, int],
 
 def bench_e2e(name: str, scale: int, engine_name: str, clip: Path | None, size: tuple[int, int],
               frames: int, warmup: int, codec: str, preset: str, jobs: int = 1,
-              segment_seconds: float | None = None) -> dict:
+              segment_seconds: float | None = None, stages: bool = False,
+              stand_in_ms: float | None = None) -> dict:
     """Run the whole pipeline into a temporary file; returns the Report's figures.
 
     First, untimed, the same upscaler runs a ``warmup``-frame clip of the
@@ -117,6 +120,9 @@ def bench_e2e(name: str, scale: int, engine_name: str, clip: Path | None, size: 
     With ``jobs`` > 1 the clip is cut into segments of ``segment_seconds``
     (None: four per job, at most the run's default) and the time includes
     starting the workers and loading their models, as a real run's does.
+    ``stages`` adds each stage's rate alone and the pipeline's efficiency
+    (rtsr.bench_stages); ``stand_in_ms`` replaces the engine by one that
+    sleeps that long per frame (one job only).
     """
     loaded, weights = _model_for_speed(name, scale)
     with tempfile.TemporaryDirectory(prefix="rtsr-bench-") as folder:
@@ -126,6 +132,8 @@ def bench_e2e(name: str, scale: int, engine_name: str, clip: Path | None, size: 
             save_checkpoint(weights_file, loaded.network, name, scale, note="random weights for speed")
         source = clip or make_sample_clip(Path(folder) / "clip.mp4", size, frames)
         upscaler = Upscaler(name, scale, engine_name, weights_file)
+        if stand_in_ms is not None:
+            upscaler.engine = StandInEngine(scale, stand_in_ms)
         if warmup:
             with InputVideo.open(source) as video:
                 info = video.info
@@ -138,7 +146,9 @@ def bench_e2e(name: str, scale: int, engine_name: str, clip: Path | None, size: 
             segment_seconds = min(DEFAULT_SEGMENT_SECONDS, max(0.1, duration / (4 * jobs)))
         report = upscaler.upscale_video(source, Path(folder) / "out.mp4", codec=codec, preset=preset, jobs=jobs,
                                         segment_seconds=segment_seconds)
-    return {
+        rates = measure_stage_rates(upscaler, source, Path(folder) / "out.mp4", report.codec, 18, preset,
+                                    Path(folder) / "encode_alone.mp4") if stages else None
+    result = {
         "model": name, "scale": scale, "engine": report.engine, "source": str(clip or "generated testsrc2"),
         "input": "x".join(map(str, report.input_size)), "output": "x".join(map(str, report.output_size)),
         "frames": report.frames, "seconds": round(report.wall_seconds, 3), "fps": round(report.fps, 2),
@@ -147,7 +157,17 @@ def bench_e2e(name: str, scale: int, engine_name: str, clip: Path | None, size: 
         "bottleneck": report.bottleneck, "codec": codec, "preset": preset, "weights": weights,
         "warmup_frames": warmup, "jobs": report.jobs, "jobs_requested": jobs,
         "segment_seconds": round(segment_seconds, 3), "jobs_reason": report.jobs_reason,
+        "stand_in_ms": stand_in_ms,
     }
+    if stand_in_ms is not None:
+        result["engine"] = f"stand-in ({stand_in_ms:g} ms per frame)"
+    if rates is not None:
+        result["stage_alone_fps"] = {stage: round(getattr(rates, stage), 2) for stage in ("decode", "engine", "encode")}
+        result["slowest_stage_alone"] = rates.slowest
+        result["back_to_back_fps"] = round(rates.back_to_back_fps, 2)
+        result["pipeline_efficiency"] = round(report.fps / rates.slowest_fps, 3)
+        result["vs_back_to_back"] = round(report.fps / rates.back_to_back_fps, 3)
+    return result
 
 
 def format_table(results: list[ModelResult]) -> str:
@@ -187,6 +207,11 @@ def build_parser(parser_class: type[argparse.ArgumentParser] = argparse.Argument
                         help="with --e2e: worker counts to compare, e.g. --jobs 1 2 4 (default 1)")
     parser.add_argument("--segment-seconds", type=float,
                         help="with --e2e --jobs: segment length (default: four segments per job)")
+    parser.add_argument("--no-stages", action="store_true",
+                        help="with --e2e: skip timing each stage alone (decode, engine, encode)")
+    parser.add_argument("--stand-in-ms", type=float, metavar="MS",
+                        help="with --e2e: replace the engine by one that waits MS per frame without holding "
+                             "the GIL, to see whether the stages overlap (one job)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     return parser
 
@@ -202,15 +227,22 @@ def main(argv: list[str], parser_class: type[argparse.ArgumentParser] = argparse
         clip = Path(args.e2e) if args.e2e else None
         if any(jobs < 1 for jobs in args.jobs):
             raise RtsrError("--jobs takes positive numbers")
+        if args.stand_in_ms is not None and (args.stand_in_ms < 0 or args.jobs != [1]):
+            raise RtsrError("--stand-in-ms takes a time of 0 ms or more and runs with --jobs 1 only")
         results = []
         for m in args.models:
             for s in args.scales:
                 for e in args.engines:
                     for size in (sizes[:1] if clip else sizes):
                         runs = [bench_e2e(m, s, e, clip, size, args.frames, args.warmup, args.codec, args.preset,
-                                          jobs, args.segment_seconds) for jobs in args.jobs]
+                                          jobs, args.segment_seconds, stages=not args.no_stages and i == 0,
+                                          stand_in_ms=args.stand_in_ms)
+                                for i, jobs in enumerate(args.jobs)]
                         for r in runs:
                             r["speedup_vs_first"] = round(r["fps"] / runs[0]["fps"], 3) if runs[0]["fps"] else 0.0
+                            if r is not runs[0] and "stage_alone_fps" in runs[0]:  # measured once per case
+                                r["pipeline_efficiency"] = round(
+                                    r["fps"] / runs[0]["stage_alone_fps"][runs[0]["slowest_stage_alone"]], 3)
                         results += runs
         if args.json:
             print(json.dumps({"schema": SCHEMA, "kind": "e2e", "results": results}, indent=2))
@@ -222,6 +254,13 @@ def main(argv: list[str], parser_class: type[argparse.ArgumentParser] = argparse
                       f"{r['realtime_ratio']:.2f}× real time, ×{r['speedup_vs_first']:.2f} vs jobs "
                       f"{args.jobs[0]}; {stages}{' (summed over workers)' if r['jobs'] > 1 else ''}; "
                       f"bottleneck {r['bottleneck']}")
+                if "stage_alone_fps" in r:
+                    alone = ", ".join(f"{k} {v:.1f} fps" for k, v in r["stage_alone_fps"].items())
+                    print(f"  each stage alone: {alone}; back to back {r['back_to_back_fps']:.1f} fps")
+                if "pipeline_efficiency" in r:
+                    print(f"  pipeline efficiency: {r['pipeline_efficiency']:.2f} of the slowest stage alone"
+                          + (f", {r['vs_back_to_back']:.2f}× the stages back to back" if "vs_back_to_back" in r
+                             else ""))
         return 0
     results = [bench_model(m, s, e, size, args.frames, args.warmup)
                for m in args.models for s in args.scales for e in args.engines for size in sizes]

@@ -35,6 +35,7 @@ from rtsr.io.chunks import ChunkWriter
 from rtsr.io.encode import EncodePlan, EncodeSettings, choose_pix_fmt, video_encoder
 from rtsr.io.output import check_paths
 from rtsr.io.planes import PlaneFunction, upscale_frame
+from rtsr.io.priority import lower_this_thread
 from rtsr.io.probe import InputVideo, VideoInfo
 from rtsr.io.reader import FrameReader
 from rtsr.io.remux import assemble, plan_copies
@@ -153,6 +154,7 @@ class EncodeStage:
         self.pipeline, self.writer, self.clock = pipeline, writer, clock
 
     def run(self) -> None:
+        lower_this_thread()  # the upscale stage comes first (rtsr.io.priority)
         while True:
             item = self.pipeline.get(self.pipeline.to_encode)
             if item is END:

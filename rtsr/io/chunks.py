@@ -10,6 +10,7 @@ import av
 
 from rtsr.errors import EncodeError
 from rtsr.io.encode import EncodePlan, add_video_stream
+from rtsr.io.priority import call_lowered
 from rtsr.io.remux import muxer_options
 
 
@@ -41,8 +42,8 @@ class ChunkWriter:
         self.output = av.open(str(self.work.partial_path()), "w", format=self.plan.muxer,
                               options=muxer_options(self.plan.muxer, self.plan.time_base))
         try:
-            self.video = add_video_stream(self.output, self.plan)
-            self.output.start_encoding()
+            # Opened on a lowered thread: the encoder's worker threads yield to the upscale stage (rtsr.io.priority).
+            self.video = call_lowered(self._start_encoder)
         except (av.FFmpegError, ValueError) as err:
             self.close()
             raise EncodeError(f"cannot start encoding with {self.plan.codec} ({self.plan.pix_fmt}): {err}") from None
@@ -50,6 +51,11 @@ class ChunkWriter:
             self.close()
             raise
         self.opened, self.frames, self.last_pts = time.monotonic(), 0, 0
+
+    def _start_encoder(self) -> av.video.stream.VideoStream:
+        video = add_video_stream(self.output, self.plan)
+        self.output.start_encoding()
+        return video
 
     def write(self, frame: av.VideoFrame) -> None:
         """Encode one frame (pts in the plan's time base); close the chunk when its time is up."""
