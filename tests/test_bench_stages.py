@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from rtsr import Upscaler
 from rtsr.bench_stages import StandInEngine, StageRates, measure_stage_rates
@@ -53,3 +54,13 @@ def test_bench_e2e_reports_stage_rates_and_efficiency():
     assert slowest == min(row["stage_alone_fps"].values()) and row["slowest_stage_alone"] == "engine"
     assert abs(row["pipeline_efficiency"] - row["fps"] / slowest) < 0.01
     assert row["back_to_back_fps"] < slowest
+
+
+def test_gpu_check_script_parses_and_says_its_usage(tmp_path):
+    script = Path(__file__).resolve().parents[1] / "tools" / "gpu_check.sh"
+    assert subprocess.run(["bash", "-n", str(script)], capture_output=True).returncode == 0
+    result = subprocess.run(["bash", str(script)], capture_output=True, text=True, timeout=30)
+    assert result.returncode != 0 and "usage: tools/gpu_check.sh WHEELS OUT" in result.stderr
+    result = subprocess.run(["bash", str(script), str(tmp_path / "no-wheels"), str(tmp_path / "out")],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1 and "cannot install PyAV" in (tmp_path / "out" / "gpu_check.log").read_text()
