@@ -50,6 +50,7 @@ class ModelResult:
     realtime_ratio: float  # fps / 24
     bicubic_fps: float  # F.interpolate bicubic on the same engine's device, same frame
     weights: str  # "shipped", a path, or "random (speed only)"
+    compile: str = "-"  # the cuda engine's compile state (rtsr.compiled); "-" for other engines
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -87,11 +88,11 @@ def _time(run, synchronize, frames: int, warmup: int) -> float:
 
 
 def bench_model(name: str, scale: int, engine_name: str, size: tuple[int, int],
-                frames: int, warmup: int) -> ModelResult:
+                frames: int, warmup: int, compile: bool = True) -> ModelResult:
     check_scale(scale)
     choice = choose_engine(engine_name)
     loaded, weights = _model_for_speed(name, scale)
-    engine = make_engine(choice, loaded)
+    engine = make_engine(choice, loaded, compile=compile)
     width, height = size
     x = torch.rand(1, loaded.channels, height, width, device=engine.device)
     seconds = _time(lambda: engine.run(x), engine.synchronize, frames, warmup)
@@ -104,14 +105,14 @@ def bench_model(name: str, scale: int, engine_name: str, size: tuple[int, int],
         ms_per_frame=round(1000 * seconds, 3), fps=round(fps, 2),
         megapixels_per_second=round(fps * width * height * scale * scale / 1e6, 2),
         realtime_ratio=round(fps / REALTIME_FPS, 3), bicubic_fps=round(1.0 / bicubic, 2),
-        weights=weights,
+        weights=weights, compile=getattr(engine, "compile_state", "-"),
     )
 
 
 def bench_e2e(name: str, scale: int, engine_name: str, clip: Path | None, size: tuple[int, int],
               frames: int, warmup: int, codec: str, preset: str, jobs: int = 1,
               segment_seconds: float | None = None, stages: bool = False,
-              stand_in_ms: float | None = None) -> dict:
+              stand_in_ms: float | None = None, compile: bool = True) -> dict:
     """Run the whole pipeline into a temporary file; returns the Report's figures.
 
     First, untimed, the same upscaler runs a ``warmup``-frame clip of the
@@ -131,7 +132,7 @@ def bench_e2e(name: str, scale: int, engine_name: str, clip: Path | None, size: 
             weights_file = Path(folder) / "random.pt"
             save_checkpoint(weights_file, loaded.network, name, scale, note="random weights for speed")
         source = clip or make_sample_clip(Path(folder) / "clip.mp4", size, frames)
-        upscaler = Upscaler(name, scale, engine_name, weights_file)
+        upscaler = Upscaler(name, scale, engine_name, weights_file, compile=compile)
         if stand_in_ms is not None:
             upscaler.engine = StandInEngine(scale, stand_in_ms)
         if warmup:
@@ -157,7 +158,7 @@ def bench_e2e(name: str, scale: int, engine_name: str, clip: Path | None, size: 
         "bottleneck": report.bottleneck, "codec": codec, "preset": preset, "weights": weights,
         "warmup_frames": warmup, "jobs": report.jobs, "jobs_requested": jobs,
         "segment_seconds": round(segment_seconds, 3), "jobs_reason": report.jobs_reason,
-        "stand_in_ms": stand_in_ms,
+        "stand_in_ms": stand_in_ms, "compile": getattr(upscaler.engine, "compile_state", "-"),
     }
     if stand_in_ms is not None:
         result["engine"] = f"stand-in ({stand_in_ms:g} ms per frame)"
@@ -212,6 +213,7 @@ def build_parser(parser_class: type[argparse.ArgumentParser] = argparse.Argument
     parser.add_argument("--stand-in-ms", type=float, metavar="MS",
                         help="with --e2e: replace the engine by one that waits MS per frame without holding "
                              "the GIL, to see whether the stages overlap (one job)")
+    parser.add_argument("--no-compile", action="store_true", help="cuda engine: eager, without torch.compile")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     return parser
 
@@ -236,7 +238,7 @@ def main(argv: list[str], parser_class: type[argparse.ArgumentParser] = argparse
                     for size in (sizes[:1] if clip else sizes):
                         runs = [bench_e2e(m, s, e, clip, size, args.frames, args.warmup, args.codec, args.preset,
                                           jobs, args.segment_seconds, stages=not args.no_stages and i == 0,
-                                          stand_in_ms=args.stand_in_ms)
+                                          stand_in_ms=args.stand_in_ms, compile=not args.no_compile)
                                 for i, jobs in enumerate(args.jobs)]
                         for r in runs:
                             r["speedup_vs_first"] = round(r["fps"] / runs[0]["fps"], 3) if runs[0]["fps"] else 0.0
@@ -262,7 +264,7 @@ def main(argv: list[str], parser_class: type[argparse.ArgumentParser] = argparse
                           + (f", {r['vs_back_to_back']:.2f}× the stages back to back" if "vs_back_to_back" in r
                              else ""))
         return 0
-    results = [bench_model(m, s, e, size, args.frames, args.warmup)
+    results = [bench_model(m, s, e, size, args.frames, args.warmup, not args.no_compile)
                for m in args.models for s in args.scales for e in args.engines for size in sizes]
     if args.json:
         print(json.dumps({"schema": SCHEMA, "kind": "model", "torch": torch.__version__,

@@ -90,6 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--crf", type=int, default=18, help="encoder quality, lower is better (default 18)")
     parser.add_argument("--preset", default="medium", help="encoder speed preset (default medium)")
     parser.add_argument("--pix-fmt", help="output pixel format (default: the input's; 10-bit stays 10-bit)")
+    parser.add_argument("--no-compile", action="store_true",
+                        help="cuda engine: run the network eagerly, without torch.compile (which compiles "
+                             "once per frame size and caches the result)")
     parser.add_argument("--jobs", type=_jobs, default=None, metavar="N|auto",
                         help="worker processes, each upscaling a segment of the video at a time "
                              "(default auto: chosen for this machine, said in the summary)")
@@ -164,7 +167,8 @@ def _upscale(args: argparse.Namespace) -> int:
     if is_batch(args.input, args.output):
         return _upscale_many(args)
     with _validate(args) as video:
-        upscaler = Upscaler(args.model, args.scale, args.engine, args.weights, args.engine_dir)
+        upscaler = Upscaler(args.model, args.scale, args.engine, args.weights, args.engine_dir,
+                            compile=not args.no_compile)
         _warn_if_slow(upscaler, video.info)
         report = upscaler.upscale_video(
             video, args.output, codec=args.codec, crf=args.crf, preset=args.preset,
@@ -180,7 +184,8 @@ def _upscale(args: argparse.Namespace) -> int:
 def _upscale_many(args: argparse.Namespace) -> int:
     """Several inputs or a folder into the output folder; exit 1 when any file failed."""
     _check_settings(args)
-    upscaler = Upscaler(args.model, args.scale, args.engine, args.weights, args.engine_dir)
+    upscaler = Upscaler(args.model, args.scale, args.engine, args.weights, args.engine_dir,
+                        compile=not args.no_compile)
     batch = upscaler.upscale_videos(
         args.input, args.output, codec=args.codec, crf=args.crf, preset=args.preset, pix_fmt=args.pix_fmt,
         overwrite=args.overwrite, progress=not args.quiet and sys.stderr.isatty(), jobs=args.jobs,
@@ -288,6 +293,7 @@ def _live(argv: list[str]) -> int:
     parser.add_argument("--engine", default="auto", help="auto, cpu, cuda or tensorrt (default auto)")
     parser.add_argument("--weights", type=Path, help="weights file instead of the shipped ones")
     parser.add_argument("--engine-dir", type=Path, help="cache of compiled TensorRT engines")
+    parser.add_argument("--no-compile", action="store_true", help="cuda engine: no torch.compile")
     parser.add_argument("-o", "--output", type=Path,
                         help="record here (always with --no-window; with a window, where 'r' records)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output file")
@@ -305,7 +311,8 @@ def _live(argv: list[str]) -> int:
         raise RtsrError("no display to open a window on; use --no-window -o out.mp4")
     source = open_source(args.source)  # first: a typo in the source should not wait for a model
     try:
-        upscaler = Upscaler(args.model, args.scale, args.engine, args.weights, args.engine_dir)
+        upscaler = Upscaler(args.model, args.scale, args.engine, args.weights, args.engine_dir,
+                            compile=not args.no_compile)
     except RtsrError:
         source.close()
         raise

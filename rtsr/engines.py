@@ -34,6 +34,7 @@ import torch
 from torch import nn
 
 from rtsr.checkpoints import LoadedModel
+from rtsr.compiled import CompiledNetwork
 from rtsr.engine_cache import EngineCache, EngineKey, ShapeProfile, default_engine_dir
 from rtsr.errors import EngineUnavailable
 from rtsr.version import __version__
@@ -219,17 +220,28 @@ class CpuEngine:
 
 
 class CudaEngine:
-    """PyTorch on an NVIDIA GPU in fp16, channels_last, with cuDNN autotuning."""
+    """PyTorch on an NVIDIA GPU in fp16, channels_last, with cuDNN autotuning.
+
+    With ``compile`` (the default) the network runs through torch.compile,
+    once per frame size, falling back to eager PyTorch if that fails
+    (rtsr.compiled); ``compile_state`` says which ran.
+    """
 
     name = "cuda"
 
-    def __init__(self, model: nn.Module, device: torch.device | None = None) -> None:
+    def __init__(self, model: nn.Module, device: torch.device | None = None, compile: bool = True,
+                 label: str = "the network") -> None:
         self.device = device or torch.device("cuda")
         self.scale: int = model.scale
         self.halo: int = model.receptive_radius()
         torch.backends.cudnn.benchmark = True  # frames keep one size, so tuning pays off
         self.network = self._prepare(model)
+        self.compiled = CompiledNetwork(self.network, label) if compile else None
         self.max_rows: int | None = None
+
+    @property
+    def compile_state(self) -> str:
+        return self.compiled.state if self.compiled is not None else "eager (--no-compile)"
 
     def _prepare(self, model: nn.Module) -> nn.Module:
         network = model.for_inference().eval().requires_grad_(False)
@@ -252,7 +264,8 @@ class CudaEngine:
         """(1, C, H, W) float32 on the GPU -> (1, C, H*scale, W*scale) float32, computed in fp16."""
         with torch.inference_mode():
             half = x.to(torch.float16).contiguous(memory_format=torch.channels_last)
-            out = run_in_strips(self.network, half, self.scale, self._rows(x.shape[-1]), self.halo)
+            network = self.compiled if self.compiled is not None else self.network
+            out = run_in_strips(network, half, self.scale, self._rows(x.shape[-1]), self.halo)
             return out.float()
 
 
@@ -333,10 +346,14 @@ class TensorRTEngine(CudaEngine):
         return super().run(x)
 
 
-def make_engine(choice: EngineChoice, loaded: LoadedModel, engine_dir: Path | None = None) -> CpuEngine | CudaEngine:
-    """Instantiate the chosen engine around a loaded model (rtsr.checkpoints.load_model)."""
+def make_engine(choice: EngineChoice, loaded: LoadedModel, engine_dir: Path | None = None,
+                compile: bool = True) -> CpuEngine | CudaEngine:
+    """Instantiate the chosen engine around a loaded model (rtsr.checkpoints.load_model).
+
+    ``compile`` applies to the cuda engine (rtsr.compiled).
+    """
     if choice.name == "cpu":
         return CpuEngine(loaded.network)
     if choice.name == "cuda":
-        return CudaEngine(loaded.network)
+        return CudaEngine(loaded.network, compile=compile, label=f"{loaded.name} ×{loaded.scale}")
     return TensorRTEngine(loaded, engine_dir)

@@ -49,6 +49,7 @@ class Report:
     resumed_frames: int = 0  # frames an earlier, interrupted run had upscaled (not in ``frames``)
     jobs: int = 1  # segment workers (rtsr.segments); stage seconds are then summed over them
     jobs_reason: str = ""  # why that many: "--jobs", "auto: ...", or why the input was not cut
+    engine_notes: list[str] = field(default_factory=list)  # e.g. the cuda engine's "compiled (...)" or "eager: why"
 
     @property
     def fps(self) -> float:
@@ -82,6 +83,8 @@ class Report:
         ]
         if self.jobs_reason:
             lines.append(f"jobs: {self.jobs} ({self.jobs_reason})")
+        if self.engine_notes:
+            lines.append(f"engine: {self.engine}, " + "; ".join(self.engine_notes))
         copied = self.copied_streams + ([f"{self.chapters} chapters"] if self.chapters else [])
         if copied:
             lines.append("copied: " + ", ".join(copied))

@@ -53,9 +53,14 @@ def upscale_input(upscaler: Upscaler, video: InputVideo, dst: Path, options: Run
     job = prepare_job(video, dst, upscaler.scale, options.settings, upscaler.identity, options.overwrite, report)
 
     def whole() -> Report:
-        with upscaler.engine.sharing_cores():
-            return run_whole(job, upscaler.plane_upscaler(video.info, job.plan.size, clock), report, clock,
-                             options.progress, options.checkpoint_seconds)
+        try:
+            with upscaler.engine.sharing_cores():
+                return run_whole(job, upscaler.plane_upscaler(video.info, job.plan.size, clock), report, clock,
+                                 options.progress, options.checkpoint_seconds)
+        finally:
+            state = getattr(upscaler.engine, "compile_state", None)  # the cuda engine's (rtsr.compiled)
+            if state is not None:
+                report.engine_notes.append(state)
 
     if options.jobs == 1 and options.ray is None:
         return whole()
@@ -65,7 +70,8 @@ def upscale_input(upscaler: Upscaler, video: InputVideo, dst: Path, options: Run
         report.jobs_reason = f"the input cannot be cut into segments: {plan.unsplittable}"
         return whole()
     spec = WorkerSpec(upscaler.model, upscaler.scale, upscaler.engine_choice.name, upscaler.weights_path,
-                      upscaler.engine_dir, log_level=logging.getLogger("rtsr").getEffectiveLevel())
+                      upscaler.engine_dir, log_level=logging.getLogger("rtsr").getEffectiveLevel(),
+                      compile=upscaler.compile)
     if options.ray is not None:
         from rtsr.segments.ray_pool import RayPool  # noqa: PLC0415  (Ray is an optional extra)
 

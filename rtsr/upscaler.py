@@ -31,12 +31,14 @@ class Upscaler:
     >>> report = up.upscale_video("in.mp4", "out.mp4")
 
     ``weights`` overrides the shipped weights file; ``engine_dir`` the cache
-    of compiled TensorRT engines (default: rtsr.engine_cache.default_engine_dir). Raises an RtsrError
+    of compiled TensorRT engines (default: rtsr.engine_cache.default_engine_dir);
+    ``compile=False`` keeps the cuda engine eager (rtsr.compiled). Raises an RtsrError
     subclass for an unknown model/scale/engine or unusable weights.
     """
 
     def __init__(self, model: str = "fsrcnn", scale: int = 3, engine: str = "auto",
-                 weights: str | Path | None = None, engine_dir: str | Path | None = None) -> None:
+                 weights: str | Path | None = None, engine_dir: str | Path | None = None,
+                 compile: bool = True) -> None:
         get_architecture(model)
         check_scale(scale)
         self.engine_choice = choose_engine(engine)
@@ -44,7 +46,9 @@ class Upscaler:
         self.weights_path = str(weights) if weights else None  # as given: segment workers load the same
         self.engine_dir = str(engine_dir) if engine_dir else None
         self.loaded = load_model(model, scale, Path(weights) if weights else None)
-        self.engine = make_engine(self.engine_choice, self.loaded, Path(engine_dir) if engine_dir else None)
+        self.compile = compile
+        self.engine = make_engine(self.engine_choice, self.loaded, Path(engine_dir) if engine_dir else None,
+                                  compile)
 
     @property
     def model(self) -> str:

@@ -29,15 +29,31 @@ def test_cuda_fp16_matches_cpu_fp32_above_50_db(name: str, channels: int) -> Non
     model = MODELS[name].build(3).eval()
     x = torch.rand(1, channels, 90, 160)
     reference = CpuEngine(model).run(x).clamp(0, 1)
-    fast = CudaEngine(model).run(x.cuda()).cpu().clamp(0, 1)
+    fast = CudaEngine(model, compile=False).run(x.cuda()).cpu().clamp(0, 1)
     assert fast.shape == reference.shape
     assert _psnr(fast, reference) >= 50
 
 
+def test_compiled_cuda_engine_matches_eager_and_says_so(caplog) -> None:
+    torch.manual_seed(0)
+    model = MODELS["fsrcnn"].build(3).eval()
+    x = torch.rand(1, 1, 48, 64, device="cuda")
+    eager = CudaEngine(model, compile=False).run(x).clamp(0, 1)
+    engine = CudaEngine(model, label="fsrcnn ×3")
+    with caplog.at_level("INFO", logger="rtsr"):
+        compiled = engine.run(x).clamp(0, 1)
+        again = engine.run(x).clamp(0, 1)
+    assert engine.compile_state.startswith("compiled"), engine.compile_state
+    assert caplog.text.count("compiling fsrcnn ×3 for 64×48") == 1
+    assert _psnr(compiled, eager) >= 50 and torch.equal(compiled, again)
+
+
 def test_cuda_pipeline_end_to_end(clip_factory, random_weights, tmp_path) -> None:
     src = clip_factory("in.mp4", width=320, height=180, frames=12)
-    report = Upscaler("fsrcnn", 3, "cuda", random_weights("fsrcnn", 3)).upscale_video(src, tmp_path / "o.mp4")
+    report = Upscaler("fsrcnn", 3, "cuda", random_weights("fsrcnn", 3), compile=False).upscale_video(
+        src, tmp_path / "o.mp4")
     assert report.frames == 12 and report.output_size == (960, 540)
+    assert "eager (--no-compile)" in report.summary()
     assert report.stage_seconds["inference"] > 0
 
 

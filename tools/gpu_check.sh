@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The one-call GPU check (docs/performance.md, "The GPU check"): on a GPU machine (H100/H200 class,
 # 16 cores, no network, PyAV not installed), in at most 8 minutes:
-#   PyAV from a wheel folder -> pytest -m gpu -> model-only bench -> end-to-end bench (jobs 1/4/8,
-#   presets medium and veryfast) -> rtsr live headless; JSON and one log written into OUT.
+#   PyAV from a wheel folder -> pytest -m gpu -> model-only bench (compiled, and FSRCNN eager)
+#   -> end-to-end bench (jobs 1/4/8, presets medium and veryfast) -> rtsr live headless;
+#   JSON and one log written into OUT.
 #
 #   usage: tools/gpu_check.sh WHEELS OUT
 #     WHEELS  folder holding a PyAV wheel for this machine's Python (av-*.whl)
@@ -68,6 +69,8 @@ step machine 30 - bash -c 'date -u; nproc; free -g | head -2; (nvidia-smi --quer
 step "pytest -m gpu" 150 - python3 -m pytest -q -m gpu -p no:cacheprovider tests
 step "model-only bench" 90 bench_model.json python3 -m rtsr bench --json --engines "$engine" \
     --models fsrcnn srcnn srresnet --scales 3 --sizes "${model_sizes[@]}" --frames "$frames" --warmup 5
+step "model-only bench, eager" 60 bench_model_eager.json python3 -m rtsr bench --json --engines "$engine" \
+    --models fsrcnn --scales 3 --sizes "${model_sizes[@]}" --frames "$frames" --warmup 5 --no-compile
 for preset in veryfast medium; do
     step "e2e ${e2e_720[0]} x3 $preset" 110 "e2e_720p_$preset.json" python3 -m rtsr bench --e2e --json \
         --engines "$engine" --scales 3 --sizes "${e2e_720[0]}" --frames "${e2e_720[1]}" --warmup 10 \

@@ -43,6 +43,7 @@ class WorkerSpec:
     engine_dir: str | None = None
     torch_threads: int = 1  # inference threads (CPU engine)
     log_level: int = logging.WARNING
+    compile: bool = True  # the cuda engine through torch.compile (rtsr.compiled)
 
 
 @dataclass
@@ -176,7 +177,7 @@ def worker_main(conn: multiprocessing.connection.Connection, spec: WorkerSpec) -
 
     torch.set_num_threads(spec.torch_threads)
     try:
-        upscaler = Upscaler(spec.model, spec.scale, spec.engine, spec.weights, spec.engine_dir)
+        upscaler = Upscaler(spec.model, spec.scale, spec.engine, spec.weights, spec.engine_dir, spec.compile)
     except RtsrError as err:
         conn.send(("failed", err))
         return

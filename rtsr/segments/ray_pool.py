@@ -43,7 +43,7 @@ class SegmentActor:
         from rtsr.upscaler import Upscaler  # noqa: PLC0415
 
         torch.set_num_threads(spec.torch_threads)
-        self.upscaler = Upscaler(spec.model, spec.scale, spec.engine, spec.weights, spec.engine_dir)
+        self.upscaler = Upscaler(spec.model, spec.scale, spec.engine, spec.weights, spec.engine_dir, spec.compile)
 
     def describe(self) -> str:
         return f"{self.upscaler.engine_choice.name} on {os.uname().nodename} (pid {os.getpid()})"
