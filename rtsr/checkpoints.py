@@ -10,17 +10,22 @@ is accepted too; its architecture and scale are then checked from the shapes.
 from __future__ import annotations
 
 import hashlib
+import logging
+import math
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from rtsr.atomic import write_atomically
 from rtsr.errors import WeightsError
-from rtsr.models import Architecture, check_scale, get_architecture
+from rtsr.models import SCALES, Architecture, check_scale, get_architecture
+
+log = logging.getLogger("rtsr")
 
 CHECKPOINT_FORMAT = "rtsr-checkpoint-1"
 
@@ -51,9 +56,14 @@ def read_checkpoint(path: Path) -> dict:
         raise WeightsError(f"weights file not found: {path}")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, OSError, EOFError, ValueError) as err:
+    except pickle.UnpicklingError:
+        # torch's own message goes on to suggest weights_only=False, which would run the file's code: never.
+        raise WeightsError(f"refusing {path}: it holds Python objects besides tensors, and rtsr loads "
+                           "weights only in the safe way that never runs code from the file") from None
+    except (RuntimeError, OSError, EOFError, ValueError) as err:
         reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise WeightsError(f"cannot read weights {path}: {reason}") from None
+        raise WeightsError(f"cannot read weights {path}: not a complete torch weights file, truncated or "
+                           f"damaged ({reason})") from None
     if not isinstance(payload, dict):
         raise WeightsError(f"{path} is not a weights file (got {type(payload).__name__})")
     if payload.get("format") == CHECKPOINT_FORMAT:
@@ -108,6 +118,75 @@ class LoadedModel:
         return self.network.receptive_radius()
 
 
+def _build_with(architecture: Architecture, state: dict, scale: int, weights: Path) -> nn.Module:
+    """The network at ``scale`` with ``state`` loaded, in eval mode; WeightsError when they do not fit."""
+    try:
+        model = architecture.build(scale, **architecture.hparams_from_state(state))
+        model.load_state_dict(state)
+    except (KeyError, RuntimeError, TypeError, IndexError, ValueError) as err:
+        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise WeightsError(f"{weights} does not fit {architecture.name}: {first_line}") from None
+    return model.eval()
+
+
+# A plain state dict whose weights do worse than bicubic by more than this (dB, on the test picture)
+# at the asked scale is refused. Trained FSRCNN weights beat bicubic at their own scale and lose
+# by 11 dB or more at the others; SRCNN's lose 0.1 to 6.5 dB at other scales (docs/training.md).
+REFUSE_BELOW_BICUBIC_DB = 3.0
+
+
+def _check_unstated_scale(architecture: Architecture, state: dict, scale: int, weights: Path) -> None:
+    """A plain FSRCNN/SRCNN state dict does not say its scale: test it against bicubic at every scale.
+
+    FSRCNN's tensors are the same at every scale, and weights trained for
+    another one give a gridded, over-bright picture without any error. On a
+    test picture, the weights' gain over bicubic is measured at each scale;
+    they run only when the asked scale is not far below bicubic, and the
+    log says what was assumed.
+    """
+    gains = {candidate: _gain_over_bicubic(_build_with(architecture, state, candidate, weights), candidate)
+             for candidate in SCALES}
+    best = max(gains, key=gains.__getitem__)
+    measured = ", ".join(f"×{s} {g:+.1f} dB" for s, g in gains.items())
+    if gains[scale] < -REFUSE_BELOW_BICUBIC_DB:
+        likely = (f"look like ×{best} weights (pass --scale {best})" if gains[best] >= -1.0
+                  else "look untrained, or made for another model")
+        raise WeightsError(f"{weights} is a plain state dict, which does not say its scale, and its weights "
+                           f"{likely}: against bicubic on a test picture they gave {measured}; refusing to "
+                           f"run them at ×{scale}")
+    log.info("%s does not say its scale; assumed ×%d, which a test picture supports (against bicubic: %s)",
+             weights, scale, measured)
+
+
+def _gain_over_bicubic(network: nn.Module, scale: int) -> float:
+    """PSNR of ``network`` minus that of bicubic, ×``scale`` on a synthetic luma picture (dB)."""
+    size = 96  # divisible by every scale
+    y, x = torch.meshgrid(torch.arange(size, dtype=torch.float32), torch.arange(size, dtype=torch.float32),
+                          indexing="ij")
+    picture = 0.5 + 0.2 * torch.sin(x * 0.35 + y * 0.1) * torch.cos(y * 0.22)  # gratings
+    picture += 0.25 * ((x - 30) ** 2 + (y - 60) ** 2 < 300).float()  # a disk
+    picture -= 0.2 * ((x + 0.5 * y > 80) & (x < 70)).float()  # straight edges
+    picture += 0.15 * (((x // 12 + y // 12) % 2 == 0) & (y < 30)).float()  # a checkerboard
+    hr = ((16 + 219 * picture.clamp(0, 1)) / 255)[None, None]  # studio-range luma, the models' domain
+    hr = hr.repeat(1, _network_channels(network), 1, 1)
+    lr = F.interpolate(hr, scale_factor=1 / scale, mode="bicubic", antialias=True, align_corners=False)
+    with torch.inference_mode():
+        upscaled = network(lr).clamp(0, 1)
+    bicubic = F.interpolate(lr, scale_factor=scale, mode="bicubic", align_corners=False).clamp(0, 1)
+    return _psnr(upscaled, hr, scale) - _psnr(bicubic, hr, scale)
+
+
+def _network_channels(network: nn.Module) -> int:
+    """Channels the network takes: that of its first convolution."""
+    first = next(m for m in network.modules() if isinstance(m, nn.Conv2d))
+    return first.in_channels
+
+
+def _psnr(a: torch.Tensor, b: torch.Tensor, shave: int) -> float:
+    error = F.mse_loss(a[..., shave:-shave, shave:-shave], b[..., shave:-shave, shave:-shave]).item()
+    return 10 * math.log10(1 / max(error, 1e-12))
+
+
 def load_model(name: str, scale: int, weights: Path | None = None) -> LoadedModel:
     """Build ``name`` at ``scale`` with trained weights, in eval mode on the CPU, and describe it.
 
@@ -131,11 +210,7 @@ def load_model(name: str, scale: int, weights: Path | None = None) -> LoadedMode
     stored_scale = payload.get("scale") or architecture.scale_from_state(state)
     if stored_scale is not None and stored_scale != scale:
         raise WeightsError(f"{weights} is for ×{stored_scale}, not ×{scale}")
-    try:
-        model = architecture.build(scale, **architecture.hparams_from_state(state))
-        model.load_state_dict(state)
-    except (KeyError, RuntimeError, TypeError) as err:
-        first_line = str(err).strip().splitlines()[0]
-        raise WeightsError(f"{weights} does not fit {architecture.name}: {first_line}") from None
-    model.eval()
+    model = _build_with(architecture, state, scale, weights)
+    if stored_scale is None:
+        _check_unstated_scale(architecture, state, scale, weights)
     return LoadedModel(model, architecture, scale, Path(weights), weights_digest(model), dict(payload.get("meta", {})))

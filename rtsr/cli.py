@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import signal
 import sys
 import threading
@@ -30,6 +31,7 @@ from rtsr.segments.ray_pool import ray_available
 from rtsr.upscaler import Upscaler
 
 EXIT_OK, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 130, 143
+URL_SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:/(?!/)")  # as pathlib leaves a URL: "rtsp:/host/..."
 log = logging.getLogger("rtsr")
 
 EXAMPLES = """\
@@ -136,6 +138,15 @@ def _check_settings(args: argparse.Namespace) -> None:
         ray_available()
 
 
+def _refuse_urls(inputs: list[Path]) -> None:
+    """File mode takes files; a URL given to it (which Path would mangle: http:/host) says where streams go."""
+    for path in inputs:
+        if URL_SCHEME.match(str(path)):
+            url = URL_SCHEME.sub(lambda m: m.group(0) + "/", str(path), count=1)
+            raise RtsrError(f"{url} is a stream, not a file: `rtsr live {url} -o out.mp4` records a stream "
+                            "upscaled; `rtsr FILE -o OUT` takes files")
+
+
 def _validate(args: argparse.Namespace) -> InputVideo:
     """Check the settings and the paths of a one-input run; returns the opened input.
 
@@ -164,6 +175,7 @@ def _configure_logging(quiet: bool) -> None:
 
 
 def _upscale(args: argparse.Namespace) -> int:
+    _refuse_urls(args.input)
     if is_batch(args.input, args.output):
         return _upscale_many(args)
     with _validate(args) as video:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -13,7 +14,7 @@ from rtsr.checkpoints import load_model
 from rtsr.engines import choose_engine, make_engine
 from rtsr.errors import InputError
 from rtsr.io.encode import EncodeSettings, resolve_codec, video_encoder
-from rtsr.io.output import check_paths
+from rtsr.io.output import check_paths, muxer_for
 from rtsr.io.probe import InputVideo, VideoInfo
 from rtsr.models import check_scale, get_architecture
 from rtsr.runs import RunOptions, upscale_input
@@ -86,6 +87,9 @@ class Upscaler:
         """(H, W, 3) uint8 RGB -> (H·scale, W·scale, 3) uint8 RGB."""
         if not isinstance(rgb, np.ndarray) or rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
             raise InputError("upscale_image takes an H×W×3 uint8 RGB array")
+        if rgb.shape[0] == 0 or rgb.shape[1] == 0:
+            raise InputError(f"upscale_image got an empty picture ({rgb.shape[1]}×{rgb.shape[0]})")
+        rgb = np.ascontiguousarray(rgb)  # views such as cv2.imread(p)[..., ::-1] have negative strides
         return upscale_rgb_image(self.engine, self.loaded.planes, self.scale, rgb)
 
     def plane_upscaler(self, info: VideoInfo, out_size: tuple[int, int],
@@ -117,14 +121,13 @@ class Upscaler:
 
         Returns the run's Report (frames, fps, real-time ratio, per-stage times).
         """
-        codec = resolve_codec(codec, gpu_present=self.engine.device.type == "cuda")
         options = RunOptions(EncodeSettings(codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt), jobs,
                              segment_seconds, ray, overwrite, terminal_progress if progress else None,
                              checkpoint_seconds)
         if isinstance(src, InputVideo):
             return self._run(src, Path(dst), options)
         check_paths(Path(src), Path(dst), overwrite)  # before opening the input: a wrong output fails first
-        video_encoder(codec)
+        video_encoder(self._codec_for(codec, Path(dst)))
         with InputVideo.open(Path(src)) as video:
             return self._run(video, Path(dst), options)
 
@@ -140,8 +143,8 @@ class Upscaler:
         A file that fails is listed in the returned BatchReport and the others
         go on. ``on_report`` receives one line per file as it finishes.
         """
-        codec = resolve_codec(codec, gpu_present=self.engine.device.type == "cuda")
-        video_encoder(codec)
+        if codec != "auto":
+            video_encoder(codec)
         settings = EncodeSettings(codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt)
 
         def run_one(video: InputVideo, dst: Path, progress_to: ProgressFactory | None) -> Report:
@@ -149,7 +152,13 @@ class Upscaler:
 
         return upscale_many([Path(p) for p in inputs], Path(out_dir), run_one, overwrite, progress, on_report)
 
+    def _codec_for(self, codec: str, dst: Path) -> str:
+        """``codec``, or for "auto" the encoder for this engine and ``dst``'s container."""
+        return resolve_codec(codec, self.engine.device.type == "cuda", muxer_for(dst))
+
     def _run(self, video: InputVideo, dst: Path, options: RunOptions) -> Report:
+        settings = dataclasses.replace(options.settings, codec=self._codec_for(options.settings.codec, dst))
+        options = dataclasses.replace(options, settings=settings)
         report = Report(source=str(video.path), output=str(dst), model=self.model, scale=self.scale,
-                        engine=self.engine_choice.describe(), codec=options.settings.codec)
+                        engine=self.engine_choice.describe(), codec=settings.codec)
         return upscale_input(self, video, dst, options, report, StageClock())

@@ -59,20 +59,47 @@ class EncodePlan:
     threads: int = 0
 
 
+# x264's preset names mapped onto encoders that number their speed levels (lower: slower, better).
+_SVT_AV1_PRESETS = {"ultrafast": "12", "superfast": "11", "veryfast": "10", "faster": "9", "fast": "8",
+                    "medium": "6", "slow": "4", "slower": "3", "veryslow": "2"}
+_CPU_USED = {"ultrafast": "8", "superfast": "7", "veryfast": "6", "faster": "5", "fast": "4", "medium": "3",
+             "slow": "2", "slower": "1", "veryslow": "0"}  # libvpx and libaom's cpu-used
+X264_LIKE = ("libx264", "libx264rgb", "libx265")
+
+
 def encoder_options(codec: str, crf: int | None, preset: str | None) -> dict[str, str]:
-    """The encoder's own option names for a quality level and a speed preset."""
+    """The encoder's own option names for a quality level and a speed preset (x264's names).
+
+    Encoders without either (mjpeg, ffv1, prores_ks, mpeg4...) get neither:
+    their own defaults apply.
+    """
     options: dict[str, str] = {}
     if codec in NVENC_CODECS:
         if crf is not None:
             options.update(rc="vbr", cq=str(crf))
         if preset is not None:
             options["preset"] = _NVENC_PRESETS.get(preset, preset)
-        return options
-    if crf is not None:
-        options["crf"] = str(crf)
-    if preset is not None:
-        options["preset"] = preset
+    elif codec in X264_LIKE:
+        options.update({"crf": str(crf)} if crf is not None else {})
+        options.update({"preset": preset} if preset is not None else {})
+    elif codec == "libsvtav1":
+        options.update({"crf": str(crf)} if crf is not None else {})
+        options.update({"preset": _SVT_AV1_PRESETS.get(preset, preset)} if preset is not None else {})
+    elif codec in ("libvpx-vp9", "libvpx", "libaom-av1"):
+        if crf is not None:
+            options.update(crf=str(crf), b="0")  # b=0: constant quality, not a bitrate cap
+        if preset is not None:
+            options["cpu-used"] = _CPU_USED.get(preset, preset)
+        if codec != "libaom-av1":
+            options["deadline"] = "realtime" if preset in ("ultrafast", "superfast") else "good"
+    elif codec == "mjpeg":
+        options["strict"] = "unofficial"  # limited-range YUV, as rtsr's planes are: FFmpeg calls it unofficial
     return options
+
+
+def default_codec(muxer: str) -> str:
+    """The CPU encoder for ``muxer`` when --codec is auto: H.264, except in WebM, which holds VP8/VP9/AV1 only."""
+    return "libvpx-vp9" if muxer == "webm" else "libx264"
 
 
 def video_encoder(name: str) -> av.codec.Codec:
@@ -100,15 +127,16 @@ def nvenc_usable(codec: str = "h264_nvenc") -> bool:
     return True
 
 
-def resolve_codec(requested: str, gpu_present: bool) -> str:
-    """``auto`` -> h264_nvenc when the GPU has an encoder, else libx264 (with a note on a GPU machine)."""
+def resolve_codec(requested: str, gpu_present: bool, muxer: str = "mp4") -> str:
+    """``auto`` -> h264_nvenc when the GPU has an encoder, else the container's CPU encoder (default_codec)."""
     if requested != "auto":
         return requested
-    if gpu_present:
+    fallback = default_codec(muxer)
+    if gpu_present and muxer != "webm":
         if nvenc_usable():
             return "h264_nvenc"
-        log.info("this GPU has no NVENC encoder (H100/H200 have none): encoding with libx264 on the CPU")
-    return "libx264"
+        log.info("this GPU has no NVENC encoder (H100/H200 have none): encoding with %s on the CPU", fallback)
+    return fallback
 
 
 def choose_pix_fmt(codec: av.codec.Codec, layout: PlaneLayout, requested: str | None) -> str:

@@ -63,7 +63,7 @@ def assemble(src: Path, video_index: int, chunks: list[Path], plan: list[int], t
     with (av.open(str(src), "r") as source,
           av.open(str(tmp), "w", format=muxer, options=muxer_options(muxer, time_base)) as output):
         with av.open(str(chunks[0]), "r") as first:
-            video = output.add_stream_from_template(first.streams.video[0])
+            video = _stream_like(output, first.streams.video[0])
             headers = first.streams.video[0].codec_context.extradata
         if display_matrix:
             video.set_display_matrix(list(display_matrix))
@@ -197,9 +197,23 @@ def _add_copies(source: av.container.InputContainer, output: av.container.Output
         if stream.type == "attachment":
             output.add_attachment(stream.name, stream.mimetype, bytes(stream.data))
             continue
-        copies[index] = output.add_stream_from_template(stream)
+        copies[index] = _stream_like(output, stream)
         _copy_description(stream, copies[index])
     return copies
+
+
+def _stream_like(output: av.container.OutputContainer, template: av.stream.Stream) -> av.stream.Stream:
+    """A stream of ``output`` for ``template``'s packets, whichever decoder FFmpeg named its codec by.
+
+    PyAV looks a video template's codec up as an *encoder* of its decoder's
+    name, and AV1 is decoded by "libdav1d", which names no encoder: the
+    output would fail at the final mux. Then the template's own codec is
+    kept (``opaque``): packets are copied, nothing is encoded.
+    """
+    try:
+        return output.add_stream_from_template(template)
+    except av.codec.codec.UnknownCodecError:
+        return output.add_stream_from_template(template, opaque=True)
 
 
 def _copy_description(source: av.stream.Stream, target: av.stream.Stream) -> None:

@@ -84,8 +84,12 @@ class WorkFolder:
 
         Raises InputError while another run holds the folder.
         """
-        self.path.mkdir(exist_ok=True)
-        self._lock = os.open(self.path / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            self.path.mkdir(exist_ok=True)
+            self._lock = os.open(self.path / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as err:  # /proc, a read-only mount, a full disk: before any work, in one line
+            raise InputError(f"cannot create the work folder {self.path} beside the output: "
+                             f"{err.strerror or err}") from None
         try:
             fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # released by the kernel if we die
         except BlockingIOError:

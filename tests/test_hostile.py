@@ -1,0 +1,128 @@
+"""Hostile input and settings (issue 22): one clear line instead of a traceback, no silent wrong results."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+import torch
+
+from rtsr import Upscaler
+from rtsr.checkpoints import load_model, read_checkpoint
+from rtsr.errors import InputError, WeightsError
+from rtsr.models import MODELS
+
+
+def _rtsr(*args: object) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "rtsr", *map(str, args)], capture_output=True, text=True,
+                          timeout=180)
+
+
+def _one_line_error(result: subprocess.CompletedProcess, text: str) -> None:
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr and text in result.stderr, result.stderr
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 300 KB tmpfs, mounted for the test (skipped where mounting is not allowed)."""
+    mount = tmp_path / "small"
+    mount.mkdir()
+    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=300k", "tmpfs", str(mount)], capture_output=True)
+    if made.returncode != 0:
+        pytest.skip("cannot mount a tmpfs here (needs root)")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", str(mount)], capture_output=True)
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_a_full_disk_while_encoding_is_one_line(jobs, small_disk, clip_factory, random_weights):
+    src = clip_factory("clip.mp4", width=160, height=96, frames=48,
+                       extra_options={"x264-params": "keyint=12:min-keyint=12"})
+    result = _rtsr(src, "-o", small_disk / "out.mp4", "--scale", "2", "--crf", "0", "--jobs", jobs,
+                   "--segment-seconds", "0.5", "--weights", random_weights("fsrcnn", 2))
+    _one_line_error(result, "No space left on device")
+    assert not (small_disk / "out.mp4").exists()
+
+
+def test_an_output_folder_where_no_work_folder_can_be_made(clip_factory, random_weights):
+    result = _rtsr(clip_factory(), "-o", "/proc/out.mp4", "--weights", random_weights("fsrcnn", 3))
+    _one_line_error(result, "cannot create the work folder /proc/.out.mp4.rtsr-work")
+
+
+def test_a_url_is_pointed_to_rtsr_live(tmp_path):
+    result = _rtsr("http://127.0.0.1:9/x.mp4", "-o", tmp_path / "o.mp4")
+    _one_line_error(result, "http://127.0.0.1:9/x.mp4 is a stream, not a file: `rtsr live")
+
+
+def test_weights_messages_never_suggest_the_unsafe_load(tmp_path):
+    pickled = tmp_path / "pickled.pt"
+    torch.save({"layer": torch.nn.Linear(2, 2)}, pickled)  # a module: pickled code, not just tensors
+    with pytest.raises(WeightsError) as refused:
+        load_model("fsrcnn", 3, pickled)
+    assert "weights_only" not in str(refused.value) and "never runs code" in str(refused.value)
+    truncated = tmp_path / "truncated.pt"
+    whole = MODELS["fsrcnn"].weights_path(3).read_bytes()
+    truncated.write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(WeightsError, match="not a complete torch weights file, truncated or damaged"):
+        load_model("fsrcnn", 3, truncated)
+    flat = tmp_path / "flat.pt"
+    state = read_checkpoint(MODELS["fsrcnn"].weights_path(3))["state_dict"]
+    torch.save({name: tensor.reshape(-1) for name, tensor in state.items()}, flat)  # every tensor 1-D
+    with pytest.raises(WeightsError, match="does not fit fsrcnn"):
+        load_model("fsrcnn", 3, flat)
+
+
+def test_a_plain_fsrcnn_state_dict_for_another_scale_is_refused(tmp_path, caplog):
+    bare = tmp_path / "fsrcnn_x2_bare.pt"
+    torch.save(read_checkpoint(MODELS["fsrcnn"].weights_path(2))["state_dict"], bare)
+    with pytest.raises(WeightsError, match=r"look like ×2 weights \(pass --scale 2\)"):
+        load_model("fsrcnn", 3, bare)
+    with caplog.at_level("INFO", logger="rtsr"):
+        assert load_model("fsrcnn", 2, bare).scale == 2
+    assert "does not say its scale; assumed ×2" in caplog.text
+    untrained = tmp_path / "untrained.pt"
+    torch.save(MODELS["fsrcnn"].build(3).state_dict(), untrained)
+    with pytest.raises(WeightsError, match="look untrained"):
+        load_model("fsrcnn", 3, untrained)
+
+
+@pytest.mark.parametrize("codec, suffix", [("libsvtav1", ".mkv"), ("libsvtav1", ".mp4"), ("mjpeg", ".mkv"),
+                                           ("auto", ".webm")])
+def test_encoders_beyond_h264_work_end_to_end(codec, suffix, clip_factory, random_weights, tmp_path):
+    if codec != "auto" and codec not in av.codecs_available:
+        pytest.skip(f"this PyAV has no {codec}")
+    src = clip_factory("clip.mp4", width=64, height=64, frames=6)
+    out = tmp_path / f"out{suffix}"
+    # The default preset (medium) and crf (18) for every encoder: each takes them in its own terms.
+    report = Upscaler("fsrcnn", 2, "cpu", random_weights("fsrcnn", 2)).upscale_video(src, out, codec=codec)
+    assert report.frames == 6 and (report.codec == "libvpx-vp9" if codec == "auto" else report.codec == codec)
+    with av.open(str(out)) as result:
+        assert len(list(result.decode(video=0))) == 6
+
+
+def test_upscale_image_takes_flipped_views_and_refuses_empty_pictures():
+    upscaler = Upscaler("fsrcnn", 2, "cpu")
+    bgr = np.random.default_rng(0).integers(0, 256, (12, 20, 3), np.uint8)
+    flipped = bgr[..., ::-1]  # as cv2.imread(path)[..., ::-1] gives: negative strides
+    np.testing.assert_array_equal(upscaler.upscale_image(flipped), upscaler.upscale_image(flipped.copy()))
+    with pytest.raises(InputError, match="empty picture"):
+        upscaler.upscale_image(np.zeros((0, 0, 3), np.uint8))
+
+
+def test_rgb_coded_input_is_tagged_with_what_was_written(clip_factory, random_weights, tmp_path):
+    src = clip_factory("rgb.mkv", codec="libx264rgb", pix_fmt="bgr24", frames=4, audio=False)
+    out = tmp_path / "out.mkv"
+    Upscaler("fsrcnn", 2, "cpu", random_weights("fsrcnn", 2)).upscale_video(src, out)
+    with av.open(str(out)) as result:
+        ctx = result.streams.video[0].codec_context
+        pix_fmt, colorspace = ctx.pix_fmt, ctx.colorspace
+    # What rtsr writes is YUV (the RGB input converted with a stated matrix), tagged with that matrix,
+    # never with the RGB "identity" matrix (0), which would make players show false colours.
+    assert pix_fmt.startswith("yuv") and colorspace in (1, 5, 6)
