@@ -56,10 +56,12 @@ def read_checkpoint(path: Path) -> dict:
         raise WeightsError(f"weights file not found: {path}")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
-        # torch's own message goes on to suggest weights_only=False, which would run the file's code: never.
-        raise WeightsError(f"refusing {path}: it holds Python objects besides tensors, and rtsr loads "
-                           "weights only in the safe way that never runs code from the file") from None
+    except pickle.UnpicklingError as err:
+        # torch's message suggests weights_only=False, which would run the file's code: never repeat it.
+        if "Unsupported global" in str(err):
+            raise WeightsError(f"refusing {path}: it holds Python objects besides tensors, and rtsr loads "
+                               "weights only in the safe way that never runs code from the file") from None
+        raise WeightsError(f"cannot read weights {path}: not a torch weights file") from None
     except (RuntimeError, OSError, EOFError, ValueError) as err:
         reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise WeightsError(f"cannot read weights {path}: not a complete torch weights file, truncated or "

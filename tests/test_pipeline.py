@@ -202,7 +202,7 @@ def test_output_is_never_half_written_on_encoder_errors(clip_factory, upscaler, 
     with pytest.raises(EncodeError, match="unknown encoder"):
         upscaler().upscale_video(src, tmp_path / "b.mp4", codec="nonsense264")
     with pytest.raises(EncodeError, match="cannot hold libx264"):
-        upscaler().upscale_video(src, tmp_path / "c.webm")
+        upscaler().upscale_video(src, tmp_path / "c.webm", codec="libx264")
     with pytest.raises(EncodeError, match="cannot start encoding"):
         upscaler().upscale_video(src, tmp_path / "d.mp4", preset="warp-speed")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4"]
