@@ -252,6 +252,10 @@ def _guarded(command: Callable[[], int], interrupted: str = "interrupted") -> in
     except BrokenPipeError:  # `rtsr bench | head`: the reader left; not an error
         sys.stdout = open(os.devnull, "w")
         return EXIT_OK
+    except OSError as err:  # the machine refused (a full disk, a permission): one line, as for rtsr's own errors
+        where = f": {err.filename}" if err.filename else ""
+        print(f"rtsr: error: {err.strerror or err}{where}", file=sys.stderr)
+        return EXIT_ERROR
 
 
 def _engines(argv: list[str]) -> int:

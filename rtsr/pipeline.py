@@ -131,6 +131,8 @@ class UpscaleStage:
         out = upscale_frame(frame, self.upscale_planes, info.layout, info.size, info.color, self.pix_fmt)
         out.time_base = info.time_base
         self.report.frames += 1
+        if frame.pts is not None:
+            self.report.last_frame_seconds = max(self.report.last_frame_seconds, float(frame.pts * info.time_base))
         return out
 
     def _note_resized(self, frame: av.VideoFrame) -> None:
@@ -293,8 +295,26 @@ def run_whole(job: OutputJob, upscale_planes: PlaneFunction, report: Report, clo
     return report
 
 
+def note_missing_frames(info: VideoInfo, report: Report) -> None:
+    """Warn, and say in the summary, when far fewer frames were decoded than the input promises.
+
+    A truncated file or a stretch of garbage in a stream loses frames
+    without any decoder error. ``info.frames`` comes from the container's
+    header or its duration (an estimate for variable frame rates), so a
+    shortfall counts above 1 % or 2 frames.
+    """
+    decoded = report.frames + report.resumed_frames
+    missing = info.frames - decoded
+    if info.frames and missing > max(2, info.frames // 100):
+        report.missing_frames = missing
+        log.warning("the input promises about %d frames but %d could be decoded (up to %.2f s): about %d are "
+                    "missing, so the input is damaged or truncated", info.frames, decoded,
+                    report.last_frame_seconds, missing)
+
+
 def write_output(job: OutputJob, work: WorkFolder, report: Report) -> None:
     """Mux the finished chunks and the planned input streams into the job's output, atomically."""
+    note_missing_frames(job.video.info, report)
     info = job.video.info
     try:
         write_atomically(job.dst, lambda tmp: assemble(job.video.path, info.index, work.files(), job.copies, tmp,

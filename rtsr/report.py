@@ -49,6 +49,8 @@ class Report:
     resumed_frames: int = 0  # frames an earlier, interrupted run had upscaled (not in ``frames``)
     jobs: int = 1  # segment workers (rtsr.segments); stage seconds are then summed over them
     jobs_reason: str = ""  # why that many: "--jobs", "auto: ...", or why the input was not cut
+    missing_frames: int = 0  # frames the input's header/duration promise that could not be decoded
+    last_frame_seconds: float = 0.0  # input time of the last frame upscaled
     engine_notes: list[str] = field(default_factory=list)  # e.g. the cuda engine's "compiled (...)" or "eager: why"
 
     @property
@@ -92,6 +94,9 @@ class Report:
             lines.append("NOT copied: " + ", ".join(self.skipped_streams))
         if self.corrupt_packets:
             lines.append(f"skipped {self.corrupt_packets} corrupt video packet(s)")
+        if self.missing_frames:
+            lines.append(f"MISSING about {self.missing_frames} frame(s) the input promises: damaged or "
+                         f"truncated input (decoded up to {self.last_frame_seconds:.2f} s)")
         if self.resized_frames:
             lines.append(f"resized {self.resized_frames} frame(s) to {w}×{h} before upscaling: "
                          "the input changes resolution part-way")

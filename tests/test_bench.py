@@ -77,3 +77,8 @@ def test_codec_auto_and_encoder_options() -> None:
     assert encoder_options("libx264", 18, "medium") == {"crf": "18", "preset": "medium"}
     assert encoder_options("h264_nvenc", 20, "slow") == {"rc": "vbr", "cq": "20", "preset": "p5"}
     assert encoder_options("hevc_nvenc", None, "p7") == {"preset": "p7"}
+    assert encoder_options("libsvtav1", 30, "veryfast") == {"crf": "30", "preset": "10"}
+    assert encoder_options("libvpx-vp9", 31, "medium") == {"crf": "31", "b": "0", "cpu-used": "3",
+                                                            "deadline": "good"}
+    assert encoder_options("ffv1", 18, "medium") == {}  # it has neither: its own defaults
+    assert resolve_codec("auto", gpu_present=False, muxer="webm") == "libvpx-vp9"

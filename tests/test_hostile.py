@@ -126,3 +126,36 @@ def test_rgb_coded_input_is_tagged_with_what_was_written(clip_factory, random_we
     # What rtsr writes is YUV (the RGB input converted with a stated matrix), tagged with that matrix,
     # never with the RGB "identity" matrix (0), which would make players show false colours.
     assert pix_fmt.startswith("yuv") and colorspace in (1, 5, 6)
+
+
+def test_a_truncated_input_is_reported_not_passed_over(clip_factory, random_weights, tmp_path, caplog):
+    whole = clip_factory("whole.mkv", width=160, height=96, frames=120)
+    truncated = tmp_path / "truncated.mkv"
+    data = whole.read_bytes()
+    truncated.write_bytes(data[: int(len(data) * 0.6)])  # as a download or a copy cut short
+    with caplog.at_level("WARNING", logger="rtsr"):
+        report = Upscaler("fsrcnn", 2, "cpu", random_weights("fsrcnn", 2)).upscale_video(
+            truncated, tmp_path / "out.mkv")
+    assert 0 < report.frames < 100 and report.missing_frames >= 20
+    assert "damaged or truncated" in caplog.text
+    assert f"MISSING about {report.missing_frames} frame(s)" in report.summary()
+    clean = Upscaler("fsrcnn", 2, "cpu", random_weights("fsrcnn", 2)).upscale_video(whole, tmp_path / "w.mkv")
+    assert clean.missing_frames == 0 and "MISSING" not in clean.summary()
+
+
+def test_a_full_disk_while_saving_the_work_list_is_an_encode_error(tmp_path, monkeypatch):
+    from rtsr.errors import EncodeError
+    from rtsr.io import resume
+
+    work = resume.WorkFolder(tmp_path / "out.mp4", {"job": 1})
+    work.open()
+    work.segment_partial_path(0).write_bytes(b"chunk")
+
+    def full(path, text):
+        raise OSError(28, "No space left on device", str(path))
+
+    monkeypatch.setattr(resume, "write_text_atomically", full)
+    with pytest.raises(EncodeError, match="cannot save the upscaled work in .*No space left on device"):
+        work.commit_segment(0, 5, 4)
+    assert work.chunks == []  # not listed: a run that resumes will not trust it either
+    work.close()

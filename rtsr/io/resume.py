@@ -33,7 +33,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from rtsr.atomic import commit_file, write_text_atomically
-from rtsr.errors import InputError
+from rtsr.errors import EncodeError, InputError
 
 log = logging.getLogger("rtsr")
 
@@ -140,12 +140,9 @@ class WorkFolder:
 
     def commit_segment(self, segment: int, frames: int, last_pts: int | None) -> None:
         """Segment ``segment``'s chunk is complete at segment_partial_path(): rename it into place and list it."""
-        name = ""
-        if frames:
-            name = f"segment-{segment:05d}{self.suffix}"
-            commit_file(self.segment_partial_path(segment), self.path / name)
-        self.chunks.append(Chunk(name, frames, -1 if last_pts is None else last_pts, segment))
-        self._write_manifest()
+        name = f"segment-{segment:05d}{self.suffix}" if frames else ""
+        self._record(self.segment_partial_path(segment), Chunk(name, frames, -1 if last_pts is None else last_pts,
+                                                                segment))
 
     def discard_partials(self) -> None:
         """Remove every chunk still being written (workers stopped part-way)."""
@@ -158,10 +155,21 @@ class WorkFolder:
 
     def commit(self, frames: int, last_pts: int) -> None:
         """The chunk at partial_path() is closed: rename it into place and list it."""
-        name = f"chunk-{len(self.chunks):05d}{self.suffix}"
-        commit_file(self.partial_path(), self.path / name)  # on the disk before the manifest lists it
-        self.chunks.append(Chunk(name, frames, last_pts))
-        self._write_manifest()
+        self._record(self.partial_path(), Chunk(f"chunk-{len(self.chunks):05d}{self.suffix}", frames, last_pts))
+
+    def _record(self, partial: Path, chunk: Chunk) -> None:
+        """Rename ``partial`` into place as ``chunk`` and list it; EncodeError when the disk refuses (full)."""
+        try:
+            if chunk.name:
+                commit_file(partial, self.path / chunk.name)  # on the disk before the manifest lists it
+            self.chunks.append(chunk)
+            try:
+                self._write_manifest()
+            except OSError:
+                self.chunks.pop()  # not listed on the disk: the next run will not trust it either
+                raise
+        except OSError as err:
+            raise EncodeError(f"cannot save the upscaled work in {self.path}: {err.strerror or err}") from None
 
     def discard_partial(self) -> None:
         self.partial_path().unlink(missing_ok=True)

@@ -174,6 +174,9 @@ def _settle(outcome: Outcome, work: WorkFolder, report: Report, clock: StageCloc
         log.warning("segment %d (%.3f s on) gave %d frames, not the %d its packets hold", segment.index,
                     float(segment.start * outcome.task.info.time_base), result.frames, segment.frames)
     report.frames += result.frames
+    if result.last_pts is not None:
+        seconds = float(result.last_pts * outcome.task.info.time_base)
+        report.last_frame_seconds = max(report.last_frame_seconds, seconds)
     report.corrupt_packets += result.corrupt_packets
     report.resized_frames += result.resized_frames
     for stage, seconds in result.stage_seconds.items():
