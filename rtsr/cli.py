@@ -23,6 +23,7 @@ from rtsr.errors import RtsrError
 from rtsr.io.output import OUTPUT_FORMATS, check_output, check_paths
 from rtsr.io.probe import InputVideo, VideoInfo
 from rtsr.live import KEYS, LiveOptions, LiveUpscaler, open_source, run_live
+from rtsr.live.sources import NETWORK_TIMEOUT
 from rtsr.logs import log_to_stderr
 from rtsr.models import MODELS, check_scale, get_architecture
 from rtsr.report import REALTIME_FPS, clock_time
@@ -125,7 +126,7 @@ def _positive_seconds(text: str) -> float:
     except ValueError:
         seconds = -1.0
     if not seconds > 0 or seconds == float("inf"):
-        raise argparse.ArgumentTypeError(f"--segment-seconds takes a positive number of seconds, not {text!r}")
+        raise argparse.ArgumentTypeError(f"takes a positive number of seconds, not {text!r}")
     return seconds
 
 
@@ -314,6 +315,9 @@ def _live(argv: list[str]) -> int:
                         help="record here (always with --no-window; with a window, where 'r' records)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     parser.add_argument("--no-window", action="store_true", help="no display: for servers")
+    parser.add_argument("--timeout", type=_positive_seconds, default=NETWORK_TIMEOUT, metavar="S",
+                        help=f"seconds a network stream may stay silent, connecting or playing "
+                             f"(default {NETWORK_TIMEOUT:g})")
     parser.add_argument("--duration", type=float, help="stop after this many seconds")
     parser.add_argument("--codec", default="libx264", help="recording encoder (default libx264)")
     parser.add_argument("--crf", type=int, default=20, help="recording quality (default 20)")
@@ -325,7 +329,7 @@ def _live(argv: list[str]) -> int:
     if not args.no_window and sys.platform.startswith("linux") and not os.environ.get("DISPLAY") \
             and not os.environ.get("WAYLAND_DISPLAY"):
         raise RtsrError("no display to open a window on; use --no-window -o out.mp4")
-    source = open_source(args.source)  # first: a typo in the source should not wait for a model
+    source = open_source(args.source, args.timeout)  # first: a typo in the source should not wait for a model
     try:
         upscaler = Upscaler(args.model, args.scale, args.engine, args.weights, args.engine_dir,
                             compile=not args.no_compile)

@@ -159,3 +159,58 @@ def test_a_full_disk_while_saving_the_work_list_is_an_encode_error(tmp_path, mon
         work.commit_segment(0, 5, 4)
     assert work.chunks == []  # not listed: a run that resumes will not trust it either
     work.close()
+
+
+@pytest.fixture
+def silent_server():
+    """A TCP port that accepts connections and never says a word: (port, close)."""
+    import socket
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    accepted = []
+
+    def accept() -> None:
+        while True:
+            try:
+                accepted.append(server.accept()[0])
+            except OSError:
+                return
+
+    threading.Thread(target=accept, daemon=True).start()
+    yield server.getsockname()[1]
+    server.close()
+    for connection in accepted:
+        connection.close()
+
+
+@pytest.mark.parametrize("scheme", ["http", "rtsp"])
+def test_ctrl_c_stops_live_while_it_connects_to_a_silent_stream(scheme, silent_server, tmp_path):
+    import signal
+    import time
+
+    process = subprocess.Popen([sys.executable, "-m", "rtsr", "live", f"{scheme}://127.0.0.1:{silent_server}/x",
+                                "--no-window", "-o", str(tmp_path / "rec.mp4")],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    time.sleep(3)  # connecting: the 10 s time-out is far off
+    assert process.poll() is None
+    process.send_signal(signal.SIGINT)
+    sent = time.monotonic()
+    _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 130 and time.monotonic() - sent < 3, stderr
+    assert "Traceback" not in stderr and not (tmp_path / "rec.mp4").exists()
+
+
+def test_live_time_outs_are_configurable_and_say_what_happened(silent_server, tmp_path):
+    import time
+
+    started = time.monotonic()
+    silent = _rtsr("live", f"http://127.0.0.1:{silent_server}/x", "--no-window", "-o", tmp_path / "a.mp4",
+                   "--timeout", "1.5")
+    _one_line_error(silent, "no answer within 1.5 s (--timeout)")
+    assert time.monotonic() - started < 15  # one attempt, then the message (the process start included)
+    refused = _rtsr("live", "http://127.0.0.1:9/x", "--no-window", "-o", tmp_path / "b.mp4")
+    _one_line_error(refused, "Connection refused")

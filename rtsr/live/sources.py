@@ -27,7 +27,8 @@ log = logging.getLogger("rtsr")
 LAVFI_SOURCES = ("testsrc", "testsrc2", "smptebars", "smptehdbars", "mandelbrot", "life", "rgbtestsrc",
                  "yuvtestsrc", "cellauto", "color")
 NETWORK_SCHEMES = ("rtsp", "rtsps", "rtmp", "http", "https", "udp", "tcp", "srt", "rtp")
-RECONNECT_ATTEMPTS = 5
+RECONNECT_ATTEMPTS = 5  # after a stream that was playing drops out; the first connection is tried once
+NETWORK_TIMEOUT = 10.0  # seconds a network source may stay silent while connecting or reading (--timeout)
 
 
 class Source(Protocol):
@@ -71,23 +72,25 @@ class PyAVSource:
     """
 
     def __init__(self, url: str, format: str | None = None, paced: bool = True,
-                 network: bool = False) -> None:
+                 network: bool = False, timeout: float = NETWORK_TIMEOUT) -> None:
         self.url, self.format, self.paced, self.network = url, format, paced, network
+        self.timeout = timeout
         self.description = f"{format}:{url}" if format else url
-        self.container, self.stream = self._open()
+        self.container, self.stream = self._open(attempts=1)
         rate = self.stream.average_rate or self.stream.guessed_rate
         self.rate = float(rate) if rate else None
 
-    def _open(self) -> tuple[av.container.InputContainer, av.video.stream.VideoStream]:
-        options = {"rtsp_transport": "tcp", "fflags": "nobuffer"} if self.network else {}
-        attempts = RECONNECT_ATTEMPTS if self.network else 1
+    def _open(self, attempts: int) -> tuple[av.container.InputContainer, av.video.stream.VideoStream]:
+        attempts = attempts if self.network else 1
         for attempt in range(1, attempts + 1):
             try:
-                container = av.open(self.url, format=self.format, options=options, timeout=10)
+                container = self._connect()
             except av.FFmpegError as err:
+                reason = (f"no answer within {self.timeout:g} s (--timeout)" if isinstance(err, av.error.ExitError)
+                          else err.strerror)
                 if attempt == attempts:
-                    raise InputError(f"cannot open {self.description}: {err.strerror}") from None
-                log.warning("cannot open %s (%s); retrying (%d/%d)", self.description, err.strerror,
+                    raise InputError(f"cannot open {self.description}: {reason}") from None
+                log.warning("cannot open %s (%s); retrying (%d/%d)", self.description, reason,
                             attempt, attempts)
                 time.sleep(min(8, 2 ** (attempt - 1)))
                 continue
@@ -97,6 +100,34 @@ class PyAVSource:
                 raise InputError(f"{self.description} has no video stream")
             return container, stream
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _connect(self) -> av.container.InputContainer:
+        """av.open, on a helper thread for network sources, so that Ctrl-C stops a connection at once.
+
+        FFmpeg blocks until its time-out while connecting, and PyAV runs
+        Python's signal handlers inside FFmpeg's interrupt callback, where
+        the KeyboardInterrupt is lost: the main thread only waits here, and
+        Ctrl-C raises in it at once (the helper, a daemon, is left to its time-out).
+        """
+        options = {"rtsp_transport": "tcp", "fflags": "nobuffer"} if self.network else {}
+        if not self.network:
+            return av.open(self.url, format=self.format, options=options)
+        outcome: list = []
+
+        def connect() -> None:
+            try:
+                outcome.append(av.open(self.url, format=self.format, options=options,
+                                       timeout=(self.timeout, self.timeout)))
+            except BaseException as err:  # handed to the waiting thread, which raises it
+                outcome.append(err)
+
+        helper = threading.Thread(target=connect, name="rtsr-connect", daemon=True)
+        helper.start()
+        while helper.is_alive():
+            helper.join(0.1)
+        if isinstance(outcome[0], BaseException):
+            raise outcome[0]
+        return outcome[0]
 
     def frames(self, stop: threading.Event) -> Iterator[tuple[av.VideoFrame, float]]:
         reconnects = 0
@@ -111,7 +142,7 @@ class PyAVSource:
                 log.warning("%s dropped out (%s); reconnecting (%d/%d)", self.description,
                             err.strerror, reconnects, RECONNECT_ATTEMPTS)
                 self.container.close()
-                self.container, self.stream = self._open()
+                self.container, self.stream = self._open(attempts=RECONNECT_ATTEMPTS)
 
     def _decode(self, stop: threading.Event) -> Iterator[tuple[av.VideoFrame, float]]:
         time_base = self.stream.time_base
@@ -135,15 +166,15 @@ class PyAVSource:
         self.container.close()
 
 
-def open_source(spec: str) -> Source:
-    """Webcam index or /dev/video path, URL, lavfi test source, or file."""
+def open_source(spec: str, timeout: float = NETWORK_TIMEOUT) -> Source:
+    """Webcam index or /dev/video path, URL, lavfi test source, or file; ``timeout`` for network sources."""
     if spec.isdigit():
         return CameraSource(int(spec))
     if spec.startswith("/dev/video"):
         return CameraSource(spec)
     scheme = spec.split("://", 1)[0].lower() if "://" in spec else ""
     if scheme in NETWORK_SCHEMES:
-        return PyAVSource(spec, paced=False, network=True)
+        return PyAVSource(spec, paced=False, network=True, timeout=timeout)
     if spec.startswith("lavfi:"):
         return PyAVSource(spec[len("lavfi:"):], format="lavfi")
     if re.match(rf"^({'|'.join(LAVFI_SOURCES)})(=|$)", spec):
