@@ -32,7 +32,7 @@ import av
 from rtsr.atomic import remove_stale_temporaries, write_atomically
 from rtsr.errors import DecodeError, EncodeError, RtsrError
 from rtsr.io.chunks import ChunkWriter
-from rtsr.io.encode import EncodePlan, EncodeSettings, choose_pix_fmt, video_encoder
+from rtsr.io.encode import EncodePlan, EncodeSettings, check_size, choose_pix_fmt, video_encoder
 from rtsr.io.output import check_paths
 from rtsr.io.planes import PlaneFunction, upscale_frame
 from rtsr.io.priority import lower_this_thread
@@ -225,6 +225,7 @@ def prepare_job(video: InputVideo, dst: Path, scale: int, settings: EncodeSettin
     if out_size != (info.width * scale, info.height * scale):
         log.warning("output is %d×%d, not %d×%d: %s needs even dimensions, so the last column/row is cropped",
                     *out_size, info.width * scale, info.height * scale, info.layout.pix_fmt)
+    check_size(codec.name, out_size)
     report.input_size, report.output_size, report.pix_fmt = info.size, out_size, pix_fmt
     copies = plan_copies(video.container, info.index, muxer, report)
     plan = EncodePlan(muxer=muxer, codec=codec.name, pix_fmt=pix_fmt, size=out_size, time_base=info.time_base,

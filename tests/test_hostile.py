@@ -214,3 +214,14 @@ def test_live_time_outs_are_configurable_and_say_what_happened(silent_server, tm
     assert time.monotonic() - started < 15  # one attempt, then the message (the process start included)
     refused = _rtsr("live", "http://127.0.0.1:9/x", "--no-window", "-o", tmp_path / "b.mp4")
     _one_line_error(refused, "Connection refused")
+
+
+def test_an_output_too_large_for_the_encoder_is_refused_before_any_work(clip_factory, random_weights, tmp_path,
+                                                                        monkeypatch):
+    from rtsr.errors import EncodeError
+    from rtsr.io import encode
+
+    monkeypatch.setitem(encode.MAX_SIDE, "libx264", 150)  # as 16384 is for a 8K input ×3
+    with pytest.raises(EncodeError, match=r"the output would be 192×128, and libx264 encodes at most 150"):
+        Upscaler("fsrcnn", 2, "cpu", random_weights("fsrcnn", 2)).upscale_video(clip_factory(), tmp_path / "o.mp4")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["input.mp4"]

@@ -46,7 +46,8 @@ class ChunkWriter:
             self.video = call_lowered(self._start_encoder)
         except (av.FFmpegError, ValueError) as err:
             self.close()
-            raise EncodeError(f"cannot start encoding with {self.plan.codec} ({self.plan.pix_fmt}): {err}") from None
+            raise EncodeError(f"cannot start encoding with {self.plan.codec} ({self.plan.pix_fmt}, "
+                              f"{self.plan.size[0]}×{self.plan.size[1]}): {err}") from None
         except BaseException:
             self.close()
             raise
