@@ -225,3 +225,10 @@ def test_an_output_too_large_for_the_encoder_is_refused_before_any_work(clip_fac
     with pytest.raises(EncodeError, match=r"the output would be 192×128, and libx264 encodes at most 150"):
         Upscaler("fsrcnn", 2, "cpu", random_weights("fsrcnn", 2)).upscale_video(clip_factory(), tmp_path / "o.mp4")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["input.mp4"]
+
+
+def test_a_damaged_y4m_header_says_so(tmp_path):
+    bad = tmp_path / "bad.y4m"
+    bad.write_bytes(b"YUV4MPEG2 W0 H0 F25:1\nFRAME\nxxxx")  # FFmpeg reports it as "Device or resource busy"
+    result = _rtsr(bad, "-o", tmp_path / "out.mp4")
+    _one_line_error(result, "not a media file FFmpeg understands (its header is damaged)")

@@ -8,6 +8,7 @@ its own reader for the audio and subtitle packets (rtsr.io.remux).
 
 from __future__ import annotations
 
+import errno
 import logging
 from dataclasses import dataclass
 from fractions import Fraction
@@ -58,6 +59,9 @@ def format_layout(fmt: av.VideoFormat) -> PlaneLayout:
     return working_layout(fmt.name, max(c.bits for c in fmt.components))
 
 
+_MISLEADING_ERRNOS = frozenset({errno.EBUSY, errno.EAGAIN, errno.ENOSYS, errno.ERANGE, errno.EDOM})
+
+
 def open_input(path: Path) -> av.container.InputContainer:
     """Open ``path`` for reading or raise InputError with a one-line reason."""
     path = Path(path)
@@ -68,7 +72,12 @@ def open_input(path: Path) -> av.container.InputContainer:
     try:
         return av.open(str(path), "r")
     except av.FFmpegError as err:
-        raise InputError(f"cannot read {path}: not a media file FFmpeg understands ({err.strerror})") from None
+        if err.errno in (errno.EACCES, errno.EPERM):
+            raise InputError(f"cannot read {path}: permission denied") from None
+        # Demuxers report a damaged header with system errors that say nothing true about a file
+        # (a bad y4m header: "Device or resource busy").
+        reason = "its header is damaged" if err.errno in _MISLEADING_ERRNOS else err.strerror
+        raise InputError(f"cannot read {path}: not a media file FFmpeg understands ({reason})") from None
 
 
 def main_video_stream(container: av.container.InputContainer) -> av.video.stream.VideoStream | None:
