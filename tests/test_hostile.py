@@ -232,3 +232,10 @@ def test_a_damaged_y4m_header_says_so(tmp_path):
     bad.write_bytes(b"YUV4MPEG2 W0 H0 F25:1\nFRAME\nxxxx")  # FFmpeg reports it as "Device or resource busy"
     result = _rtsr(bad, "-o", tmp_path / "out.mp4")
     _one_line_error(result, "not a media file FFmpeg understands (its header is damaged)")
+
+
+def test_matroska_output_declares_the_input_frame_rate(clip_factory, random_weights, tmp_path):
+    src = clip_factory("clip.mp4", rate=24)  # MP4's time base 1/12288 used to show through as "12288 fps"
+    Upscaler("fsrcnn", 2, "cpu", random_weights("fsrcnn", 2)).upscale_video(src, tmp_path / "out.mkv")
+    with av.open(str(tmp_path / "out.mkv")) as result:
+        assert result.streams.video[0].average_rate == 24

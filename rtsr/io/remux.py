@@ -67,6 +67,9 @@ def assemble(src: Path, video_index: int, chunks: list[Path], plan: list[int], t
             headers = first.streams.video[0].codec_context.extradata
         if display_matrix:
             video.set_display_matrix(list(display_matrix))
+        rate = source.streams[video_index].average_rate
+        if rate:  # else Matroska derives one from the time base: "12800 fps" for a 25 fps video
+            video.codec_context.framerate = rate
         _copy_description(source.streams[video_index], video)
         output.metadata.update(copyable_tags(source.metadata))
         chapters = source.chapters()
