@@ -239,3 +239,16 @@ def test_matroska_output_declares_the_input_frame_rate(clip_factory, random_weig
     Upscaler("fsrcnn", 2, "cpu", random_weights("fsrcnn", 2)).upscale_video(src, tmp_path / "out.mkv")
     with av.open(str(tmp_path / "out.mkv")) as result:
         assert result.streams.video[0].average_rate == 24
+
+
+def test_live_records_every_frame_it_upscaled(tmp_path):
+    import re
+
+    rec = tmp_path / "rec.mp4"
+    result = _rtsr("live", "testsrc2=size=64x48:rate=24", "--scale", "2", "--no-window", "--duration", "1.5",
+                   "-o", rec)
+    assert result.returncode == 0, result.stderr
+    upscaled, recorded = (int(n) for n in re.search(r"(\d+) upscaled .* (\d+) recorded", result.stderr).groups())
+    with av.open(str(rec)) as container:
+        in_file = sum(1 for _ in container.decode(video=0))
+    assert upscaled == recorded == in_file > 10

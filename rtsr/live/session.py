@@ -270,6 +270,9 @@ def run_live(source: Source, upscale: FrameUpscale, options: LiveOptions) -> Liv
         stop.set()
         for thread in threads:
             thread.join(5)
+        last = results.take(0)  # upscaled after the loop ended (duration, quit, Ctrl-C): recorded too
+        if last is not None and session.recorder is not None:
+            session.recorder.add(last[1], last[2])
         try:
             session.stop_recording()
         finally:
