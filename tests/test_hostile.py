@@ -252,3 +252,13 @@ def test_live_records_every_frame_it_upscaled(tmp_path):
     with av.open(str(rec)) as container:
         in_file = sum(1 for _ in container.decode(video=0))
     assert upscaled == recorded == in_file > 10
+
+
+@pytest.mark.parametrize("codec", ["libx265", "libsvtav1"])
+def test_quiet_is_not_broken_by_encoder_banners(codec, clip_factory, random_weights, tmp_path):
+    if codec not in av.codecs_available:
+        pytest.skip(f"this PyAV has no {codec}")
+    result = _rtsr(clip_factory("clip.mp4", width=64, height=64, frames=4), "-o", tmp_path / "out.mkv",
+                   "--scale", "2", "--codec", codec, "--quiet", "--weights", random_weights("fsrcnn", 2))
+    assert result.returncode == 0, result.stderr
+    assert "[info]" not in result.stderr and "SVT [version]" not in result.stderr, result.stderr

@@ -9,6 +9,7 @@ the same way everywhere.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -60,7 +61,7 @@ class EncodePlan:
 
 
 # x264's preset names mapped onto encoders that number their speed levels (lower: slower, better).
-_SVT_AV1_PRESETS = {"ultrafast": "12", "superfast": "11", "veryfast": "10", "faster": "9", "fast": "8",
+_SVT_AV1_PRESETS = {"ultrafast": "11", "superfast": "11", "veryfast": "10", "faster": "9", "fast": "8",
                     "medium": "6", "slow": "4", "slower": "3", "veryslow": "2"}
 _CPU_USED = {"ultrafast": "8", "superfast": "7", "veryfast": "6", "faster": "5", "fast": "4", "medium": "3",
              "slow": "2", "slower": "1", "veryslow": "0"}  # libvpx and libaom's cpu-used
@@ -82,6 +83,8 @@ def encoder_options(codec: str, crf: int | None, preset: str | None) -> dict[str
     elif codec in X264_LIKE:
         options.update({"crf": str(crf)} if crf is not None else {})
         options.update({"preset": preset} if preset is not None else {})
+        if codec == "libx265":
+            options["x265-params"] = "log-level=warning"  # its 20-line banner is not rtsr's to print
     elif codec == "libsvtav1":
         options.update({"crf": str(crf)} if crf is not None else {})
         options.update({"preset": _SVT_AV1_PRESETS.get(preset, preset)} if preset is not None else {})
@@ -175,6 +178,8 @@ def add_video_stream(output: av.container.OutputContainer, plan: EncodePlan) -> 
     if plan.codec not in output.supported_codecs:
         raise EncodeError(f"a {plan.muxer} file cannot hold {plan.codec} video; choose another --codec or extension")
     options = {**encoder_options(plan.codec, plan.crf, plan.preset), **plan.options}
+    if plan.codec == "libsvtav1":
+        os.environ.setdefault("SVT_LOG", "2")  # SVT-AV1 prints its banner unless told: warnings and errors only
     video = output.add_stream(plan.codec, rate=plan.rate, options=options)
     video.width, video.height = plan.size
     video.pix_fmt = plan.pix_fmt
