@@ -159,8 +159,8 @@ def _validate(args: argparse.Namespace) -> InputVideo:
 
 
 def _warn_if_slow(upscaler: Upscaler, info: VideoInfo) -> None:
-    """Before a long CPU run of a quality model, say how long it will take."""
-    if upscaler.engine.name != "cpu" or upscaler.model == "fsrcnn":
+    """Before a CPU run slower than half real time (a quality model, or FSRCNN on 8K), say how long it will take."""
+    if upscaler.engine.name != "cpu":
         return
     with upscaler.engine.sharing_cores():  # as during the run
         seconds = upscaler.estimate_frame_seconds(info.width, info.height)

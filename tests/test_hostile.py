@@ -262,3 +262,15 @@ def test_quiet_is_not_broken_by_encoder_banners(codec, clip_factory, random_weig
                    "--scale", "2", "--codec", codec, "--quiet", "--weights", random_weights("fsrcnn", 2))
     assert result.returncode == 0, result.stderr
     assert "[info]" not in result.stderr and "SVT [version]" not in result.stderr, result.stderr
+
+
+def test_a_slow_fsrcnn_job_starts_with_an_estimate(monkeypatch, caplog):
+    from rtsr import cli
+    from rtsr.io.probe import VideoInfo
+
+    upscaler = Upscaler("fsrcnn", 4, "cpu")
+    monkeypatch.setattr(upscaler, "estimate_frame_seconds", lambda width, height: 53.0)  # as for an 8K frame
+    info = VideoInfo(0, 7680, 4320, "yuv420p", None, None, None, None, 100, None, None)
+    with caplog.at_level("WARNING", logger="rtsr"):
+        cli._warn_if_slow(upscaler, info)
+    assert "fsrcnn ×4 runs on the CPU here: about 53.0 s per frame, about 1:28:20 for 100 frames" in caplog.text
