@@ -35,6 +35,7 @@ from torch import nn
 
 from rtsr.checkpoints import LoadedModel
 from rtsr.compiled import CompiledNetwork
+from rtsr.cores import available_cores
 from rtsr.engine_cache import EngineCache, EngineKey, ShapeProfile, default_engine_dir
 from rtsr.errors import EngineUnavailable
 from rtsr.version import __version__
@@ -183,6 +184,9 @@ class CpuEngine:
 
     def __init__(self, model: nn.Module, strip_pixels: int = CPU_STRIP_PIXELS) -> None:
         keep_freed_memory()
+        # No more inference threads than cores this process may use (a container's quota included):
+        # OpenMP threads beyond them spin-wait on descheduled peers (rtsr.cores).
+        torch.set_num_threads(max(1, min(torch.get_num_threads(), available_cores())))
         self.scale: int = model.scale
         self.halo: int = model.receptive_radius()
         self.strip_pixels = strip_pixels

@@ -19,7 +19,8 @@ from rtsr.io.encode import EncodeSettings
 from rtsr.io.probe import InputVideo
 from rtsr.pipeline import prepare_job, run_whole
 from rtsr.report import ProgressFactory, Report, StageClock
-from rtsr.segments.driver import DEFAULT_SEGMENT_SECONDS, available_cores, choose_jobs, plan_input, run_segments
+from rtsr.cores import available_cores
+from rtsr.segments.driver import DEFAULT_SEGMENT_SECONDS, choose_jobs, plan_input, run_segments
 from rtsr.segments.pool import LocalPool, WorkerSpec
 
 if TYPE_CHECKING:

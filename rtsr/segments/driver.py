@@ -51,14 +51,6 @@ class SegmentPool(Protocol):
     def close(self) -> None: ...
 
 
-def available_cores() -> int:
-    """CPU cores this process may run on (affinity, as taskset/containers set it)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
-
-
 @dataclass(frozen=True)
 class JobsChoice:
     """How many workers, each with how many threads, and why."""
