@@ -183,6 +183,21 @@ class _Session:
             draw_overlay(self.view, overlay_lines(self.report, o.label, self.recorder is not None))
             cv2.imshow(WINDOW, self.view)
 
+    def deliver_last(self, item: tuple[av.VideoFrame, av.VideoFrame, float] | None) -> None:
+        """The frame upscaled while the session was ending (duration, quit, Ctrl-C): into the recording too.
+
+        Headless, the recording is what is shown, so it counts as shown; a
+        recorder that has failed is left for stop_recording to report.
+        """
+        recorder = self.recorder
+        if item is None or recorder is None or recorder.error is not None:
+            return
+        _, upscaled, captured = item
+        recorder.add(upscaled, captured)
+        if not self.options.window:
+            self.report.shown += 1
+            self.report.latencies_ms.append(1000 * (time.monotonic() - captured))
+
     def handle_key(self, key: int) -> bool:
         """React to one key; False means quit."""
         if key in (ord("q"), 27):
@@ -270,11 +285,11 @@ def run_live(source: Source, upscale: FrameUpscale, options: LiveOptions) -> Liv
         stop.set()
         for thread in threads:
             thread.join(5)
-        last = results.take(0)  # upscaled after the loop ended (duration, quit, Ctrl-C): recorded too
-        if last is not None and session.recorder is not None:
-            session.recorder.add(last[1], last[2])
         try:
-            session.stop_recording()
+            try:
+                session.deliver_last(results.take(0))
+            finally:
+                session.stop_recording()
         finally:
             if options.window:
                 cv2.destroyAllWindows()

@@ -65,8 +65,8 @@ def choose_jobs(requested: int | None, engine_device: str, cores: int, segments:
     """Workers for a run: ``requested`` (None: auto), never more than there are segments.
 
     Auto on the CPU engine: one worker per core (up to 16), each with one
-    inference and one encoder thread -- on 2 cores, vtest.avi ×3 ran 17.2 fps
-    with 2 such workers against 15.2 fps in one process (docs/performance.md).
+    inference and one encoder thread -- on 2 cores, vtest.avi ×3 ran 17.2–17.6
+    fps with 2 such workers against 15.0–15.6 fps in one process (docs/performance.md).
     Auto on a GPU: one worker per two cores, up to 8, each encoder with two
     threads, so that libx264 keeps up with the GPU (not yet measured: no GPU
     was at hand).
