@@ -1,3 +1,3 @@
-from rtsr.cli import run
+from rtsr.entry import run
 
 run()

@@ -43,3 +43,22 @@ def test_the_cpu_engine_never_starts_more_threads_than_cores(monkeypatch):
         assert torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(before)
+
+
+def test_the_command_sets_a_short_openmp_spin_before_torch_loads():
+    import subprocess
+    import sys
+
+    code = ("import os, sys\n"
+            "import rtsr.entry\n"
+            "assert 'torch' not in sys.modules\n"
+            "sys.argv = ['rtsr', '--version']\n"
+            "try:\n    rtsr.entry.run()\nexcept SystemExit:\n    pass\n"
+            "print(os.environ['GOMP_SPINCOUNT'])\n")
+    env = {k: v for k, v in os.environ.items() if k != "GOMP_SPINCOUNT"}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "1000"
+    mine = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                          env={**env, "GOMP_SPINCOUNT": "5"})
+    assert mine.stdout.strip().splitlines()[-1] == "5"  # a user's own setting wins
