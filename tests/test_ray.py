@@ -35,7 +35,11 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    """(address, the actors' temporary folder) of a local 2-CPU Ray head node; stopped after the module."""
+    """(address, the actors' temporary folder) of a local 2-CPU Ray head node; stopped after the module.
+
+    ``ray stop --force`` at the end stops every Ray process on this machine: run these tests where no
+    other Ray cluster lives (CI, a developer's box).
+    """
     ray_cli = str(Path(sys.executable).with_name("ray"))
     actor_tmp = tmp_path_factory.mktemp("actor_tmp")
     port = _free_port()
