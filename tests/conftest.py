@@ -6,6 +6,8 @@ tests marked ``shared``, which skip without it.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -274,3 +276,9 @@ def make_resolution_change(path: Path, frames_each: int) -> Path:
             packet.stream = stream
             out.mux(packet)
     return path
+
+
+def run_rtsr(*args: object, cwd: Path | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    """``python -m rtsr ARGS`` in a fresh process, its output captured as text."""
+    return subprocess.run([sys.executable, "-m", "rtsr", *map(str, args)], capture_output=True, text=True,
+                          cwd=cwd, timeout=timeout)

@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from conftest import frame_times
+from conftest import frame_times, run_rtsr
 from rtsr import Upscaler
 from rtsr.batch import find_videos, output_paths
 
 
 def _rtsr(*args: object) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "rtsr", *map(str, args)], capture_output=True, text=True,
-                          timeout=180)
+    return run_rtsr(*args, timeout=180)
 
 
 def test_named_files_with_a_broken_one_go_on_and_exit_1_with_the_list(clip_factory, random_weights, tmp_path):

@@ -7,16 +7,11 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
 from conftest import frame_times
-
-
-def rtsr(*args: object, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "rtsr", *map(str, args)], capture_output=True,
-                          text=True, cwd=cwd, timeout=300)
+from conftest import run_rtsr as rtsr
 
 
 def test_help_shows_worked_examples() -> None:
@@ -106,16 +101,21 @@ def test_read_only_output_directory(clip_factory, random_weights, tmp_path):
     assert result.returncode == 1 and "not writable" in result.stderr
 
 
-@pytest.mark.skipif(not hasattr(signal, "SIGINT"), reason="needs POSIX signals")
-def test_ctrl_c_stops_quickly_with_exit_130_and_the_same_command_resumes(clip_factory, random_weights, tmp_path):
+@pytest.mark.skipif(not hasattr(signal, "SIGTERM"), reason="needs POSIX signals")
+@pytest.mark.parametrize("signal_name, exit_code, said", [
+    ("SIGINT", 130, "interrupted"),  # Ctrl-C
+    ("SIGTERM", 143, "terminated"),  # systemd, docker, kill, timeout
+])
+def test_a_stop_signal_keeps_the_work_and_the_same_command_resumes(signal_name, exit_code, said, clip_factory,
+                                                                    random_weights, tmp_path):
     src, out, command, process = _start_long_run(clip_factory, random_weights, tmp_path)
-    process.send_signal(signal.SIGINT)
+    process.send_signal(getattr(signal, signal_name))
     sent = time.monotonic()
     _, stderr = process.communicate(timeout=30)
     stopped_after = time.monotonic() - sent
-    assert process.returncode == 130, stderr
+    assert process.returncode == exit_code, stderr
     assert stopped_after < 5, f"took {stopped_after:.1f} s to stop"
-    assert "interrupted" in stderr and "Traceback" not in stderr
+    assert said in stderr and "Traceback" not in stderr
     assert "run the same command again to resume" in stderr  # what was upscaled is kept, not the output
     _resumes(src, out, command, tmp_path)
 
@@ -146,19 +146,6 @@ def _resumes(src, out, command, tmp_path) -> None:
     assert "resumed:" in again.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["long.mp4", "out.mp4"]
     assert frame_times(out) == frame_times(src)
-
-
-@pytest.mark.skipif(not hasattr(signal, "SIGTERM"), reason="needs POSIX signals")
-def test_sigterm_keeps_the_work_exits_143_and_the_same_command_resumes(clip_factory, random_weights, tmp_path):
-    src, out, command, process = _start_long_run(clip_factory, random_weights, tmp_path)
-    process.send_signal(signal.SIGTERM)
-    sent = time.monotonic()
-    _, stderr = process.communicate(timeout=30)
-    assert process.returncode == 143, stderr
-    assert time.monotonic() - sent < 5
-    assert "terminated" in stderr and "Traceback" not in stderr
-    assert "run the same command again to resume" in stderr
-    _resumes(src, out, command, tmp_path)
 
 
 @pytest.mark.skipif(not hasattr(signal, "SIGINT"), reason="needs POSIX signals")

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
 import av
 import numpy as np
 import pytest
 import torch
 
+from conftest import run_rtsr
 from rtsr import Upscaler
 from rtsr.checkpoints import load_model, read_checkpoint
 from rtsr.errors import InputError, WeightsError
@@ -18,8 +18,7 @@ from rtsr.models import MODELS
 
 
 def _rtsr(*args: object) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "rtsr", *map(str, args)], capture_output=True, text=True,
-                          timeout=180)
+    return run_rtsr(*args, timeout=180)
 
 
 def _one_line_error(result: subprocess.CompletedProcess, text: str) -> None:
