@@ -19,11 +19,15 @@ import signal
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rtsr.errors import RtsrError
 from rtsr.io.packets import PacketRun
 from rtsr.logs import log_to_stderr
 from rtsr.segments.worker import SegmentResult, SegmentTask
+
+if TYPE_CHECKING:
+    from rtsr.upscaler import Upscaler
 
 log = logging.getLogger("rtsr")
 
@@ -44,6 +48,15 @@ class WorkerSpec:
     torch_threads: int = 1  # inference threads (CPU engine)
     log_level: int = logging.WARNING
     compile: bool = True  # the cuda engine through torch.compile (rtsr.compiled)
+
+    def build_upscaler(self) -> Upscaler:
+        """In the worker: its inference threads set, the upscaler loaded (RtsrError when it cannot be)."""
+        import torch  # noqa: PLC0415  (in the worker: the driver need not load it for the spec)
+
+        from rtsr.upscaler import Upscaler  # noqa: PLC0415
+
+        torch.set_num_threads(self.torch_threads)
+        return Upscaler(self.model, self.scale, self.engine, self.weights, self.engine_dir, self.compile)
 
 
 @dataclass
@@ -170,14 +183,10 @@ def worker_main(conn: multiprocessing.connection.Connection, spec: WorkerSpec) -
     """A worker process: load the model once, then encode segments until told to stop or the driver goes."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle
     log_to_stderr(spec.log_level)
-    import torch  # noqa: PLC0415  (here: the driver process need not pay for it twice)
-
     from rtsr.segments.worker import encode_segment  # noqa: PLC0415
-    from rtsr.upscaler import Upscaler  # noqa: PLC0415
 
-    torch.set_num_threads(spec.torch_threads)
     try:
-        upscaler = Upscaler(spec.model, spec.scale, spec.engine, spec.weights, spec.engine_dir, spec.compile)
+        upscaler = spec.build_upscaler()
     except RtsrError as err:
         conn.send(("failed", err))
         return

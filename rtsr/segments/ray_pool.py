@@ -38,15 +38,7 @@ class SegmentActor:
     """A Ray actor: one loaded model, encoding segments sent to it (wrapped by ray.remote in RayPool)."""
 
     def __init__(self, spec: WorkerSpec) -> None:
-        import torch  # noqa: PLC0415
-
-        from rtsr.upscaler import Upscaler  # noqa: PLC0415
-
-        torch.set_num_threads(spec.torch_threads)
-        self.upscaler = Upscaler(spec.model, spec.scale, spec.engine, spec.weights, spec.engine_dir, spec.compile)
-
-    def describe(self) -> str:
-        return f"{self.upscaler.engine_choice.name} on {os.uname().nodename} (pid {os.getpid()})"
+        self.upscaler = spec.build_upscaler()
 
     def encode(self, task: SegmentTask, packets: PacketRun) -> tuple[SegmentResult, bytes]:
         """Encode one segment; returns its result and the chunk file's bytes (b"" when it has no frame)."""
