@@ -21,6 +21,8 @@ import threading
 from collections.abc import Callable
 from typing import TypeVar
 
+from rtsr.threads import call_on_thread
+
 ENCODER_NICENESS = 19  # steps below the process's priority (the lowest Linux has)
 
 T = TypeVar("T")
@@ -43,19 +45,4 @@ def call_lowered(function: Callable[[], T], steps: int = ENCODER_NICENESS) -> T:
     Threads that ``function`` starts (an encoder's worker threads, opened
     there) keep the lowered priority after it returns.
     """
-    outcome: list = []
-
-    def run() -> None:
-        lower_this_thread(steps)
-        try:
-            outcome.append((True, function()))
-        except BaseException as err:  # re-raised in the caller's thread just below
-            outcome.append((False, err))
-
-    helper = threading.Thread(target=run, name="rtsr-encoder-open")
-    helper.start()
-    helper.join()
-    succeeded, value = outcome[0]
-    if not succeeded:
-        raise value
-    return value
+    return call_on_thread(function, "rtsr-encoder-open", setup=lambda: lower_this_thread(steps))

@@ -21,6 +21,7 @@ import cv2
 from rtsr.errors import InputError
 from rtsr.io.probe import frame_step, main_video_stream
 from rtsr.io.reader import FrameReader
+from rtsr.threads import call_on_thread
 
 log = logging.getLogger("rtsr")
 
@@ -109,25 +110,11 @@ class PyAVSource:
         the KeyboardInterrupt is lost: the main thread only waits here, and
         Ctrl-C raises in it at once (the helper, a daemon, is left to its time-out).
         """
-        options = {"rtsp_transport": "tcp", "fflags": "nobuffer"} if self.network else {}
         if not self.network:
-            return av.open(self.url, format=self.format, options=options)
-        outcome: list = []
-
-        def connect() -> None:
-            try:
-                outcome.append(av.open(self.url, format=self.format, options=options,
-                                       timeout=(self.timeout, self.timeout)))
-            except BaseException as err:  # handed to the waiting thread, which raises it
-                outcome.append(err)
-
-        helper = threading.Thread(target=connect, name="rtsr-connect", daemon=True)
-        helper.start()
-        while helper.is_alive():
-            helper.join(0.1)
-        if isinstance(outcome[0], BaseException):
-            raise outcome[0]
-        return outcome[0]
+            return av.open(self.url, format=self.format)
+        options = {"rtsp_transport": "tcp", "fflags": "nobuffer"}
+        return call_on_thread(lambda: av.open(self.url, format=self.format, options=options,
+                                              timeout=(self.timeout, self.timeout)), "rtsr-connect", daemon=True)
 
     def frames(self, stop: threading.Event) -> Iterator[tuple[av.VideoFrame, float]]:
         reconnects = 0
