@@ -146,7 +146,8 @@ def _check_unstated_scale(architecture: Architecture, state: dict, scale: int, w
     they run only when the asked scale is not far below bicubic, and the
     log says what was assumed.
     """
-    gains = {candidate: _gain_over_bicubic(_build_with(architecture, state, candidate, weights), candidate)
+    picture = _test_picture().repeat(1, architecture.channels, 1, 1)
+    gains = {candidate: _gain_over_bicubic(_build_with(architecture, state, candidate, weights), picture, candidate)
              for candidate in SCALES}
     best = max(gains, key=gains.__getitem__)
     measured = ", ".join(f"×{s} {g:+.1f} dB" for s, g in gains.items())
@@ -160,8 +161,8 @@ def _check_unstated_scale(architecture: Architecture, state: dict, scale: int, w
              weights, scale, measured)
 
 
-def _gain_over_bicubic(network: nn.Module, scale: int) -> float:
-    """PSNR of ``network`` minus that of bicubic, ×``scale`` on a synthetic luma picture (dB)."""
+def _test_picture() -> torch.Tensor:
+    """A synthetic (1, 1, 96, 96) luma picture in the models' studio-range domain: gratings, a disk, edges, checks."""
     size = 96  # divisible by every scale
     y, x = torch.meshgrid(torch.arange(size, dtype=torch.float32), torch.arange(size, dtype=torch.float32),
                           indexing="ij")
@@ -169,19 +170,16 @@ def _gain_over_bicubic(network: nn.Module, scale: int) -> float:
     picture += 0.25 * ((x - 30) ** 2 + (y - 60) ** 2 < 300).float()  # a disk
     picture -= 0.2 * ((x + 0.5 * y > 80) & (x < 70)).float()  # straight edges
     picture += 0.15 * (((x // 12 + y // 12) % 2 == 0) & (y < 30)).float()  # a checkerboard
-    hr = ((16 + 219 * picture.clamp(0, 1)) / 255)[None, None]  # studio-range luma, the models' domain
-    hr = hr.repeat(1, _network_channels(network), 1, 1)
+    return ((16 + 219 * picture.clamp(0, 1)) / 255)[None, None]
+
+
+def _gain_over_bicubic(network: nn.Module, hr: torch.Tensor, scale: int) -> float:
+    """PSNR of ``network`` minus that of bicubic, ×``scale`` from ``hr`` downscaled (dB)."""
     lr = F.interpolate(hr, scale_factor=1 / scale, mode="bicubic", antialias=True, align_corners=False)
     with torch.inference_mode():
         upscaled = network(lr).clamp(0, 1)
     bicubic = F.interpolate(lr, scale_factor=scale, mode="bicubic", align_corners=False).clamp(0, 1)
     return _psnr(upscaled, hr, scale) - _psnr(bicubic, hr, scale)
-
-
-def _network_channels(network: nn.Module) -> int:
-    """Channels the network takes: that of its first convolution."""
-    first = next(m for m in network.modules() if isinstance(m, nn.Conv2d))
-    return first.in_channels
 
 
 def _psnr(a: torch.Tensor, b: torch.Tensor, shave: int) -> float:
