@@ -135,15 +135,14 @@ def bench_e2e(name: str, scale: int, engine_name: str, clip: Path | None, size: 
         upscaler = Upscaler(name, scale, engine_name, weights_file, compile=compile)
         if stand_in_ms is not None:
             upscaler.engine = StandInEngine(scale, stand_in_ms)
+        with InputVideo.open(source) as video:
+            info = video.info
         if warmup:
-            with InputVideo.open(source) as video:
-                info = video.info
             warmup_clip = make_sample_clip(Path(folder) / "warmup.mp4", (info.width, info.height), warmup,
                                            audio=False)
             upscaler.upscale_video(warmup_clip, Path(folder) / "warmup_out.mp4", codec=codec, preset=preset)
         if segment_seconds is None:
-            with InputVideo.open(source) as video:
-                duration = video.info.frames / float(video.info.rate or 24)
+            duration = info.frames / float(info.rate or 24)
             segment_seconds = min(DEFAULT_SEGMENT_SECONDS, max(0.1, duration / (4 * jobs)))
         report = upscaler.upscale_video(source, Path(folder) / "out.mp4", codec=codec, preset=preset, jobs=jobs,
                                         segment_seconds=segment_seconds)

@@ -35,14 +35,13 @@ class DecoderParameters:
                    ctx.format.name if ctx.format else None, stream.time_base)
 
     def open_decoder(self) -> av.CodecContext:
-        """A fresh decoder, frame- and slice-threaded as the codec allows."""
+        """A fresh decoder (FrameReader.from_packets sets its threads)."""
         decoder = av.CodecContext.create(self.codec, "r")
         if self.extradata:
             decoder.extradata = self.extradata
         decoder.width, decoder.height = self.width, self.height
         if self.pix_fmt:
             decoder.pix_fmt = self.pix_fmt
-        decoder.thread_type = "AUTO"
         return decoder
 
 
