@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 
-import pytest
 import torch
 from torch import nn
 
@@ -60,7 +59,6 @@ def test_cache_folder_and_the_switch(monkeypatch, tmp_path):
     assert args.no_compile
 
 
-@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU path")
 def test_the_cpu_engine_is_never_compiled(random_weights):
     from rtsr import Upscaler
 
