@@ -5,8 +5,9 @@ with the same settings as the end-to-end run, with nothing else running:
 
 * **decode**: the input's frames through FrameReader (demux + decode);
 * **engine**: each decoded frame to its upscaled frame -- planes out, the
-  network, planes back, including host↔device copies on a GPU -- one frame at
-  a time, as the pipeline does it (the decode before each frame is not timed);
+  network, planes back, including host↔device copies on a GPU -- through the
+  pipeline's own upscale stage (with its frames in flight on a GPU,
+  rtsr.frame_ring); the decode before each frame is not timed;
 * **encode**: the upscaled frames (decoded back from the run's output, not
   timed) through an encoder set up exactly as the run's.
 
@@ -33,9 +34,10 @@ import torch.nn.functional as F
 
 from rtsr.engines import HostTimer
 from rtsr.io.encode import EncodePlan, add_video_stream
-from rtsr.io.planes import upscale_frame
 from rtsr.io.probe import InputVideo
 from rtsr.io.reader import FrameReader
+from rtsr.pipeline import UpscaleStage
+from rtsr.report import Report
 from rtsr.upscaler import Upscaler
 
 
@@ -102,13 +104,16 @@ def _engine_fps(upscaler: Upscaler, source: Path, upscaled: Path) -> float:
         out_size, pix_fmt = (out_stream.width, out_stream.height), out_stream.codec_context.pix_fmt
     with InputVideo.open(source) as video:
         info = video.info
-        upscale_planes = upscaler.plane_upscaler(info, out_size)
+        stage = UpscaleStage(info, upscaler.plane_upscaler(info, out_size), pix_fmt,
+                             Report(source=str(source), output="", model="", scale=0, engine=""))
         seconds, frames = 0.0, 0
         for frame in FrameReader(video.container, video.stream, step=info.frame_step).frames():
             started = time.perf_counter()
-            upscale_frame(frame, upscale_planes, info.layout, info.size, info.color, pix_fmt)
+            frames += len(stage.push(frame))
             seconds += time.perf_counter() - started
-            frames += 1
+        started = time.perf_counter()
+        frames += len(stage.flush())
+        seconds += time.perf_counter() - started
     return frames / seconds if seconds else 0.0
 
 

@@ -28,13 +28,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import av
+import numpy as np
 
 from rtsr.atomic import remove_stale_temporaries, write_atomically
 from rtsr.errors import DecodeError, EncodeError, RtsrError
 from rtsr.io.chunks import ChunkWriter
 from rtsr.io.encode import EncodePlan, EncodeSettings, check_size, choose_pix_fmt, video_encoder
 from rtsr.io.output import check_paths
-from rtsr.io.planes import PlaneFunction, upscale_frame
+from rtsr.io.planes import PlaneRing, finish_frame, frame_planes
 from rtsr.io.priority import lower_this_thread
 from rtsr.io.probe import InputVideo, VideoInfo
 from rtsr.io.reader import FrameReader
@@ -119,20 +120,34 @@ class DecodeStage:
 
 
 class UpscaleStage:
-    """Decoded frame -> upscaled frame in the output's pixel format (runs on the main thread)."""
+    """Decoded frames -> upscaled frames in the output's pixel format (runs on the main thread).
 
-    def __init__(self, info: VideoInfo, upscale_planes: PlaneFunction, pix_fmt: str, report: Report) -> None:
+    Frames go through the engine with several in flight on a GPU
+    (rtsr.frame_ring): ``push`` returns the upscaled frames finished by now,
+    in order, and ``flush`` the rest at the end of the input.
+    """
+
+    def __init__(self, info: VideoInfo, upscale_planes: PlaneRing, pix_fmt: str, report: Report) -> None:
         self.info, self.upscale_planes, self.pix_fmt, self.report = info, upscale_planes, pix_fmt, report
 
-    def __call__(self, frame: av.VideoFrame) -> av.VideoFrame:
+    def push(self, frame: av.VideoFrame) -> list[av.VideoFrame]:
         info = self.info
         if (frame.width, frame.height) != info.size:
             self._note_resized(frame)
-        out = upscale_frame(frame, self.upscale_planes, info.layout, info.size, info.color, self.pix_fmt)
+        planes = frame_planes(frame, info.layout, info.width, info.height, info.color)
+        return self.upscale_planes.submit(planes, lambda out: self._finish(out, frame))
+
+    def flush(self) -> list[av.VideoFrame]:
+        return self.upscale_planes.drain()
+
+    def _finish(self, planes: list[np.ndarray], source: av.VideoFrame) -> av.VideoFrame:
+        info = self.info
+        out = finish_frame(planes, source, info.layout, info.color, self.pix_fmt)
         out.time_base = info.time_base
         self.report.frames += 1
-        if frame.pts is not None:
-            self.report.last_frame_seconds = max(self.report.last_frame_seconds, float(frame.pts * info.time_base))
+        if source.pts is not None:
+            self.report.last_frame_seconds = max(self.report.last_frame_seconds,
+                                                 float(source.pts * info.time_base))
         return out
 
     def _note_resized(self, frame: av.VideoFrame) -> None:
@@ -181,12 +196,12 @@ def run_stages(decode: DecodeStage, upscale: UpscaleStage, encode: EncodeStage, 
     try:
         while True:
             item = pipeline.get(pipeline.to_upscale)
-            if item is END:
+            done = upscale.flush() if item is END else upscale.push(item)
+            if not all(pipeline.put(pipeline.to_encode, out) for out in done):
                 break
-            out = upscale(item)
-            if bar is not None:
+            if bar is not None and done:
                 bar.update(done_before + upscale.report.frames)
-            if not pipeline.put(pipeline.to_encode, out):
+            if item is END:
                 break
         pipeline.put(pipeline.to_encode, END)
         encoder.join()
@@ -254,7 +269,7 @@ def keep_or_remove(work: WorkFolder) -> None:
         work.remove()
 
 
-def run_whole(job: OutputJob, upscale_planes: PlaneFunction, report: Report, clock: StageClock,
+def run_whole(job: OutputJob, upscale_planes: PlaneRing, report: Report, clock: StageClock,
               progress: ProgressFactory | None = None, checkpoint_seconds: float = 60.0) -> Report:
     """Upscale the job's whole input on this process's three stages, then write the output; fills ``report``.
 

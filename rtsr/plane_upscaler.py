@@ -10,9 +10,9 @@ at the siting rtsr writes. Planes are integer code values,
 
 from __future__ import annotations
 
-import time
+from collections.abc import Callable
 from contextlib import AbstractContextManager
-from typing import Literal, Protocol
+from typing import Literal, Protocol, TypeVar
 
 import numpy as np
 import torch
@@ -29,15 +29,14 @@ from rtsr.color import (
     yuv_to_rgb,
 )
 from rtsr.formats import OUTPUT_CHROMA_SITING, ColorInfo, PlaneLayout
+from rtsr.frame_ring import FrameRing, Timer, default_depth
 from rtsr.report import StageClock
 
+T = TypeVar("T")
 
-class Timer(Protocol):
-    def start(self) -> None: ...
 
-    def stop(self) -> None: ...
-
-    def seconds(self) -> float: ...
+def _copies(planes: list[np.ndarray]) -> list[np.ndarray]:
+    return [plane.copy() for plane in planes]
 
 
 class Engine(Protocol):
@@ -55,87 +54,64 @@ class Engine(Protocol):
     def sharing_cores(self) -> AbstractContextManager[None]: ...
 
 
-class Staging:
-    """Moves integer planes between numpy and the engine's device.
-
-    High-bit-depth planes (uint16 holding at most 12 bits) travel as int16,
-    the same bytes, since torch computes poorly on uint16. For a GPU, planes
-    pass through page-locked host buffers, reused frame after frame, so the
-    copies are true DMA transfers.
-    """
-
-    def __init__(self, device: torch.device) -> None:
-        self.device = device
-        self.pinned = device.type == "cuda"
-        self._buffers: dict[tuple[str, int, tuple[int, ...], torch.dtype], torch.Tensor] = {}
-
-    def _buffer(self, role: str, index: int, shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
-        key = (role, index, shape, dtype)
-        if key not in self._buffers:
-            self._buffers[key] = torch.empty(shape, dtype=dtype, pin_memory=True)
-        return self._buffers[key]
-
-    def upload(self, planes: list[np.ndarray]) -> list[torch.Tensor]:
-        tensors = []
-        for index, plane in enumerate(planes):
-            host = torch.from_numpy(plane.view(np.int16) if plane.dtype == np.uint16 else plane)
-            if self.pinned:
-                buffer = self._buffer("up", index, tuple(host.shape), host.dtype)
-                buffer.copy_(host)
-                host = buffer
-            tensors.append(host.to(self.device, non_blocking=True))
-        return tensors
-
-    def download(self, planes: list[torch.Tensor]) -> list[np.ndarray]:
-        """Device planes (uint8 or int16) -> fresh numpy arrays (uint8 or uint16)."""
-        hosts = []
-        for index, plane in enumerate(planes):
-            if self.pinned:
-                buffer = self._buffer("down", index, tuple(plane.shape), plane.dtype)
-                buffer.copy_(plane, non_blocking=True)
-                hosts.append(buffer)
-            else:
-                hosts.append(plane)
-        if self.pinned:
-            torch.cuda.current_stream(self.device).synchronize()
-        arrays = [h.numpy().copy() if self.pinned else h.numpy() for h in hosts]
-        return [a.view(np.uint16) if a.dtype == np.int16 else a for a in arrays]
-
-
 class PlaneUpscaler:
     """Maps the planes of a W×H frame to the planes of its out_w×out_h upscaled version.
 
     ``out_size`` may be smaller than (W·scale, H·scale) by the pixel or two a
     subsampled format needs to be even; the picture is cropped at the right
     and bottom, never resampled, so chroma stays aligned with luma.
+
+    All of a frame's work after the upload -- colour work, the network,
+    rounding to output codes -- runs on the engine's device. Frames go
+    through a :class:`~rtsr.frame_ring.FrameRing` of ``depth`` slots
+    (default: rtsr.frame_ring.default_depth): ``submit``/``drain`` keep up to
+    ``depth`` frames in flight on a GPU; calling the object runs one frame
+    to completion.
     """
 
     def __init__(self, engine: Engine, planes: Literal["y", "rgb"], scale: int,
                  layout: PlaneLayout, color: ColorInfo, out_size: tuple[int, int],
-                 clock: StageClock | None = None) -> None:
+                 clock: StageClock | None = None, depth: int | None = None) -> None:
         self.engine, self.planes, self.scale = engine, planes, scale
         self.layout, self.color = layout, color
         self.out_w, self.out_h = out_size
         self.clock = clock or StageClock()
         # Output codes: uint8, or int16 holding up to 12 bits (viewed as uint16 on the host).
         self.dtype = torch.uint8 if layout.bits == 8 else torch.int16
-        self.staging = Staging(engine.device)
+        self.ring: FrameRing = FrameRing(engine.device, self._compute,
+                                         depth or default_depth(engine.device), self.clock)
+
+    def submit(self, planes: list[np.ndarray], finish: Callable[[list[np.ndarray]], T]) -> list[T]:
+        """Start one frame (three (H, W) code-value arrays in ``layout``); results of frames done by now.
+
+        ``finish`` gets the output's three planes as views of reused buffers
+        and must copy what it keeps (see FrameRing.submit).
+        """
+        return self.ring.submit(planes, finish)
+
+    def drain(self) -> list:
+        """Finish every frame in flight; their ``finish`` results, oldest first."""
+        return self.ring.drain()
+
+    def __call__(self, planes: list[np.ndarray]) -> list[np.ndarray]:
+        """Three (H, W)-shaped code-value arrays in ``layout`` -> the output's three planes (fresh arrays).
+
+        The synchronous path (live, benchmarks); not to be mixed with
+        frames submitted and not yet drained.
+        """
+        if self.ring.in_flight:
+            raise RuntimeError("PlaneUpscaler called with frames in flight: drain() them first")
+        done = self.ring.submit(planes, _copies) or self.ring.drain()
+        return done[0]
 
     @torch.inference_mode()
-    def __call__(self, planes: list[np.ndarray]) -> list[np.ndarray]:
-        """Three (H, W)-shaped code-value arrays in ``layout`` -> the output's three planes."""
-        started = time.perf_counter()
-        y, u, v = self.staging.upload(planes)
+    def _compute(self, planes: list[torch.Tensor]) -> tuple[list[torch.Tensor], Timer]:
+        """The device work of one frame: its device planes -> the output's, and the network's timer."""
+        y, u, v = planes
         timer = self.engine.timer()
         if self.planes == "y":
-            out = self._upscale_luma_model(y, u, v, timer)
-        else:
-            out = self._upscale_rgb_model(y, u, v, timer)
-        result = self.staging.download(out)
-        inference = timer.seconds()
-        self.clock.add("inference", inference)
-        self.clock.add("convert", time.perf_counter() - started - inference)
-        return result
+            return self._upscale_luma_model(y, u, v, timer), timer
+        return self._upscale_rgb_model(y, u, v, timer), timer
 
     def _infer(self, x: torch.Tensor, timer: Timer) -> torch.Tensor:
         timer.start()

@@ -10,7 +10,10 @@ import torch
 
 from rtsr import Upscaler
 from rtsr.engines import CpuEngine, CudaEngine
+from rtsr.formats import LAYOUTS, ColorInfo
 from rtsr.models import MODELS
+from rtsr.plane_upscaler import PlaneUpscaler
+from rtsr.report import StageClock
 
 pytestmark = [
     pytest.mark.gpu,
@@ -66,3 +69,28 @@ def test_tensorrt_engine_builds_caches_and_matches(random_weights, tmp_path) -> 
     again = Upscaler("fsrcnn", 3, "tensorrt", weights, engine_dir=tmp_path)  # loads, no rebuild
     assert np.abs(again.upscale_image(rgb).astype(int) - out.astype(int)).max() <= 1
     assert len(list(tmp_path.glob("*.ep"))) == 1
+
+
+@pytest.mark.parametrize("name, layout_name", [("fsrcnn", "yuv420p"), ("srresnet", "yuv420p10le")])
+def test_frames_in_flight_on_cuda_streams_match_one_at_a_time(name: str, layout_name: str) -> None:
+    """The ring's streams and events (rtsr.frame_ring) give each frame the result a synchronous call gives it."""
+    torch.manual_seed(0)
+    model = MODELS[name].build(2).eval()
+    layout, color = LAYOUTS[layout_name], ColorInfo("bt709", False)
+    engine = CudaEngine(model, compile=False)
+    dtype = np.uint8 if layout.bits == 8 else np.uint16
+    rng = np.random.default_rng(0)
+    width, height = 320, 180
+    cw, ch = layout.chroma_size(width, height)
+    sizes = [(height, width), (ch, cw), (ch, cw)]
+    frames = [[rng.integers(0, layout.max_code + 1, size, dtype=dtype) for size in sizes] for _ in range(10)]
+    synchronous = PlaneUpscaler(engine, MODELS[name].planes, 2, layout, color, (640, 360))
+    expected = [synchronous(f) for f in frames]
+    clock = StageClock()
+    ring = PlaneUpscaler(engine, MODELS[name].planes, 2, layout, color, (640, 360), clock, depth=4)
+    got = [r for f in frames for r in ring.submit(f, lambda out: [p.copy() for p in out])] + ring.drain()
+    assert len(got) == len(frames)
+    for mine, theirs in zip(got, expected):
+        for a, b in zip(mine, theirs):
+            assert a.dtype == b.dtype and np.abs(a.astype(int) - b.astype(int)).max() <= 1
+    assert clock.seconds["inference"] > 0 and clock.seconds["convert"] > 0

@@ -26,16 +26,16 @@ def upscaler(random_weights):
 def interrupt_after(monkeypatch):
     """interrupt_after(n): the next upscale raises KeyboardInterrupt on its (n+1)-th frame, as Ctrl-C would."""
     def arm(frames: int) -> None:
-        original = PlaneUpscaler.__call__
+        original = PlaneUpscaler.submit
         calls = {"n": 0}
 
-        def counting(self, planes):
+        def counting(self, planes, finish):
             calls["n"] += 1
             if calls["n"] > frames:
                 raise KeyboardInterrupt
-            return original(self, planes)
+            return original(self, planes, finish)
 
-        monkeypatch.setattr(PlaneUpscaler, "__call__", counting)
+        monkeypatch.setattr(PlaneUpscaler, "submit", counting)
 
     yield arm
     monkeypatch.undo()

@@ -7,6 +7,7 @@ uint16 (holding at most 12 bits) for 10/12-bit ones.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Protocol, TypeVar
 
 import av
 import numpy as np
@@ -14,6 +15,22 @@ import numpy as np
 from rtsr.formats import AVCOL_RANGE_JPEG, AVCOL_RANGE_MPEG, MATRIX_TO_SWSCALE, ColorInfo, PlaneLayout
 
 PlaneFunction = Callable[[list[np.ndarray]], list[np.ndarray]]
+T = TypeVar("T")
+
+
+class PlaneRing(Protocol):
+    """Planes through an engine with several frames in flight (rtsr.plane_upscaler.PlaneUpscaler).
+
+    ``submit`` starts a frame and returns the ``finish`` results of frames
+    done by now, oldest first; ``drain`` waits for the rest. ``finish`` gets
+    the output planes as views of reused buffers and must copy them.
+    """
+
+    def submit(self, planes: list[np.ndarray], finish: Callable[[list[np.ndarray]], T]) -> list[T]: ...
+
+    def drain(self) -> list: ...
+
+    def __call__(self, planes: list[np.ndarray]) -> list[np.ndarray]: ...
 
 
 def _plane_view(plane: av.video.plane.VideoPlane, width: int, height: int,
@@ -65,6 +82,19 @@ def tag_color(frame: av.VideoFrame, color: ColorInfo) -> None:
     frame.color_primaries, frame.color_trc = color.primaries, color.transfer
 
 
+def finish_frame(planes: list[np.ndarray], source: av.VideoFrame, layout: PlaneLayout, color: ColorInfo,
+                 pix_fmt: str) -> av.VideoFrame:
+    """The upscaled planes (in ``layout``) as a new frame in ``pix_fmt``, with ``source``'s pts, time base
+    and duration; the planes are copied, so they may be reused afterwards."""
+    out = planes_frame(planes, layout)
+    tag_color(out, color)
+    if layout.pix_fmt != pix_fmt:
+        out = out.reformat(format=pix_fmt)
+        tag_color(out, color)
+    out.pts, out.time_base, out.duration = source.pts, source.time_base, source.duration
+    return out
+
+
 def upscale_frame(frame: av.VideoFrame, upscale_planes: PlaneFunction, layout: PlaneLayout,
                   size: tuple[int, int], color: ColorInfo, pix_fmt: str) -> av.VideoFrame:
     """One decoded frame -> its upscaled frame in ``pix_fmt``, with the same pts, time base and duration.
@@ -74,10 +104,5 @@ def upscale_frame(frame: av.VideoFrame, upscale_planes: PlaneFunction, layout: P
     ``layout`` to the output's planes in the same layout.
     """
     width, height = size
-    out = planes_frame(upscale_planes(frame_planes(frame, layout, width, height, color)), layout)
-    tag_color(out, color)
-    if layout.pix_fmt != pix_fmt:
-        out = out.reformat(format=pix_fmt)
-        tag_color(out, color)
-    out.pts, out.time_base, out.duration = frame.pts, frame.time_base, frame.duration
-    return out
+    return finish_frame(upscale_planes(frame_planes(frame, layout, width, height, color)), frame, layout, color,
+                        pix_fmt)

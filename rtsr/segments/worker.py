@@ -16,7 +16,7 @@ from typing import Protocol
 from rtsr.io.chunks import ChunkWriter
 from rtsr.io.encode import EncodePlan
 from rtsr.io.packets import PacketRun
-from rtsr.io.planes import PlaneFunction
+from rtsr.io.planes import PlaneRing
 from rtsr.io.probe import VideoInfo
 from rtsr.io.reader import FrameReader
 from rtsr.pipeline import DecodeStage, EncodeStage, Pipeline, UpscaleStage, run_stages
@@ -28,7 +28,7 @@ class PlaneUpscalerSource(Protocol):
     """What builds the per-frame plane function: rtsr.Upscaler has this method."""
 
     def plane_upscaler(self, info: VideoInfo, out_size: tuple[int, int],
-                       clock: StageClock | None = None) -> PlaneFunction: ...
+                       clock: StageClock | None = None) -> PlaneRing: ...
 
 
 @dataclass(frozen=True)
