@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from rtsr.bench_stages import StandInEngine, measure_stage_rates
+from rtsr.bench_stages import StandInEngine, measure_nvdec, measure_stage_rates
 from rtsr.checkpoints import LoadedModel, load_model, save_checkpoint, weights_digest
 from rtsr.engines import choose_engine, make_engine
 from rtsr.errors import RtsrError, WeightsError
@@ -148,6 +148,7 @@ def bench_e2e(name: str, scale: int, engine_name: str, clip: Path | None, size: 
                                         segment_seconds=segment_seconds)
         rates = measure_stage_rates(upscaler, source, Path(folder) / "out.mp4", report.codec, 18, preset,
                                     Path(folder) / "encode_alone.mp4") if stages else None
+        decoders = measure_nvdec(source) if stages and upscaler.engine.device.type == "cuda" else None
     result = {
         "model": name, "scale": scale, "engine": report.engine, "source": str(clip or "generated testsrc2"),
         "input": "x".join(map(str, report.input_size)), "output": "x".join(map(str, report.output_size)),
@@ -167,6 +168,12 @@ def bench_e2e(name: str, scale: int, engine_name: str, clip: Path | None, size: 
         result["back_to_back_fps"] = round(rates.back_to_back_fps, 2)
         result["pipeline_efficiency"] = round(report.fps / rates.slowest_fps, 3)
         result["vs_back_to_back"] = round(report.fps / rates.back_to_back_fps, 3)
+    if decoders is not None:
+        result["decode_to_planes_fps"] = {
+            "cpu": round(decoders.software_fps, 2),
+            "nvdec": round(decoders.nvdec_fps, 2) if decoders.nvdec_fps is not None else None,
+            "nvdec_note": decoders.nvdec_note,
+        }
     return result
 
 
@@ -258,6 +265,10 @@ def main(argv: list[str], parser_class: type[argparse.ArgumentParser] = argparse
                 if "stage_alone_fps" in r:
                     alone = ", ".join(f"{k} {v:.1f} fps" for k, v in r["stage_alone_fps"].items())
                     print(f"  each stage alone: {alone}; back to back {r['back_to_back_fps']:.1f} fps")
+                if "decode_to_planes_fps" in r:
+                    dec = r["decode_to_planes_fps"]
+                    nvdec = f"{dec['nvdec']:.1f} fps" if dec["nvdec"] is not None else dec["nvdec_note"]
+                    print(f"  decode to planes: CPU {dec['cpu']:.1f} fps, NVDEC {nvdec}")
                 if "pipeline_efficiency" in r:
                     print(f"  pipeline efficiency: {r['pipeline_efficiency']:.2f} of the slowest stage alone"
                           + (f", {r['vs_back_to_back']:.2f}× the stages back to back" if "vs_back_to_back" in r

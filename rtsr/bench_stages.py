@@ -18,6 +18,12 @@ back, with no overlap at all, they would give ``1 / Σ (1 / rate)``.
 A stand-in engine (:class:`StandInEngine`) sleeps a fixed time per frame
 without holding the GIL: with it, the efficiency shows whether the stages
 really overlap, whatever the machine.
+
+On a GPU, :func:`measure_nvdec` compares decoding on the CPU with NVDEC
+(FFmpeg's CUDA hardware decoding through PyAV), both up to the planes the
+upscale stage takes, since NVDEC's frames come back as NV12 and need
+converting. rtsr decodes on the CPU until such a comparison shows NVDEC
+faster.
 """
 
 from __future__ import annotations
@@ -29,11 +35,13 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
+from av.codec.hwaccel import HWAccel, hwdevices_available
 import torch
 import torch.nn.functional as F
 
 from rtsr.engines import HostTimer
 from rtsr.io.encode import EncodePlan, add_video_stream
+from rtsr.io.planes import frame_planes
 from rtsr.io.probe import InputVideo
 from rtsr.io.reader import FrameReader
 from rtsr.pipeline import UpscaleStage
@@ -84,6 +92,43 @@ class StandInEngine:
 
     def sharing_cores(self) -> contextlib.AbstractContextManager[None]:
         return contextlib.nullcontext()
+
+
+@dataclass(frozen=True)
+class DecoderComparison:
+    """Decode-to-planes rates on the CPU and with NVDEC (None, with the reason, where NVDEC cannot run)."""
+
+    software_fps: float
+    nvdec_fps: float | None
+    nvdec_note: str  # "used" (the decoder reported hardware decoding) or why there is no figure
+
+
+def _decode_to_planes_fps(source: Path, hwaccel: HWAccel | None) -> tuple[float, bool]:
+    """Frames per second of demux + decode + conversion to the run's planes; and whether hardware decoded."""
+    with InputVideo.open(source) as video:
+        info = video.info
+    with av.open(str(source), hwaccel=hwaccel) as container:
+        stream = container.streams[info.index]
+        started, frames = time.perf_counter(), 0
+        for frame in FrameReader(container, stream, step=info.frame_step).frames():
+            frame_planes(frame, info.layout, info.width, info.height, info.color)
+            frames += 1
+        seconds = time.perf_counter() - started
+        return (frames / seconds if seconds else 0.0), bool(stream.codec_context.is_hwaccel)
+
+
+def measure_nvdec(source: Path) -> DecoderComparison:
+    """Decoding ``source`` on the CPU against NVDEC, each up to the upscale stage's planes."""
+    software, _ = _decode_to_planes_fps(source, None)
+    if "cuda" not in hwdevices_available():
+        return DecoderComparison(software, None, "this PyAV's FFmpeg has no CUDA hardware decoding")
+    try:
+        nvdec, used = _decode_to_planes_fps(source, HWAccel("cuda", allow_software_fallback=False))
+    except av.FFmpegError as err:
+        return DecoderComparison(software, None, f"NVDEC could not decode it: {err}")
+    if not used:
+        return DecoderComparison(software, None, "the decoder did not use NVDEC")
+    return DecoderComparison(software, nvdec, "used")
 
 
 def measure_stage_rates(upscaler: Upscaler, source: Path, upscaled: Path, codec: str, crf: int | None,

@@ -9,8 +9,11 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+import torch
+
 from rtsr import Upscaler
-from rtsr.bench_stages import StandInEngine, StageRates, measure_stage_rates
+from rtsr.bench_stages import StandInEngine, StageRates, measure_nvdec, measure_stage_rates
 from rtsr.io.chunks import ChunkWriter
 from rtsr.sample import make_sample_clip
 
@@ -64,3 +67,11 @@ def test_gpu_check_script_parses_and_says_its_usage(tmp_path):
     result = subprocess.run(["bash", str(script), str(tmp_path / "no-wheels"), str(tmp_path / "out")],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 1 and "cannot install PyAV" in (tmp_path / "out" / "gpu_check.log").read_text()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the figure's absence where no GPU is")
+def test_nvdec_comparison_gives_no_figure_without_a_gpu(tmp_path):
+    src = make_sample_clip(tmp_path / "clip.mp4", (64, 48), 12, audio=False)
+    comparison = measure_nvdec(src)
+    assert comparison.software_fps > 0
+    assert comparison.nvdec_fps is None and comparison.nvdec_note != "used"

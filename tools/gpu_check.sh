@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The one-call GPU check (docs/performance.md, "The GPU check"): on a GPU machine (H100/H200 class,
 # 16 cores, no network, PyAV not installed), in at most 8 minutes:
-#   PyAV from a wheel folder -> pytest -m gpu -> model-only bench (compiled, and FSRCNN eager)
-#   -> end-to-end bench (jobs 1/4/8, presets medium and veryfast) -> rtsr live headless;
+#   PyAV from a wheel folder -> pytest -m gpu -> model-only bench (compiled: the three models x3 at three
+#   sizes and SRResNet x4 960x540; FSRCNN eager) -> end-to-end bench (jobs 1/4/8, presets veryfast and
+#   medium; each stage alone, CPU decoding against NVDEC) -> rtsr live headless;
 #   JSON and one log written into OUT.
 #
 #   usage: tools/gpu_check.sh WHEELS OUT
@@ -59,9 +60,10 @@ export PYTHONPATH="$site:$PWD" PYTHONUNBUFFERED=1
 
 if [ "${RTSR_CHECK_SMALL:-0}" = 1 ]; then
     model_sizes=(64x48 96x64); frames=12; e2e_720=(96x64 24); e2e_360=(64x48 24); live_size=128x96; live_seconds=3
+    srresnet_x4=64x48
 else
     model_sizes=(640x360 1280x720 1920x1080); frames=50; e2e_720=(1280x720 120); e2e_360=(640x360 240)
-    live_size=1280x720; live_seconds=20
+    live_size=1280x720; live_seconds=20; srresnet_x4=960x540
 fi
 
 step machine 30 - bash -c 'date -u; nproc; free -g | head -2; (nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv || true);
@@ -69,6 +71,8 @@ step machine 30 - bash -c 'date -u; nproc; free -g | head -2; (nvidia-smi --quer
 step "pytest -m gpu" 150 - python3 -m pytest -q -m gpu -p no:cacheprovider tests
 step "model-only bench" 90 bench_model.json python3 -m rtsr bench --json --engines "$engine" \
     --models fsrcnn srcnn srresnet --scales 3 --sizes "${model_sizes[@]}" --frames "$frames" --warmup 5
+step "model-only SRResNet x4 $srresnet_x4" 40 bench_srresnet_x4.json python3 -m rtsr bench --json \
+    --engines "$engine" --models srresnet --scales 4 --sizes "$srresnet_x4" --frames "$frames" --warmup 5
 step "model-only bench, eager" 60 bench_model_eager.json python3 -m rtsr bench --json --engines "$engine" \
     --models fsrcnn --scales 3 --sizes "${model_sizes[@]}" --frames "$frames" --warmup 5 --no-compile
 for preset in veryfast medium; do
