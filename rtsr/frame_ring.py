@@ -37,8 +37,8 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypeVar
 
@@ -72,6 +72,13 @@ def default_depth(device: torch.device) -> int:
     return GPU_DEPTH if device.type == "cuda" else 1
 
 
+@dataclass
+class _Part:
+    """One part of a frame's work (upload, compute, download) once queued: the event at its end."""
+
+    done: torch.cuda.Event | None = None  # None on the CPU, where the work is done when queued
+
+
 class Lanes:
     """The upload, compute and download streams of a CUDA device; on the CPU, none (work runs when called)."""
 
@@ -90,6 +97,19 @@ class Lanes:
     def timer(self) -> Timer:
         """A timer for work on the current stream (CUDA events), or for the host's own work."""
         return CudaTimer() if self.cuda else HostTimer()
+
+    @contextmanager
+    def part(self, stream: torch.cuda.Stream | None, after: torch.cuda.Event | None,
+             timer: Timer) -> Iterator[_Part]:
+        """Queue the work inside on ``stream``, after ``after``, timed by ``timer``; ``.done`` marks its end."""
+        part = _Part()
+        with self.on(stream):
+            if after is not None:
+                stream.wait_event(after)
+            timer.start()
+            yield part
+            timer.stop()
+            part.done = self.mark(stream)
 
     def mark(self, stream: torch.cuda.Stream | None) -> torch.cuda.Event | None:
         """An event at the current end of ``stream``'s queue; None on the CPU, where work is already done."""
@@ -188,29 +208,17 @@ class FrameRing(Generic[T]):
             hosts = [slot.buffer("up", i, host).copy_(host) for i, host in enumerate(hosts)]
         slot.host_seconds = time.perf_counter() - started
         timers = {part: lanes.timer() for part in ("upload", "compute", "download")}
-        with lanes.on(lanes.upload):
-            timers["upload"].start()
+        with lanes.part(lanes.upload, None, timers["upload"]) as upload:
             uploaded = [host.to(device, non_blocking=True) for host in hosts]
-            timers["upload"].stop()
-            upload_done = lanes.mark(lanes.upload)
-        with lanes.on(lanes.compute):
-            if upload_done is not None:
-                lanes.compute.wait_event(upload_done)
-            timers["compute"].start()
+        with lanes.part(lanes.compute, upload.done, timers["compute"]) as compute:
             outputs, timers["inference"] = self.compute(uploaded)
-            timers["compute"].stop()
-            compute_done = lanes.mark(lanes.compute)
-        with lanes.on(lanes.download):
-            if compute_done is not None:
-                lanes.download.wait_event(compute_done)
-            timers["download"].start()
+        with lanes.part(lanes.download, compute.done, timers["download"]) as download:
             if lanes.cuda:
                 slot.outputs = [slot.buffer("down", i, out).copy_(out, non_blocking=True)
                                 for i, out in enumerate(outputs)]
             else:
                 slot.outputs = [out.to(device) for out in outputs]
-            timers["download"].stop()
-            slot.done = lanes.mark(lanes.download)
+        slot.done = download.done
         slot.held, slot.timers, slot.finish = uploaded + outputs, timers, finish
 
     def _collect(self) -> T:
