@@ -35,9 +35,9 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
-from av.codec.hwaccel import HWAccel, hwdevices_available
 import torch
 import torch.nn.functional as F
+from av.codec.hwaccel import HWAccel, hwdevices_available
 
 from rtsr.engines import HostTimer
 from rtsr.io.encode import EncodePlan, add_video_stream

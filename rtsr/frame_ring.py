@@ -121,7 +121,8 @@ class Lanes:
 
 
 def _as_torch(plane: np.ndarray) -> torch.Tensor:
-    """A numpy plane as a tensor sharing its memory; uint16 travels as int16 (the same bytes)."""
+    """A numpy plane as a tensor sharing its memory; uint16 travels as int16 (the same bytes: torch computes
+    poorly on uint16, and codes of at most 12 bits fit)."""
     return torch.from_numpy(plane.view(np.int16) if plane.dtype == np.uint16 else plane)
 
 

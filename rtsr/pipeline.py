@@ -12,9 +12,11 @@ is done, the chunks' packets and the input's audio, subtitle and cover-art
 packets are muxed, interleaved by time, into a hidden temporary file that is
 renamed into place (rtsr.atomic): the destination never holds a partial file.
 
-The queues bound memory (at most 2 × QUEUE_FRAMES frames in flight) and a
-stop flag, checked every _POLL_SECONDS, ends every stage promptly on Ctrl-C
-or on an error in any of them.
+The queues bound memory (at most 2 × QUEUE_FRAMES frames queued, plus the
+upscale stage's frames in flight on a GPU: rtsr.frame_ring) and a stop flag,
+checked every _POLL_SECONDS, ends every stage promptly on Ctrl-C or on an
+error in any of them. Frames still in flight when a run stops are dropped;
+a resumed run upscales them again.
 """
 
 from __future__ import annotations
@@ -131,6 +133,7 @@ class UpscaleStage:
         self.info, self.upscale_planes, self.pix_fmt, self.report = info, upscale_planes, pix_fmt, report
 
     def push(self, frame: av.VideoFrame) -> list[av.VideoFrame]:
+        """Start upscaling ``frame``; the upscaled frames finished by now, oldest first."""
         info = self.info
         if (frame.width, frame.height) != info.size:
             self._note_resized(frame)
@@ -138,6 +141,7 @@ class UpscaleStage:
         return self.upscale_planes.submit(planes, lambda out: self._finish(out, frame))
 
     def flush(self) -> list[av.VideoFrame]:
+        """Finish every frame still in flight; their upscaled frames, oldest first."""
         return self.upscale_planes.drain()
 
     def _finish(self, planes: list[np.ndarray], source: av.VideoFrame) -> av.VideoFrame:

@@ -30,8 +30,6 @@ class PlaneRing(Protocol):
 
     def drain(self) -> list: ...
 
-    def __call__(self, planes: list[np.ndarray]) -> list[np.ndarray]: ...
-
 
 def _plane_view(plane: av.video.plane.VideoPlane, width: int, height: int,
                 dtype: type[np.generic]) -> np.ndarray:
@@ -84,8 +82,10 @@ def tag_color(frame: av.VideoFrame, color: ColorInfo) -> None:
 
 def finish_frame(planes: list[np.ndarray], source: av.VideoFrame, layout: PlaneLayout, color: ColorInfo,
                  pix_fmt: str) -> av.VideoFrame:
-    """The upscaled planes (in ``layout``) as a new frame in ``pix_fmt``, with ``source``'s pts, time base
-    and duration; the planes are copied, so they may be reused afterwards."""
+    """Upscaled planes in ``layout`` -> a new frame in ``pix_fmt`` with ``source``'s pts, time base and duration.
+
+    The planes are copied into the frame, so their buffers may be reused afterwards.
+    """
     out = planes_frame(planes, layout)
     tag_color(out, color)
     if layout.pix_fmt != pix_fmt:
