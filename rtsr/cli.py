@@ -171,6 +171,11 @@ def _warn_if_slow(upscaler: Upscaler, info: VideoInfo) -> None:
                 "tensorrt) is the way to run it at speed", upscaler.model, upscaler.scale, seconds, total)
 
 
+def _upscaler(args: argparse.Namespace) -> Upscaler:
+    """The upscaler the options of ``rtsr`` and ``rtsr live`` ask for (--model, --scale, --engine, ...)."""
+    return Upscaler(args.model, args.scale, args.engine, args.weights, args.engine_dir, compile=not args.no_compile)
+
+
 def _configure_logging(quiet: bool) -> None:
     log_to_stderr(logging.ERROR if quiet else logging.INFO)
 
@@ -180,8 +185,7 @@ def _upscale(args: argparse.Namespace) -> int:
     if is_batch(args.input, args.output):
         return _upscale_many(args)
     with _validate(args) as video:
-        upscaler = Upscaler(args.model, args.scale, args.engine, args.weights, args.engine_dir,
-                            compile=not args.no_compile)
+        upscaler = _upscaler(args)
         _warn_if_slow(upscaler, video.info)
         report = upscaler.upscale_video(
             video, args.output, codec=args.codec, crf=args.crf, preset=args.preset,
@@ -197,8 +201,7 @@ def _upscale(args: argparse.Namespace) -> int:
 def _upscale_many(args: argparse.Namespace) -> int:
     """Several inputs or a folder into the output folder; exit 1 when any file failed."""
     _check_settings(args)
-    upscaler = Upscaler(args.model, args.scale, args.engine, args.weights, args.engine_dir,
-                        compile=not args.no_compile)
+    upscaler = _upscaler(args)
     batch = upscaler.upscale_videos(
         args.input, args.output, codec=args.codec, crf=args.crf, preset=args.preset, pix_fmt=args.pix_fmt,
         overwrite=args.overwrite, progress=not args.quiet and sys.stderr.isatty(), jobs=args.jobs,
@@ -331,8 +334,7 @@ def _live(argv: list[str]) -> int:
         raise RtsrError("no display to open a window on; use --no-window -o out.mp4")
     source = open_source(args.source, args.timeout)  # first: a typo in the source should not wait for a model
     try:
-        upscaler = Upscaler(args.model, args.scale, args.engine, args.weights, args.engine_dir,
-                            compile=not args.no_compile)
+        upscaler = _upscaler(args)
     except RtsrError:
         source.close()
         raise
