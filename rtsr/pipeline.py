@@ -303,13 +303,10 @@ def run_whole(job: OutputJob, upscale_planes: PlaneRing, report: Report, clock: 
                        work.frames_done)
         finally:
             report.corrupt_packets += reader.corrupt_packets
-        t0 = time.perf_counter()
-        write_output(job, work, report)
-        clock.add("encode", time.perf_counter() - t0)
+        finish_output(job, work, report, clock)
     except BaseException:
         keep_or_remove(work)
         raise
-    work.remove()
     report.wall_seconds = time.perf_counter() - started
     report.stage_seconds = dict(clock.seconds)
     return report
@@ -332,8 +329,10 @@ def note_missing_frames(info: VideoInfo, report: Report) -> None:
                     report.last_frame_seconds, missing)
 
 
-def write_output(job: OutputJob, work: WorkFolder, report: Report) -> None:
-    """Mux the finished chunks and the planned input streams into the job's output, atomically."""
+def finish_output(job: OutputJob, work: WorkFolder, report: Report, clock: StageClock) -> None:
+    """Mux the finished chunks and the planned input streams into the job's output, atomically; then
+    remove the work folder. The mux's time counts as encoding."""
+    started = time.perf_counter()
     note_missing_frames(job.video.info, report)
     info = job.video.info
     try:
@@ -341,3 +340,5 @@ def write_output(job: OutputJob, work: WorkFolder, report: Report) -> None:
                                                       job.muxer, info.time_base, info.display_matrix, report))
     except av.FFmpegError as err:
         raise EncodeError(f"writing {job.dst.name} from the upscaled chunks failed: {err}") from err
+    clock.add("encode", time.perf_counter() - started)
+    work.remove()

@@ -21,7 +21,7 @@ from typing import Protocol
 from rtsr.errors import RtsrError
 from rtsr.io.packets import PacketRun
 from rtsr.io.resume import WorkFolder
-from rtsr.pipeline import OutputJob, keep_or_remove, open_work, write_output
+from rtsr.pipeline import OutputJob, finish_output, keep_or_remove, open_work
 from rtsr.report import ProgressFactory, Report, StageClock
 from rtsr.segments.plan import SegmentPlan, SegmentReader, index_packets, plan_segments
 from rtsr.segments.pool import Outcome
@@ -116,32 +116,28 @@ def run_segments(job: OutputJob, plan: SegmentPlan, pool: SegmentPool, report: R
     running = 0
     report.jobs = pool.size
     try:
-        while todo or running:
-            while todo and pool.free:
-                segment = todo.pop(0)
-                attempts[segment.index] += 1
-                pool.submit(SegmentTask(segment, job.video.info, job.plan, label), reader.read(segment),
-                            work.segment_partial_path(segment.index))
-                running += 1
-            for outcome in pool.wait(_POLL_SECONDS):
-                running -= 1
-                _settle(outcome, work, report, clock, todo, attempts)
+        try:
+            while todo or running:
+                while todo and pool.free:
+                    segment = todo.pop(0)
+                    attempts[segment.index] += 1
+                    pool.submit(SegmentTask(segment, job.video.info, job.plan, label), reader.read(segment),
+                                work.segment_partial_path(segment.index))
+                    running += 1
+                for outcome in pool.wait(_POLL_SECONDS):
+                    running -= 1
+                    _settle(outcome, work, report, clock, todo, attempts)
+                if bar is not None:
+                    bar.update(work.frames_done)
+        finally:
+            pool.close()
             if bar is not None:
-                bar.update(work.frames_done)
-        if bar is not None:
-            bar.close()
-        t0 = time.perf_counter()
-        write_output(job, work, report)
-        clock.add("encode", time.perf_counter() - t0)
+                bar.close()
+        finish_output(job, work, report, clock)
     except BaseException:
-        pool.close()
-        if bar is not None:
-            bar.close()
         work.discard_partials()
         keep_or_remove(work)
         raise
-    pool.close()
-    work.remove()
     report.wall_seconds = time.perf_counter() - started
     report.stage_seconds = dict(clock.seconds)
     return report
