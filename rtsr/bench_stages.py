@@ -42,7 +42,7 @@ from av.codec.hwaccel import HWAccel, hwdevices_available
 from rtsr.engines import HostTimer
 from rtsr.io.encode import EncodePlan, add_video_stream
 from rtsr.io.planes import frame_planes
-from rtsr.io.probe import InputVideo
+from rtsr.io.probe import InputVideo, VideoInfo
 from rtsr.io.reader import FrameReader
 from rtsr.pipeline import UpscaleStage
 from rtsr.report import Report
@@ -103,10 +103,8 @@ class DecoderComparison:
     nvdec_note: str  # "used" (the decoder reported hardware decoding) or why there is no figure
 
 
-def _decode_to_planes_fps(source: Path, hwaccel: HWAccel | None) -> tuple[float, bool]:
+def _decode_to_planes_fps(source: Path, info: VideoInfo, hwaccel: HWAccel | None) -> tuple[float, bool]:
     """Frames per second of demux + decode + conversion to the run's planes; and whether hardware decoded."""
-    with InputVideo.open(source) as video:
-        info = video.info
     with av.open(str(source), hwaccel=hwaccel) as container:
         stream = container.streams[info.index]
         started, frames = time.perf_counter(), 0
@@ -119,11 +117,13 @@ def _decode_to_planes_fps(source: Path, hwaccel: HWAccel | None) -> tuple[float,
 
 def measure_nvdec(source: Path) -> DecoderComparison:
     """Decoding ``source`` on the CPU against NVDEC, each up to the upscale stage's planes."""
-    software, _ = _decode_to_planes_fps(source, None)
+    with InputVideo.open(source) as video:
+        info = video.info
+    software, _ = _decode_to_planes_fps(source, info, None)
     if "cuda" not in hwdevices_available():
         return DecoderComparison(software, None, "this PyAV's FFmpeg has no CUDA hardware decoding")
     try:
-        nvdec, used = _decode_to_planes_fps(source, HWAccel("cuda", allow_software_fallback=False))
+        nvdec, used = _decode_to_planes_fps(source, info, HWAccel("cuda", allow_software_fallback=False))
     except av.FFmpegError as err:
         return DecoderComparison(software, None, f"NVDEC could not decode it: {err}")
     if not used:
