@@ -50,7 +50,7 @@ class ModelResult:
     realtime_ratio: float  # fps / 24
     bicubic_fps: float  # F.interpolate bicubic on the same engine's device, same frame
     weights: str  # "shipped", a path, or "random (speed only)"
-    compile: str = "-"  # the cuda engine's compile state (rtsr.compiled); "-" for other engines
+    compile: str = "-"  # the cuda engine's compile state (rtsr.engines.compiled); "-" for other engines
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -92,15 +92,19 @@ def bench_model(name: str, scale: int, engine_name: str, size: tuple[int, int],
     check_scale(scale)
     choice = choose_engine(engine_name)
     loaded, weights = _model_for_speed(name, scale)
-    engine = make_engine(choice, loaded, compile=compile)
+    engine, choice = make_engine(choice, loaded, compile=compile)
     width, height = size
+    pick = getattr(engine, "pick", None)
+    if pick is not None:  # auto on the CPU: measured before the timing, as a run does
+        pick(loaded.channels, height, width)
     x = torch.rand(1, loaded.channels, height, width, device=engine.device)
     seconds = _time(lambda: engine.run(x), engine.synchronize, frames, warmup)
     bicubic = _time(lambda: F.interpolate(x, scale_factor=scale, mode="bicubic", align_corners=False),
                     engine.synchronize, frames, warmup)
     fps = 1.0 / seconds
     return ModelResult(
-        model=name, scale=scale, engine=choice.name, input=f"{width}x{height}",
+        model=name, scale=scale, engine=engine.name if choice.name == engine.name or pick is None
+        else f"{engine.name} (auto)", input=f"{width}x{height}",
         output=f"{width * scale}x{height * scale}", frames=frames,
         ms_per_frame=round(1000 * seconds, 3), fps=round(fps, 2),
         megapixels_per_second=round(fps * width * height * scale * scale / 1e6, 2),

@@ -39,7 +39,7 @@ import torch
 import torch.nn.functional as F
 from av.codec.hwaccel import HWAccel, hwdevices_available
 
-from rtsr.engines import HostTimer
+from rtsr.engines.base import HostTimer
 from rtsr.io.encode import EncodePlan, add_video_stream
 from rtsr.io.planes import frame_planes
 from rtsr.io.probe import InputVideo, VideoInfo

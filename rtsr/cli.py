@@ -17,8 +17,8 @@ from typing import Callable, NoReturn, Sequence
 
 from rtsr import __version__, bench
 from rtsr.batch import is_batch
-from rtsr.engine_cache import EngineCache, default_engine_dir
 from rtsr.engines import choose_engine
+from rtsr.engines_cli import engines_command, export_command
 from rtsr.errors import RtsrError
 from rtsr.io.output import OUTPUT_FORMATS, check_output, check_paths
 from rtsr.io.probe import InputVideo, VideoInfo
@@ -46,18 +46,25 @@ examples:
   rtsr film.mkv -o film_x3.mkv --jobs 4       four workers, each on its own segment
   rtsr film.mkv -o film_x3.mkv --ray          the segments on a Ray cluster ($RAY_ADDRESS or local)
 
-engines: auto picks tensorrt > cuda > cpu and the summary says why any was skipped.
+engines: auto picks tensorrt > cuda on a GPU; without one it times the CPU engines (PyTorch cpu,
+  openvino) on the run's frame size, keeps the fastest and remembers the verdict (rtsr engines list);
+  the summary says which ran and why.
 output formats: """ + " ".join(OUTPUT_FORMATS) + """
 resuming: work is saved beside the output every minute; after Ctrl-C or a crash,
   run the same command again and it goes on where it stopped.
 other commands:
   rtsr bench --help      model and end-to-end throughput against the 24 fps real-time target
-  rtsr engines --help    list, prebuild or clear the cached TensorRT engines
+  rtsr engines --help    list, prebuild or clear the cached engines and the CPU engines' verdicts
+  rtsr export --help     the network as ONNX, for ONNX Runtime, OpenVINO, vs-mlrt or trtexec
   rtsr live --help       upscale a webcam, RTSP stream or test source live, in a window or to a file
 
 exit codes: 0 done, 1 bad input or settings (several inputs: any failed), 130 interrupted (Ctrl-C),
   143 terminated (SIGTERM);
   after 130 or 143 the output path stays untouched and the same command resumes."""
+
+
+ENGINE_HELP = ("auto (the fastest here: tensorrt > cuda on a GPU, else the faster of cpu and openvino, "
+               "measured), cpu (PyTorch), openvino, openvino-bf16, cuda or tensorrt (default auto)")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -82,10 +89,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--model", default="fsrcnn",
                         help="network: " + ", ".join(f"{n} ({a.description})" for n, a in MODELS.items()))
     parser.add_argument("--scale", type=int, default=3, help="upscaling factor: 2, 3 or 4 (default 3)")
-    parser.add_argument("--engine", default="auto", help="auto, cpu, cuda or tensorrt (default auto)")
+    parser.add_argument("--engine", default="auto", help=ENGINE_HELP)
     parser.add_argument("--weights", type=Path, help="weights file instead of the shipped ones")
     parser.add_argument("--engine-dir", type=Path,
-                        help="cache of compiled TensorRT engines (default: $RTSR_ENGINE_DIR, "
+                        help="cache of built engines and CPU verdicts (default: $RTSR_ENGINE_DIR, "
                              "a checkout's engines/, or ~/.cache/rtsr/engines)")
     parser.add_argument("--codec", default="auto",
                         help="video encoder: auto (h264_nvenc on a GPU that has NVENC, else libx264), "
@@ -160,7 +167,7 @@ def _validate(args: argparse.Namespace) -> InputVideo:
 
 def _warn_if_slow(upscaler: Upscaler, info: VideoInfo) -> None:
     """Before a CPU run slower than half real time (a quality model, or FSRCNN on 8K), say how long it will take."""
-    if upscaler.engine.name != "cpu":
+    if upscaler.engine.device.type != "cpu":
         return
     with upscaler.engine.sharing_cores():  # as during the run
         seconds = upscaler.estimate_frame_seconds(info.width, info.height)
@@ -262,33 +269,6 @@ def _guarded(command: Callable[[], int], interrupted: str = "interrupted") -> in
         return EXIT_ERROR
 
 
-def _engines(argv: list[str]) -> int:
-    parser = _Parser(prog="rtsr engines", description="The cache of compiled TensorRT engines.",
-                     epilog="example: rtsr engines build --models fsrcnn --scales 2 3 4")
-    parser.add_argument("action", choices=("list", "build", "clear"))
-    parser.add_argument("--engine-dir", type=Path, help="cache folder (default: see rtsr --help)")
-    parser.add_argument("--models", nargs="+", default=["fsrcnn"], help="for build (default fsrcnn)")
-    parser.add_argument("--scales", nargs="+", type=int, default=[3], help="for build (default 3)")
-    args = parser.parse_args(argv)
-    cache = EngineCache(args.engine_dir or default_engine_dir())
-    if args.action == "clear":
-        print(f"removed {cache.clear()} engine(s) from {cache.folder}")
-    elif args.action == "list":
-        entries = cache.entries()
-        print(f"{len(entries)} engine(s) in {cache.folder}")
-        for entry in entries:
-            key = entry["key"]
-            print(f"  {entry['file']}: {key['model']} ×{key['scale']} {key['precision']} {key['profile']}, "
-                  f"{key['gpu']}, TensorRT {key['tensorrt']}, rtsr {key['rtsr']}, "
-                  f"{entry['bytes'] / 1e6:.1f} MB, built {entry.get('built_at', '?')} "
-                  f"in {entry.get('built_seconds', '?')} s")
-    else:
-        for model in args.models:
-            for scale in args.scales:
-                Upscaler(model, scale, "tensorrt", engine_dir=cache.folder)
-    return EXIT_OK
-
-
 LIVE_EPILOG = """\
 examples:
   rtsr live 0                                   webcam 0, FSRCNN ×2, in a window
@@ -310,9 +290,9 @@ def _live(argv: list[str]) -> int:
     parser.add_argument("source", help="webcam index or /dev/video path, URL, lavfi source, or file")
     parser.add_argument("--model", default="fsrcnn", help="network (default fsrcnn)")
     parser.add_argument("--scale", type=int, default=2, help="2, 3 or 4 (default 2)")
-    parser.add_argument("--engine", default="auto", help="auto, cpu, cuda or tensorrt (default auto)")
+    parser.add_argument("--engine", default="auto", help=ENGINE_HELP)
     parser.add_argument("--weights", type=Path, help="weights file instead of the shipped ones")
-    parser.add_argument("--engine-dir", type=Path, help="cache of compiled TensorRT engines")
+    parser.add_argument("--engine-dir", type=Path, help="cache of built engines and CPU verdicts")
     parser.add_argument("--no-compile", action="store_true", help="cuda engine: no torch.compile")
     parser.add_argument("-o", "--output", type=Path,
                         help="record here (always with --no-window; with a window, where 'r' records)")
@@ -338,8 +318,9 @@ def _live(argv: list[str]) -> int:
     except RtsrError:
         source.close()
         raise
+    engine = "auto" if upscaler.engine_choice.candidates else upscaler.engine_choice.name  # auto picks per size
     options = LiveOptions(
-        label=f"{upscaler.model} x{upscaler.scale} {upscaler.engine_choice.name}",
+        label=f"{upscaler.model} x{upscaler.scale} {engine}",
         window=not args.no_window, output=args.output, duration=args.duration,
         screenshot_dir=args.screenshot_dir, codec=args.codec, crf=args.crf, preset=args.preset,
     )
@@ -358,7 +339,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _guarded(lambda: _live(argv[1:]), "interrupted; any recording was finalized")
     if argv[:1] == ["engines"]:
         _configure_logging(quiet=False)
-        return _guarded(lambda: _engines(argv[1:]))
+        return _guarded(lambda: engines_command(argv[1:], _Parser))
+    if argv[:1] == ["export"]:
+        _configure_logging(quiet=False)
+        return _guarded(lambda: export_command(argv[1:], _Parser))
     args = build_parser().parse_args(argv)
     _configure_logging(args.quiet)
     return _guarded(lambda: _upscale(args), "interrupted")

@@ -45,7 +45,7 @@ from typing import Generic, Protocol, TypeVar
 import numpy as np
 import torch
 
-from rtsr.engines import CudaTimer, HostTimer
+from rtsr.engines.base import CudaTimer, HostTimer
 from rtsr.report import StageClock
 
 T = TypeVar("T")

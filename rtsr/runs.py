@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import torch
+
 from rtsr.io.encode import EncodeSettings
 from rtsr.io.probe import InputVideo
 from rtsr.pipeline import prepare_job, run_whole
@@ -48,6 +50,30 @@ class RunOptions:
     checkpoint_seconds: float = 60.0
 
 
+def _describe_engine(upscaler: Upscaler, report: Report) -> None:
+    """Put the engine that runs, and how auto picked it, into the report."""
+    report.engine = upscaler.engine_description()
+    verdict = upscaler.engine_verdict()
+    if verdict is not None:
+        report.engine_notes.append(verdict)
+
+
+def _settle_for_workers(upscaler: Upscaler, video: InputVideo, threads: int, report: Report) -> str:
+    """The engine local workers run: ``auto`` on the CPU is measured here, once, with a worker's threads.
+
+    The workers then build the winner by name, instead of each timing the
+    candidates beside the others (which would disturb every measurement).
+    """
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        upscaler.prepare_engine(video.info.width, video.info.height)
+    finally:
+        torch.set_num_threads(before)
+    _describe_engine(upscaler, report)
+    return upscaler.engine.name
+
+
 def upscale_input(upscaler: Upscaler, video: InputVideo, dst: Path, options: RunOptions, report: Report,
                   clock: StageClock) -> Report:
     """Upscale the opened ``video`` into ``dst``; fills and returns ``report``."""
@@ -56,10 +82,11 @@ def upscale_input(upscaler: Upscaler, video: InputVideo, dst: Path, options: Run
     def whole() -> Report:
         try:
             with upscaler.engine.sharing_cores():
-                return run_whole(job, upscaler.plane_upscaler(video.info, job.plan.size, clock), report, clock,
-                                 options.progress, options.checkpoint_seconds)
+                planes = upscaler.plane_upscaler(video.info, job.plan.size, clock)  # settles the engine
+                _describe_engine(upscaler, report)
+                return run_whole(job, planes, report, clock, options.progress, options.checkpoint_seconds)
         finally:
-            state = getattr(upscaler.engine, "compile_state", None)  # the cuda engine's (rtsr.compiled)
+            state = getattr(upscaler.engine, "compile_state", None)  # the cuda engine's (rtsr.engines.compiled)
             if state is not None:
                 report.engine_notes.append(state)
 
@@ -70,7 +97,7 @@ def upscale_input(upscaler: Upscaler, video: InputVideo, dst: Path, options: Run
         log.warning("running one job: the input cannot be cut into segments (%s)", plan.unsplittable)
         report.jobs_reason = f"the input cannot be cut into segments: {plan.unsplittable}"
         return whole()
-    spec = WorkerSpec(upscaler.model, upscaler.scale, upscaler.engine_choice.name, upscaler.weights_path,
+    spec = WorkerSpec(upscaler.model, upscaler.scale, upscaler.engine.name, upscaler.weights_path,
                       upscaler.engine_dir, log_level=logging.getLogger("rtsr").getEffectiveLevel(),
                       compile=upscaler.compile)
     if options.ray is not None:
@@ -86,7 +113,8 @@ def upscale_input(upscaler: Upscaler, video: InputVideo, dst: Path, options: Run
         if choice.jobs == 1:
             return whole()
         job = dataclasses.replace(job, plan=dataclasses.replace(job.plan, threads=choice.encoder_threads))
-        pool = LocalPool(choice.jobs, dataclasses.replace(spec, torch_threads=choice.torch_threads))
+        engine = _settle_for_workers(upscaler, video, choice.torch_threads, report)
+        pool = LocalPool(choice.jobs, dataclasses.replace(spec, engine=engine, torch_threads=choice.torch_threads))
     log.info("%d segments of about %g s on %d workers (%s)", len(plan.segments), plan.target_seconds,
              pool.size, report.jobs_reason)
     return run_segments(job, plan, pool, report, clock, options.progress)

@@ -32,8 +32,8 @@ class Upscaler:
     >>> report = up.upscale_video("in.mp4", "out.mp4")
 
     ``weights`` overrides the shipped weights file; ``engine_dir`` the cache
-    of compiled TensorRT engines (default: rtsr.engine_cache.default_engine_dir);
-    ``compile=False`` keeps the cuda engine eager (rtsr.compiled). Raises an RtsrError
+    of compiled TensorRT engines (default: rtsr.engines.cache.default_engine_dir);
+    ``compile=False`` keeps the cuda engine eager (rtsr.engines.compiled). Raises an RtsrError
     subclass for an unknown model/scale/engine or unusable weights.
     """
 
@@ -42,14 +42,15 @@ class Upscaler:
                  compile: bool = True) -> None:
         get_architecture(model)
         check_scale(scale)
-        self.engine_choice = choose_engine(engine)
+        choice = choose_engine(engine)
         self.engine_requested = engine  # Ray workers choose their own engine on their node
         self.weights_path = str(weights) if weights else None  # as given: segment workers load the same
         self.engine_dir = str(engine_dir) if engine_dir else None
         self.loaded = load_model(model, scale, Path(weights) if weights else None)
         self.compile = compile
-        self.engine = make_engine(self.engine_choice, self.loaded, Path(engine_dir) if engine_dir else None,
-                                  compile)
+        # auto without a GPU: a MeasuredCpuEngine, which picks per frame shape (rtsr.engines.picking)
+        self.engine, self.engine_choice = make_engine(choice, self.loaded,
+                                                      Path(engine_dir) if engine_dir else None, compile)
 
     @property
     def model(self) -> str:
@@ -72,15 +73,33 @@ class Upscaler:
         """What an interrupted run must share with the one that resumes it (besides the input and encoder)."""
         return {"model": self.model, "scale": self.scale, "weights_sha256": self.weights_sha256}
 
+    def prepare_engine(self, width: int, height: int) -> None:
+        """Settle the engine for width×height frames: ``auto`` on the CPU times its candidates now
+        (or reads the verdict cached for this shape), so no frame waits for it. Other engines: nothing."""
+        pick = getattr(self.engine, "pick", None)
+        if pick is not None:
+            pick(self.loaded.channels, height, width)
+
+    def engine_description(self) -> str:
+        """The engine that runs now and why others were passed over: "openvino (tensorrt skipped: ...)"."""
+        return dataclasses.replace(self.engine_choice, name=self.engine.name).describe()
+
+    def engine_verdict(self) -> str | None:
+        """How ``auto`` picked the CPU engine ("openvino 1.64× cpu (...)"), None when it did not measure."""
+        verdict = getattr(self.engine, "verdict", None)
+        return f"picked by measurement: {verdict.describe()}" if verdict is not None else None
+
     def estimate_frame_seconds(self, width: int, height: int) -> float:
         """Seconds the engine needs for one width×height frame, from timing one strip of it."""
+        self.prepare_engine(width, height)
+        engine = getattr(self.engine, "current", self.engine)  # auto's pick, not a new pick for the strip
         rows = min(height, max(64, height // 4))
-        x = torch.rand(1, self.loaded.channels, rows, width, device=self.engine.device)
-        self.engine.run(x)  # warm-up
-        self.engine.synchronize()
+        x = torch.rand(1, self.loaded.channels, rows, width, device=engine.device)
+        engine.run(x)  # warm-up
+        engine.synchronize()
         started = time.perf_counter()
-        self.engine.run(x)
-        self.engine.synchronize()
+        engine.run(x)
+        engine.synchronize()
         return (time.perf_counter() - started) * height / rows
 
     def upscale_image(self, rgb: np.ndarray) -> np.ndarray:
@@ -94,7 +113,11 @@ class Upscaler:
 
     def plane_upscaler(self, info: VideoInfo, out_size: tuple[int, int],
                        clock: StageClock | None = None) -> PlaneUpscaler:
-        """The per-frame plane function for frames described by ``info`` (files and live share it)."""
+        """The per-frame plane function for frames described by ``info`` (files and live share it).
+
+        Settles the engine for frames of this size first (prepare_engine).
+        """
+        self.prepare_engine(info.width, info.height)
         return PlaneUpscaler(self.engine, self.loaded.planes, self.scale, info.layout, info.color, out_size, clock)
 
     def upscale_video(self, src: str | Path | InputVideo, dst: str | Path, *, codec: str = "auto",
@@ -160,5 +183,5 @@ class Upscaler:
         settings = dataclasses.replace(options.settings, codec=self._codec_for(options.settings.codec, dst))
         options = dataclasses.replace(options, settings=settings)
         report = Report(source=str(video.path), output=str(dst), model=self.model, scale=self.scale,
-                        engine=self.engine_choice.describe(), codec=settings.codec)
+                        engine=self.engine_description(), codec=settings.codec)
         return upscale_input(self, video, dst, options, report, StageClock())

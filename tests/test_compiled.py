@@ -1,4 +1,4 @@
-"""The compiled network (rtsr.compiled), on the CPU: torch.compile per frame size, and the eager fallback."""
+"""The compiled network (rtsr.engines.compiled), on the CPU: torch.compile per frame size, and the eager fallback."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import logging
 import torch
 from torch import nn
 
-from rtsr import compiled
+from rtsr.engines import compiled
 from rtsr.cli import build_parser
-from rtsr.compiled import CompiledNetwork, compile_cache_dir
+from rtsr.engines.compiled import CompiledNetwork, compile_cache_dir
 
 
 def _network() -> nn.Module:

@@ -32,14 +32,15 @@ def test_cgroup_v1_quota_and_no_cgroup_at_all(tmp_path):
 def test_the_cpu_engine_never_starts_more_threads_than_cores(monkeypatch):
     import torch
 
-    from rtsr import engines
+    from rtsr.engines import base
+    from rtsr.engines.cpu import CpuEngine
     from rtsr.models import MODELS
 
     before = torch.get_num_threads()
-    monkeypatch.setattr(engines, "available_cores", lambda: 1)
+    monkeypatch.setattr(base, "available_cores", lambda: 1)
     try:
         torch.set_num_threads(max(2, before))
-        engines.CpuEngine(MODELS["fsrcnn"].build(2))
+        CpuEngine(MODELS["fsrcnn"].build(2))
         assert torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(before)

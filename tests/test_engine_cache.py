@@ -10,13 +10,13 @@ import pytest
 import torch
 
 from rtsr.checkpoints import weights_digest
-from rtsr.engine_cache import EngineCache, EngineKey, ShapeProfile, default_engine_dir
-from rtsr.engines import TENSORRT_PROFILE, export_network
+from rtsr.engines.cache import EngineCache, EngineKey, ShapeProfile, default_engine_dir
+from rtsr.engines.tensorrt import TENSORRT_PROFILE, export_network
 from rtsr.models import FSRCNN, MODELS
 
 KEY = EngineKey(model="fsrcnn", scale=3, weights_sha256="ab" * 32, profile=TENSORRT_PROFILE.tag(),
-                precision="fp16", tensorrt="10.0", torch_tensorrt="2.5.0", torch="2.13.0",
-                gpu="NVIDIA H100 sm_90", rtsr="0.1.0")
+                precision="fp16", runtime="tensorrt 10.0, torch-tensorrt 2.5.0", torch="2.13.0",
+                device="NVIDIA H100 sm_90", rtsr="0.1.0", suffix=".ep")
 
 
 @pytest.mark.parametrize("field", [f.name for f in dataclasses.fields(EngineKey)])
@@ -94,7 +94,7 @@ def test_engine_is_built_once_then_loaded(tmp_path: Path, caplog: pytest.LogCapt
     with caplog.at_level("INFO", logger="rtsr"):
         counting.get(cache)
     assert counting.builds == 1
-    assert "building TensorRT engine for fsrcnn ×2 test" in caplog.text and "cached at" in caplog.text
+    assert "building the fsrcnn ×2 test" in caplog.text and "cached at" in caplog.text
     loaded = counting.get(cache)
     assert counting.builds == 1
     x = torch.rand(1, 1, 20, 30)
@@ -118,7 +118,7 @@ def test_damaged_or_stale_engines_are_rebuilt(damage: str, tmp_path: Path, caplo
         engine.write_bytes(bytes(data))
     elif damage == "stale_manifest":
         recorded = json.loads(manifest.read_text())
-        recorded["key"]["tensorrt"] = "9.0"
+        recorded["key"]["runtime"] = "tensorrt 9.0"
         manifest.write_text(json.dumps(recorded))
     else:
         manifest.write_text("{not json")

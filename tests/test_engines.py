@@ -1,7 +1,8 @@
 import pytest
 import torch
 
-from rtsr.engines import CpuEngine, EngineChoice, choose_engine, run_in_strips, unavailable_reason
+from rtsr.engines import EngineChoice, choose_engine, run_in_strips, unavailable_reason
+from rtsr.engines.cpu import CpuEngine
 from rtsr.errors import EngineUnavailable
 from rtsr.models import MODELS
 
@@ -13,6 +14,7 @@ def test_cpu_is_always_available_and_auto_explains_skips() -> None:
         assert choice.name == "cpu"
         assert set(choice.skipped) == {"tensorrt", "cuda"}
         assert "tensorrt skipped" in choice.describe()
+        assert choice.candidates == ("cpu", "openvino")  # timed on the run's shape (rtsr.engines.picking)
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-GPU messages")

@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from rtsr import Upscaler
-from rtsr.engines import CpuEngine, CudaEngine
+from rtsr.engines.cpu import CpuEngine
+from rtsr.engines.cuda import CudaEngine
 from rtsr.formats import LAYOUTS, ColorInfo
 from rtsr.models import MODELS
 from rtsr.plane_upscaler import PlaneUpscaler

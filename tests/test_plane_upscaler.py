@@ -5,7 +5,7 @@ import torch
 from conftest import SITING_OFFSET
 from rtsr.color import rgb_to_yuv, to_codes
 from rtsr.formats import LAYOUTS, ColorInfo
-from rtsr.engines import HostTimer
+from rtsr.engines.base import HostTimer
 from rtsr.plane_upscaler import PlaneUpscaler, upscale_rgb_image
 
 

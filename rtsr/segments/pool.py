@@ -47,7 +47,7 @@ class WorkerSpec:
     engine_dir: str | None = None
     torch_threads: int = 1  # inference threads (CPU engine)
     log_level: int = logging.WARNING
-    compile: bool = True  # the cuda engine through torch.compile (rtsr.compiled)
+    compile: bool = True  # the cuda engine through torch.compile (rtsr.engines.compiled)
 
     def build_upscaler(self) -> Upscaler:
         """In the worker: its inference threads set, the upscaler loaded (RtsrError when it cannot be)."""

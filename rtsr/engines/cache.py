@@ -1,13 +1,16 @@
-"""The on-disk cache of compiled engines: keys, atomic writes, integrity checks.
+"""The on-disk cache of built engines: keys, atomic writes, integrity checks.
 
-A cached engine is only used when every ingredient that shaped it matches
-(weights hash, model, scale, shape profile, precision, TensorRT /
-torch-tensorrt / torch versions, GPU, rtsr version) and the file's SHA-256
-matches its manifest. Anything else (a stale key, a truncated or corrupt file,
-a file that fails to load) is rebuilt, never trusted.
+It holds what is slow to make and cheap to load: TensorRT engines (``.ep``,
+minutes to build) and the ONNX graphs the OpenVINO engine compiles (``.onnx``,
+a torch export of a second or two). A cached file is only used when every
+ingredient that shaped it matches (weights hash, model, scale, shape profile,
+precision, runtime / torch versions, device, rtsr version) and the file's
+SHA-256 matches its manifest. Anything else (a stale key, a truncated or
+corrupt file, a file that fails to load) is rebuilt, never trusted.
 
-Layout: ``<dir>/<model>_x<scale>_<precision>_<digest16>.ep`` plus a
-``.json`` manifest beside it holding the key and the file's hash.
+Layout: ``<dir>/<model>_x<scale>_<precision>_<digest16><suffix>`` plus a
+``.json`` manifest beside it holding the key, the file's name and its hash.
+The CPU engines' measured verdicts live beside them (rtsr.engines.picking).
 """
 
 from __future__ import annotations
@@ -28,14 +31,11 @@ from rtsr.errors import EngineUnavailable
 log = logging.getLogger("rtsr")
 T = TypeVar("T")
 
-ENGINE_SUFFIX = ".ep"
-
-
 def default_engine_dir() -> Path:
     """$RTSR_ENGINE_DIR, else ``engines/`` of a source checkout, else the user's cache folder."""
     if os.environ.get("RTSR_ENGINE_DIR"):
         return Path(os.environ["RTSR_ENGINE_DIR"]).expanduser()
-    checkout = Path(__file__).resolve().parents[1] / "engines"
+    checkout = Path(__file__).resolve().parents[2] / "engines"
     if (checkout / "README.md").is_file():
         return checkout
     cache_home = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
@@ -64,17 +64,17 @@ class EngineKey:
     weights_sha256: str
     profile: str
     precision: str
-    tensorrt: str
-    torch_tensorrt: str
+    runtime: str  # what builds and runs the file, with versions: "tensorrt 10.3, torch-tensorrt 2.5"
+    device: str  # what it was built for: "NVIDIA H100 sm_90", or "any" for a portable graph
     torch: str
-    gpu: str
     rtsr: str
+    suffix: str  # the file's extension: ".ep", ".onnx"
 
     def digest(self) -> str:
         return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()
 
     def filename(self) -> str:
-        return f"{self.model}_x{self.scale}_{self.precision}_{self.digest()[:16]}{ENGINE_SUFFIX}"
+        return f"{self.model}_x{self.scale}_{self.precision}_{self.digest()[:16]}{self.suffix}"
 
 
 def file_sha256(path: Path) -> str:
@@ -93,7 +93,7 @@ class EngineCache:
 
     def paths(self, key: EngineKey) -> tuple[Path, Path]:
         engine = self.folder / key.filename()
-        return engine, engine.with_suffix(".json")
+        return engine, engine.with_name(engine.stem + ".json")
 
     def _valid(self, key: EngineKey) -> Path | None:
         """The engine file when its manifest matches ``key`` and its bytes, else None (and why)."""
@@ -117,8 +117,8 @@ class EngineCache:
                       save: Callable[[T, Path], None], load: Callable[[Path], T]) -> T:
         """Load the cached engine for ``key`` or build, save and return a new one.
 
-        ``description`` names the engine in the progress lines, e.g.
-        "fsrcnn ×3 fp16 for 16x16..3840x1152".
+        ``description`` names what is built in the progress lines, e.g.
+        "TensorRT engine for fsrcnn ×3 fp16, strips 16x16-1280x720-3840x1152".
         """
         engine_path, manifest_path = self.paths(key)
         valid = self._valid(key)
@@ -127,7 +127,7 @@ class EngineCache:
                 return load(valid)
             except (RuntimeError, OSError, ValueError, EOFError) as err:
                 log.warning("cached engine %s failed to load (%s); rebuilding", valid.name, err)
-        log.info("building TensorRT engine for %s … (once; later runs load it from %s)",
+        log.info("building the %s … (once; later runs load it from %s)",
                  description, self.folder)
         started = time.perf_counter()
         built = build()
@@ -135,33 +135,46 @@ class EngineCache:
             self.folder.mkdir(parents=True, exist_ok=True)
             write_atomically(engine_path, lambda tmp: save(built, tmp))
             manifest = {"key": asdict(key), "sha256": file_sha256(engine_path),
-                        "description": description, "built_seconds": round(time.perf_counter() - started, 1),
+                        "file": engine_path.name, "description": description, "built_seconds": round(time.perf_counter() - started, 1),
                         "built_at": time.strftime("%Y-%m-%d %H:%M:%S")}
             write_atomically(manifest_path, lambda tmp: tmp.write_text(json.dumps(manifest, indent=2)))
         except OSError as err:
             raise EngineUnavailable(f"cannot write the engine cache {self.folder}: {err}") from None
-        log.info("built TensorRT engine for %s in %.0f s, cached at %s",
+        log.info("built the %s in %.1f s, cached at %s",
                  description, time.perf_counter() - started, engine_path)
         return built
 
-    def entries(self) -> list[dict]:
-        """Manifests of the cached engines, each with its file name and size."""
+    def _manifests(self) -> list[tuple[Path, dict]]:
+        """Each readable manifest with what it records (the key, the file's name and hash)."""
         found = []
         for manifest in sorted(self.folder.glob("*.json")):
-            engine = manifest.with_suffix(ENGINE_SUFFIX)
             try:
                 recorded = json.loads(manifest.read_text())
             except (OSError, ValueError):
                 continue
+            if isinstance(recorded, dict) and isinstance(recorded.get("key"), dict):
+                found.append((manifest, recorded))
+        return found
+
+    def _file_of(self, manifest: Path, recorded: dict) -> Path:
+        return self.folder / recorded.get("file", manifest.stem + recorded["key"].get("suffix", ".ep"))
+
+    def entries(self) -> list[dict]:
+        """Manifests of the cached engines, each with its file name and size."""
+        found = []
+        for manifest, recorded in self._manifests():
+            engine = self._file_of(manifest, recorded)
             recorded["file"] = engine.name
             recorded["bytes"] = engine.stat().st_size if engine.is_file() else 0
             found.append(recorded)
         return found
 
     def clear(self) -> int:
-        """Delete every cached engine and manifest; returns how many engines went."""
+        """Delete every cached engine and its manifest; returns how many engines went."""
         removed = 0
-        for path in list(self.folder.glob(f"*{ENGINE_SUFFIX}")) + list(self.folder.glob("*.json")):
-            removed += path.suffix == ENGINE_SUFFIX
-            path.unlink(missing_ok=True)
+        for manifest, recorded in self._manifests():
+            engine = self._file_of(manifest, recorded)
+            removed += engine.is_file()
+            engine.unlink(missing_ok=True)
+            manifest.unlink(missing_ok=True)
         return removed

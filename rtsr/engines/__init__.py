@@ -1,0 +1,25 @@
+"""Inference engines: where and how the network runs, and how one is chosen.
+
+One module per engine (cpu, openvino, cuda, tensorrt), what they share
+(base), the registry that names and builds them (registry), ``auto``'s
+measured choice among CPU engines (picking), the on-disk cache of built
+engines (cache), torch.compile for the cuda engine (compiled) and the ONNX
+export (onnx_export). Engines are imported from their modules when built, so
+``import rtsr.engines`` loads neither OpenVINO nor torch-tensorrt.
+"""
+
+from rtsr.engines.base import CudaTimer, HostTimer, run_in_strips
+from rtsr.engines.registry import (
+    CPU_CANDIDATES,
+    ENGINE_NAMES,
+    EngineChoice,
+    build_engine,
+    choose_engine,
+    make_engine,
+    unavailable_reason,
+)
+
+__all__ = [
+    "CPU_CANDIDATES", "ENGINE_NAMES", "CudaTimer", "EngineChoice", "HostTimer", "build_engine", "choose_engine",
+    "make_engine", "run_in_strips", "unavailable_reason",
+]

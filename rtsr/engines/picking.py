@@ -1,0 +1,269 @@
+"""``--engine auto`` without a GPU: the fastest CPU engine for this machine and frame shape, measured.
+
+Which CPU runtime wins depends on the machine (OpenVINO beat PyTorch 1.6× on
+the development machine's AVX-512 Xeon; on an older AVX2 machine it once lost
+to ONNX Runtime), so rtsr measures instead of assuming:
+
+1. Before the first frame of a shape (a file run's, a segment worker's, a live
+   source's, a picture's), each candidate engine is built and run on a frame
+   of that shape: one untimed run each, then three timed rounds taken in turn
+   (cpu, openvino, cpu, openvino, ...) so a disturbance hits both; the median
+   of each decides. A frame that takes over MAX_RUN_SECONDS is timed on a
+   slice of its rows instead, so the whole measurement stays near a second.
+2. The verdict is kept in ``cpu_verdicts.json`` in the engine cache, keyed by
+   the machine (CPU model, its instruction-set flags, usable cores), model,
+   scale, weights, shape, threads and the runtimes' versions; the next run of
+   the same kind reads it and builds only the winner.
+3. The summary says what was picked and the measured ratio; ``rtsr engines
+   list`` shows the verdicts, ``rtsr engines clear`` forgets them.
+
+A candidate that cannot be built (OpenVINO missing or failing to compile) is
+left out with its reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import statistics
+import time
+from contextlib import AbstractContextManager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+
+from rtsr.atomic import write_atomically
+from rtsr.checkpoints import LoadedModel
+from rtsr.cores import available_cores
+from rtsr.engines.base import HostTimer, inference_threads, torch_threads_halved
+from rtsr.engines.cache import default_engine_dir
+from rtsr.engines.registry import build_engine
+from rtsr.engines.tensorrt import package_version
+from rtsr.errors import EngineUnavailable
+from rtsr.version import __version__
+
+log = logging.getLogger("rtsr")
+
+VERDICTS_FILE = "cpu_verdicts.json"
+ROUNDS = 3
+MAX_RUN_SECONDS = 0.25  # per timed run; slower frames are timed on a slice of their rows
+
+
+def machine_tag() -> str:
+    """This CPU as measurements depend on it: its model name, a digest of its flags, usable cores."""
+    name, flags = "unknown CPU", ""
+    try:
+        with open("/proc/cpuinfo") as info:
+            for line in info:
+                key, _, value = line.partition(":")
+                if key.strip() == "model name" and name == "unknown CPU":
+                    name = value.strip()
+                elif key.strip() in ("flags", "Features") and not flags:
+                    flags = " ".join(sorted(value.split()))
+    except OSError:
+        import platform  # noqa: PLC0415
+
+        name = platform.processor() or platform.machine()
+    digest = hashlib.sha256(flags.encode()).hexdigest()[:8]
+    return f"{name} [flags {digest}], {available_cores()} cores"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The outcome of timing the CPU candidates on one frame shape."""
+
+    winner: str
+    fps: dict[str, float]  # candidate -> frames per second on the timed shape
+    width: int
+    height: int
+    threads: int
+    timed_rows: int  # rows of the timed input (height, or a slice of it for slow frames)
+    machine: str
+    measured_at: str
+    left_out: dict[str, str] = field(default_factory=dict)  # candidate -> why it could not run
+
+    def ratio(self, baseline: str = "cpu") -> float | None:
+        """The winner's speed over ``baseline``'s, when both were timed."""
+        if baseline not in self.fps or not self.fps[baseline]:
+            return None
+        return self.fps[self.winner] / self.fps[baseline]
+
+    def describe(self) -> str:
+        """"openvino 1.64× cpu (16.5 against 10.1 fps at 640×360, 2 threads; measured 2026-12-01 13:10)"."""
+        others = [name for name in self.fps if name != self.winner]
+        versus = ", ".join(f"{self.fps[name]:.1f}" for name in others)
+        ratio = self.ratio(others[0]) if others else None
+        head = f"{self.winner} {ratio:.2f}× {others[0]}" if ratio is not None else self.winner
+        rows = "" if self.timed_rows == self.height else f", timed on {self.timed_rows} rows"
+        left = "".join(f"; {name} left out: {why}" for name, why in self.left_out.items())
+        return (f"{head} ({self.fps[self.winner]:.1f} against {versus or '-'} fps at {self.width}×{self.height}, "
+                f"{self.threads} thread{'s' if self.threads > 1 else ''}{rows}; measured {self.measured_at}{left})")
+
+
+class VerdictCache:
+    """Verdicts in one JSON file of the engine cache folder, written atomically."""
+
+    def __init__(self, folder: Path) -> None:
+        self.path = Path(folder) / VERDICTS_FILE
+
+    def _read(self) -> dict[str, dict]:
+        try:
+            data = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def get(self, key: str) -> Verdict | None:
+        entry = self._read().get(key)
+        try:
+            return Verdict(**entry["verdict"]) if isinstance(entry, dict) else None
+        except (KeyError, TypeError):
+            return None
+
+    def put(self, key: str, verdict: Verdict, ingredients: dict) -> None:
+        """Record ``verdict``; a cache that cannot be written only costs a measurement next time."""
+        data = self._read()
+        data[key] = {"verdict": asdict(verdict), "key": ingredients}
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            write_atomically(self.path, lambda tmp: tmp.write_text(json.dumps(data, indent=2)))
+        except OSError as err:
+            log.warning("cannot record the engine verdict in %s (%s)", self.path, err)
+
+    def entries(self) -> list[dict]:
+        return list(self._read().values())
+
+    def clear(self) -> int:
+        count = len(self._read())
+        self.path.unlink(missing_ok=True)
+        return count
+
+
+def verdict_ingredients(loaded: LoadedModel, shape: tuple[int, int, int], threads: int,
+                        candidates: tuple[str, ...]) -> dict:
+    """Everything a verdict depends on."""
+    channels, height, width = shape
+    return {"machine": machine_tag(), "model": loaded.name, "scale": loaded.scale,
+            "weights_sha256": loaded.weights_sha256, "shape": [channels, height, width], "threads": threads,
+            "candidates": list(candidates), "torch": torch.__version__, "openvino": package_version("openvino"),
+            "rtsr": __version__}
+
+
+def _digest(ingredients: dict) -> str:
+    return hashlib.sha256(json.dumps(ingredients, sort_keys=True).encode()).hexdigest()[:24]
+
+
+def _seconds(engine, x: torch.Tensor) -> float:
+    started = time.perf_counter()
+    engine.run(x)
+    return time.perf_counter() - started
+
+
+def time_engines(engines: dict[str, object], x: torch.Tensor, rounds: int = ROUNDS) -> tuple[dict[str, float], int]:
+    """Frames per second of each engine on ``x`` (1, C, H, W), timed in turn; and the rows timed.
+
+    One untimed run each first. When the first engine's run takes over
+    MAX_RUN_SECONDS, every engine is timed on the same slice of rows instead.
+    """
+    first = next(iter(engines.values()))
+    if _seconds(first, x) > MAX_RUN_SECONDS:
+        height = x.shape[-2]
+        rows = max(16, int(height * MAX_RUN_SECONDS / max(_seconds(first, x), 1e-9) / 2))
+        x = x[..., : min(rows, height), :].contiguous()
+    for engine in engines.values():
+        engine.run(x)  # warm-up: first-run set-up (OpenVINO's shape inference, allocations)
+    times: dict[str, list[float]] = {name: [] for name in engines}
+    for _ in range(rounds):
+        for name, engine in engines.items():
+            times[name].append(_seconds(engine, x))
+    return {name: round(1.0 / statistics.median(t), 2) for name, t in times.items()}, x.shape[-2]
+
+
+class MeasuredCpuEngine:
+    """The fastest of ``candidates`` for each frame shape (measured once, remembered on disk).
+
+    Behaves as the engine it picked: same device (the CPU), strips and
+    threads. ``verdict`` is the latest pick's, None before the first frame.
+    """
+
+    device = torch.device("cpu")
+
+    def __init__(self, loaded: LoadedModel, candidates: tuple[str, ...], engine_dir: Path | None = None) -> None:
+        self.loaded, self.candidates = loaded, candidates
+        self.cache = VerdictCache(engine_dir or default_engine_dir())
+        self.engine_dir = engine_dir
+        self._engines: dict[str, object] = {}
+        self._left_out: dict[str, str] = {}
+        self._picked: dict[tuple[int, ...], str] = {}  # (C, H, W, threads) -> engine name
+        self.verdict: Verdict | None = None
+        self.current = self._engine("cpu") or self._any_engine()
+
+    @property
+    def name(self) -> str:
+        return self.current.name
+
+    def _engine(self, name: str):
+        """The candidate ``name``, built on first use; None (its reason kept) when it cannot be."""
+        if name in self._left_out:
+            return None
+        if name not in self._engines:
+            try:
+                self._engines[name] = build_engine(name, self.loaded, self.engine_dir)
+            except EngineUnavailable as err:
+                log.warning("engine %s cannot run here (%s); left out of the measurement", name, err)
+                self._left_out[name] = str(err)
+                return None
+        return self._engines[name]
+
+    def _any_engine(self):
+        for name in self.candidates:
+            engine = self._engine(name)
+            if engine is not None:
+                return engine
+        raise EngineUnavailable("no CPU engine can run here")  # pragma: no cover - cpu always builds
+
+    def pick(self, channels: int, height: int, width: int) -> Verdict:
+        """Make the fastest candidate for (channels, height, width) the current engine; its verdict."""
+        threads = inference_threads()
+        shape = (channels, height, width)
+        ingredients = verdict_ingredients(self.loaded, shape, threads, self.candidates)
+        key = _digest(ingredients)
+        verdict = self.cache.get(key)
+        if verdict is None or self._engine(verdict.winner) is None:
+            verdict = self._measure(shape, threads)
+            self.cache.put(key, verdict, ingredients)
+            log.info("engine: %s", verdict.describe())
+        self.current = self._engines[verdict.winner]
+        self._picked[(*shape, threads)] = verdict.winner
+        self.verdict = verdict
+        return verdict
+
+    def _measure(self, shape: tuple[int, int, int], threads: int) -> Verdict:
+        engines = {name: engine for name in self.candidates if (engine := self._engine(name)) is not None}
+        x = torch.rand(1, *shape)
+        fps, rows = time_engines(engines, x) if len(engines) > 1 else ({next(iter(engines)): 0.0}, shape[1])
+        winner = max(fps, key=fps.get)
+        return Verdict(winner=winner, fps=fps, width=shape[2], height=shape[1], threads=threads, timed_rows=rows,
+                       machine=machine_tag(), measured_at=time.strftime("%Y-%m-%d %H:%M"),
+                       left_out=dict(self._left_out))
+
+    def run(self, x: torch.Tensor) -> torch.Tensor:
+        """(1, C, H, W) float32 -> (1, C, H*scale, W*scale), on the engine picked for this shape."""
+        key = (*x.shape[1:], inference_threads())
+        if key not in self._picked:
+            self.pick(*x.shape[1:])
+        elif self.current.name != self._picked[key]:
+            self.current = self._engines[self._picked[key]]
+        return self.current.run(x)
+
+    def timer(self) -> HostTimer:
+        return HostTimer()
+
+    def synchronize(self) -> None:
+        """Nothing to wait for: CPU work is finished when run() returns."""
+
+    def sharing_cores(self) -> AbstractContextManager[None]:
+        """Half the inference threads while a decoder and encoder run beside us (every CPU engine follows them)."""
+        return torch_threads_halved()

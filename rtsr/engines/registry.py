@@ -1,0 +1,152 @@
+"""The one registry of engines: which can run here, how ``auto`` chooses, and how each is built.
+
+* ``cpu``: PyTorch fp32 (rtsr.engines.cpu).
+* ``openvino``: OpenVINO f32 on the CPU; ``openvino-bf16`` the same in bf16
+  (rtsr.engines.openvino).
+* ``cuda``: PyTorch fp16 on an NVIDIA GPU (rtsr.engines.cuda).
+* ``tensorrt``: torch-tensorrt fp16, cached on disk (rtsr.engines.tensorrt).
+
+``auto`` takes tensorrt > cuda when a GPU can run them, and records why each
+was skipped; without one it times the CPU candidates on the run's own frame
+shape and keeps the fastest (rtsr.engines.picking). An engine asked for by
+name that cannot run here is an error, except OpenVINO: without it (or when
+it cannot compile the network) rtsr runs the PyTorch cpu engine and says why.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import torch
+
+from rtsr.checkpoints import LoadedModel
+from rtsr.engines.openvino import openvino_unavailable
+from rtsr.errors import EngineUnavailable
+
+log = logging.getLogger("rtsr")
+
+ENGINE_NAMES = ("auto", "cpu", "openvino", "openvino-bf16", "cuda", "tensorrt")
+GPU_PREFERENCE = ("tensorrt", "cuda")
+# What ``auto`` times on a machine without a usable GPU. openvino-bf16 is left out: it changes
+# the pictures (docs/performance.md has its measured cost), so it runs only when asked for.
+CPU_CANDIDATES = ("cpu", "openvino")
+# Engines that fall back to the PyTorch cpu engine, saying why, instead of failing.
+FALLS_BACK_TO_CPU = ("openvino", "openvino-bf16")
+
+
+@dataclass(frozen=True)
+class EngineChoice:
+    """The engine that will run and why others were passed over.
+
+    ``candidates``: for ``auto`` on a machine without a usable GPU, the CPU
+    engines to time on the run's frame shape before one is kept.
+    """
+
+    name: str
+    skipped: dict[str, str] = field(default_factory=dict)  # engine -> reason
+    candidates: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        if not self.skipped:
+            return self.name
+        reasons = "; ".join(f"{name} skipped: {why}" for name, why in self.skipped.items())
+        return f"{self.name} ({reasons})"
+
+
+def unavailable_reason(name: str) -> str | None:
+    """Why engine ``name`` cannot run here, or None when it can."""
+    if name == "cpu":
+        return None
+    if name in ("openvino", "openvino-bf16"):
+        return openvino_unavailable()
+    if name in ("cuda", "tensorrt"):
+        if torch.version.cuda is None:
+            return "this torch build has no CUDA support"
+        if not torch.cuda.is_available():
+            return "no CUDA GPU is visible"
+        if name == "tensorrt" and importlib.util.find_spec("torch_tensorrt") is None:
+            return "torch-tensorrt is not installed (pip install 'rtsr[tensorrt]')"
+        return None
+    raise EngineUnavailable(f"unknown engine {name!r}; choose from {', '.join(ENGINE_NAMES)}")
+
+
+def choose_engine(requested: str) -> EngineChoice:
+    """Resolve ``requested`` (one of ENGINE_NAMES) to an engine that can run here.
+
+    Raises EngineUnavailable("engine X is not available here: <why>") for an
+    explicit GPU engine that cannot run.
+    """
+    if requested != "auto":
+        reason = unavailable_reason(requested)
+        if reason is None:
+            return EngineChoice(requested)
+        if requested in FALLS_BACK_TO_CPU:
+            log.warning("engine %s cannot run here (%s); running the PyTorch cpu engine", requested, reason)
+            return EngineChoice("cpu", {requested: reason})
+        raise EngineUnavailable(f"engine {requested} is not available here: {reason}")
+    skipped: dict[str, str] = {}
+    for name in GPU_PREFERENCE:
+        reason = unavailable_reason(name)
+        if reason is None:
+            return EngineChoice(name, skipped)
+        skipped[name] = reason
+    candidates = []
+    for name in CPU_CANDIDATES:
+        reason = unavailable_reason(name)
+        if reason is None:
+            candidates.append(name)
+        else:
+            skipped[name] = reason
+    if len(candidates) == 1:
+        return EngineChoice(candidates[0], skipped)
+    return EngineChoice("cpu", skipped, tuple(candidates))
+
+
+def build_engine(name: str, loaded: LoadedModel, engine_dir: Path | None = None, compile: bool = True):
+    """The engine ``name`` around a loaded model (rtsr.checkpoints.load_model); EngineUnavailable if it fails.
+
+    ``compile`` applies to the cuda engine (rtsr.engines.compiled).
+    """
+    if name == "cpu":
+        from rtsr.engines.cpu import CpuEngine  # noqa: PLC0415
+
+        return CpuEngine(loaded.network)
+    if name in ("openvino", "openvino-bf16"):
+        from rtsr.engines.openvino import OpenVinoEngine  # noqa: PLC0415
+
+        return OpenVinoEngine(loaded, engine_dir, precision="bf16" if name.endswith("bf16") else "f32")
+    if name == "cuda":
+        from rtsr.engines.cuda import CudaEngine  # noqa: PLC0415
+
+        return CudaEngine(loaded.network, compile=compile, label=f"{loaded.name} ×{loaded.scale}")
+    if name == "tensorrt":
+        from rtsr.engines.tensorrt import TensorRTEngine  # noqa: PLC0415
+
+        return TensorRTEngine(loaded, engine_dir)
+    raise EngineUnavailable(f"unknown engine {name!r}; choose from {', '.join(ENGINE_NAMES)}")
+
+
+def make_engine(choice: EngineChoice, loaded: LoadedModel, engine_dir: Path | None = None,
+                compile: bool = True) -> tuple[object, EngineChoice]:
+    """The chosen engine, built, and the choice as it ended up.
+
+    ``auto`` with several CPU candidates gives a MeasuredCpuEngine, which
+    picks per frame shape (rtsr.engines.picking). An engine in
+    FALLS_BACK_TO_CPU that fails to build gives the cpu engine, and the
+    returned choice says why.
+    """
+    if choice.candidates:
+        from rtsr.engines.picking import MeasuredCpuEngine  # noqa: PLC0415
+
+        return MeasuredCpuEngine(loaded, choice.candidates, engine_dir), choice
+    try:
+        return build_engine(choice.name, loaded, engine_dir, compile), choice
+    except EngineUnavailable as err:
+        if choice.name not in FALLS_BACK_TO_CPU:
+            raise
+        log.warning("engine %s failed (%s); running the PyTorch cpu engine", choice.name, err)
+        return build_engine("cpu", loaded), replace(choice, name="cpu", skipped={**choice.skipped,
+                                                                                   choice.name: str(err)})
