@@ -51,6 +51,7 @@ class ModelResult:
     bicubic_fps: float  # F.interpolate bicubic on the same engine's device, same frame
     weights: str  # "shipped", a path, or "random (speed only)"
     compile: str = "-"  # the cuda engine's compile state (rtsr.engines.compiled); "-" for other engines
+    vs_first_engine: float = 1.0  # fps over the first --engines entry's on the same model, scale and size
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -182,10 +183,12 @@ def bench_e2e(name: str, scale: int, engine_name: str, clip: Path | None, size: 
 
 
 def format_table(results: list[ModelResult]) -> str:
-    header = ("model", "scale", "engine", "input", "output", "ms/frame", "fps", "MP/s", "× real time", "bicubic fps")
+    header = ("model", "scale", "engine", "input", "output", "ms/frame", "fps", "MP/s", "× real time", "bicubic fps",
+              "× 1st engine")
     rows = [header] + [
         (r.model, f"×{r.scale}", r.engine, r.input, r.output, f"{r.ms_per_frame:.1f}", f"{r.fps:.1f}",
-         f"{r.megapixels_per_second:.1f}", f"{r.realtime_ratio:.2f}", f"{r.bicubic_fps:.1f}")
+         f"{r.megapixels_per_second:.1f}", f"{r.realtime_ratio:.2f}", f"{r.bicubic_fps:.1f}",
+         f"{r.vs_first_engine:.2f}")
         for r in results
     ]
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
@@ -205,7 +208,9 @@ def build_parser(parser_class: type[argparse.ArgumentParser] = argparse.Argument
     )
     parser.add_argument("--models", nargs="+", default=["fsrcnn"], help="models to time (default fsrcnn)")
     parser.add_argument("--scales", nargs="+", type=int, default=[3], help="scales (default 3)")
-    parser.add_argument("--engines", nargs="+", default=["auto"], help="engines (default auto)")
+    parser.add_argument("--engines", nargs="+", default=["auto"],
+                        help="engines, timed one after the other in this run and compared with the first "
+                             "(e.g. cpu openvino; default auto)")
     parser.add_argument("--sizes", nargs="+", default=["640x360"], help="LR frame sizes WxH (default 640x360)")
     parser.add_argument("--frames", type=int, default=30, help="timed frames per case (default 30)")
     parser.add_argument("--warmup", type=int, default=5,
@@ -279,7 +284,11 @@ def main(argv: list[str], parser_class: type[argparse.ArgumentParser] = argparse
                              else ""))
         return 0
     results = [bench_model(m, s, e, size, args.frames, args.warmup, not args.no_compile)
-               for m in args.models for s in args.scales for e in args.engines for size in sizes]
+               for m in args.models for s in args.scales for size in sizes for e in args.engines]
+    first: dict[tuple, float] = {}
+    for r in results:  # engines side by side: each against the first one named, as timed in this run
+        baseline = first.setdefault((r.model, r.scale, r.input), r.fps)
+        r.vs_first_engine = round(r.fps / baseline, 3) if baseline else 0.0
     if args.json:
         print(json.dumps({"schema": SCHEMA, "kind": "model", "torch": torch.__version__,
                           "threads": torch.get_num_threads(),

@@ -313,12 +313,15 @@ def _live(argv: list[str]) -> int:
             and not os.environ.get("WAYLAND_DISPLAY"):
         raise RtsrError("no display to open a window on; use --no-window -o out.mp4")
     source = open_source(args.source, args.timeout)  # first: a typo in the source should not wait for a model
+    size = source.frame_size()
     try:
         upscaler = _upscaler(args)
-    except RtsrError:
+        if size is not None:  # auto on the CPU measures now, not while the source already runs
+            upscaler.prepare_engine(*size)
+    except BaseException:
         source.close()
         raise
-    engine = "auto" if upscaler.engine_choice.candidates else upscaler.engine_choice.name  # auto picks per size
+    engine = upscaler.engine.name if size is not None or not upscaler.engine_choice.candidates else "auto"
     options = LiveOptions(
         label=f"{upscaler.model} x{upscaler.scale} {engine}",
         window=not args.no_window, output=args.output, duration=args.duration,

@@ -6,6 +6,7 @@ tests marked ``shared``, which skip without it.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -162,6 +163,20 @@ def _add_subtitles(out: av.container.OutputContainer, path: Path):
     stream = out.add_stream_from_template(src.streams.subtitles[0])
     packets = [p for p in src.demux(src.streams.subtitles[0]) if p.dts is not None]
     return stream, packets
+
+
+@pytest.fixture(scope="session", autouse=True)
+def engine_cache_of_the_session(tmp_path_factory: pytest.TempPathFactory):
+    """Built engines and auto's CPU verdicts go to a folder of the test session (rtsr and subprocesses alike),
+    never to the checkout's engines/ or the user's cache."""
+    folder = tmp_path_factory.mktemp("engines")
+    before = os.environ.get("RTSR_ENGINE_DIR")
+    os.environ["RTSR_ENGINE_DIR"] = str(folder)
+    yield folder
+    if before is None:
+        os.environ.pop("RTSR_ENGINE_DIR", None)
+    else:
+        os.environ["RTSR_ENGINE_DIR"] = before
 
 
 @pytest.fixture

@@ -82,3 +82,17 @@ def test_codec_auto_and_encoder_options() -> None:
                                                             "deadline": "good"}
     assert encoder_options("ffv1", 18, "medium") == {}  # it has neither: its own defaults
     assert resolve_codec("auto", gpu_present=False, muxer="webm") == "libvpx-vp9"
+
+
+def test_cpu_engines_side_by_side_in_one_run() -> None:
+    pytest.importorskip("openvino")
+    result = _bench("--json", "--engines", "cpu", "openvino", "--models", "fsrcnn", "--scales", "2",
+                    "--sizes", "48x32", "--frames", "2", "--warmup", "1")
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(result.stdout)["results"]
+    assert [r["engine"] for r in rows] == ["cpu", "openvino"]
+    assert rows[0]["vs_first_engine"] == 1.0
+    assert rows[1]["vs_first_engine"] == pytest.approx(rows[1]["fps"] / rows[0]["fps"], rel=0.02)
+    table = _bench("--engines", "cpu", "openvino", "--models", "fsrcnn", "--scales", "2", "--sizes", "48x32",
+                   "--frames", "2", "--warmup", "1")
+    assert table.returncode == 0 and "× 1st engine" in table.stdout and "openvino" in table.stdout

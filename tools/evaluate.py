@@ -6,7 +6,8 @@
 Protocol (tools/sr_data.py, as the papers): crop HR to a multiple of the
 scale, antialiased bicubic downscale (PIL), upscale, BT.601 Y, shave
 ``scale`` pixels at each border, PSNR with peak 255. Models run through
-``Upscaler.upscale_image`` on the CPU engine: the numbers describe what
+``Upscaler.upscale_image`` on the CPU engine (``--engine``: another one, e.g.
+openvino-bf16 to see what lower precision costs): the numbers describe what
 users get. ``--weights fsrcnn_x3=FILE`` evaluates other weights than the
 shipped ones. Prints a Markdown table (PSNR dB / SSIM).
 """
@@ -61,6 +62,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--scales", nargs="+", type=int, default=[2, 3, 4])
     parser.add_argument("--models", nargs="+", default=["bicubic", "fsrcnn", "srcnn"])
     parser.add_argument("--weights", nargs="*", default=[], help="MODEL_xSCALE=FILE overrides")
+    parser.add_argument("--engine", default="cpu", help="engine the models run on (default cpu)")
     args = parser.parse_args(argv)
     overrides = parse_weights(args.weights)
 
@@ -74,7 +76,7 @@ def main(argv: list[str] | None = None) -> None:
             if model == "bicubic":
                 upscale = bicubic
             else:
-                upscaler = Upscaler(model, scale, "cpu", overrides.get((model, scale)))
+                upscaler = Upscaler(model, scale, args.engine, overrides.get((model, scale)))
                 upscale = lambda lr, size, up=upscaler: up.upscale_image(lr)  # noqa: E731
             value_psnr, value_ssim = evaluate(upscale, args.data / dataset, scale)
             cells.append(f"{value_psnr:.2f} / {value_ssim:.4f}")

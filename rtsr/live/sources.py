@@ -38,6 +38,10 @@ class Source(Protocol):
     description: str
     rate: float | None
 
+    def frame_size(self) -> tuple[int, int] | None:
+        """(width, height) of the frames to come when the source says so before the first one, else None."""
+        ...
+
     def frames(self, stop: threading.Event) -> Iterator[tuple[av.VideoFrame, float]]: ...
 
     def close(self) -> None: ...
@@ -52,6 +56,11 @@ class CameraSource:
         if not self.capture.isOpened():
             raise InputError(f"cannot open camera {device}: no such device, or it is busy")
         self.rate = self.capture.get(cv2.CAP_PROP_FPS) or None
+
+    def frame_size(self) -> tuple[int, int] | None:
+        width = int(self.capture.get(cv2.CAP_PROP_FRAME_WIDTH))
+        height = int(self.capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
+        return (width, height) if width > 0 and height > 0 else None
 
     def frames(self, stop: threading.Event) -> Iterator[tuple[av.VideoFrame, float]]:
         while not stop.is_set():
@@ -80,6 +89,10 @@ class PyAVSource:
         self.container, self.stream = self._open(attempts=1)
         rate = self.stream.average_rate or self.stream.guessed_rate
         self.rate = float(rate) if rate else None
+
+    def frame_size(self) -> tuple[int, int] | None:
+        width, height = self.stream.codec_context.width, self.stream.codec_context.height
+        return (width, height) if width > 0 and height > 0 else None
 
     def _open(self, attempts: int) -> tuple[av.container.InputContainer, av.video.stream.VideoStream]:
         attempts = attempts if self.network else 1
