@@ -11,7 +11,8 @@ import torch
 from rtsr import Upscaler
 from rtsr.checkpoints import load_model
 from rtsr.engines import picking
-from rtsr.engines.picking import MeasuredCpuEngine, VerdictCache, time_engines
+from rtsr.engines.picking import MeasuredCpuEngine, VerdictCache, pick_winner, time_engines
+from rtsr.engines.precision import MAX_LOSS_DB, bf16_loss_db
 from rtsr.errors import EngineUnavailable
 
 from conftest import run_rtsr
@@ -33,11 +34,11 @@ class Sleeper:
 
 @pytest.fixture
 def stand_ins(monkeypatch):
-    """build_engine replaced: cpu sleeps 12 ms a run, openvino 3 ms; the built ones are listed."""
+    """build_engine replaced: cpu sleeps 12 ms a run, openvino 3 ms, openvino-bf16 2.5 ms; the built ones."""
     built: dict[str, Sleeper] = {}
 
     def build(name, loaded, engine_dir=None, compile=True):
-        built[name] = Sleeper(name, {"cpu": 0.012, "openvino": 0.003}[name])
+        built[name] = Sleeper(name, {"cpu": 0.012, "openvino": 0.003, "openvino-bf16": 0.0025}[name])
         return built[name]
 
     monkeypatch.setattr(picking, "build_engine", build)
@@ -121,3 +122,18 @@ def test_the_image_api_picks_on_the_picture_shape(stand_ins, tmp_path) -> None:
     up.engine = MeasuredCpuEngine(up.loaded, ("cpu", "openvino"), tmp_path)
     up.prepare_engine(24, 16)
     assert up.engine.name == "openvino" and up.engine_verdict().startswith("picked by measurement: openvino")
+
+
+def test_bf16_must_pass_the_quality_gate_and_earn_its_speed(stand_ins, tmp_path, random_weights) -> None:
+    assert pick_winner({"cpu": 10.0, "openvino": 16.0, "openvino-bf16": 20.0}) == "openvino"  # < 1.3× f32
+    assert pick_winner({"cpu": 10.0, "openvino": 16.0, "openvino-bf16": 21.0}) == "openvino-bf16"
+    assert pick_winner({"cpu": 17.0, "openvino": 16.0}) == "cpu"
+    fsrcnn_x3, fsrcnn_x2 = load_model("fsrcnn", 3), load_model("fsrcnn", 2)
+    assert bf16_loss_db(fsrcnn_x3) <= MAX_LOSS_DB and bf16_loss_db(fsrcnn_x2) is None  # x2 lost 0.10 dB
+    assert bf16_loss_db(load_model("fsrcnn", 3, random_weights("fsrcnn", 3))) is None  # unmeasured weights
+    gated = MeasuredCpuEngine(fsrcnn_x3, ("cpu", "openvino"), tmp_path)
+    assert gated.candidates == ("cpu", "openvino", "openvino-bf16")
+    verdict = gated.pick(1, 30, 40)
+    assert verdict.winner == "openvino"  # 2.5 ms against 3 ms: faster, but not by 1.3×
+    assert MeasuredCpuEngine(fsrcnn_x2, ("cpu", "openvino"), tmp_path).candidates == ("cpu", "openvino")
+    assert MeasuredCpuEngine(fsrcnn_x3, ("cpu",), tmp_path).candidates == ("cpu",)  # no OpenVINO, no bf16

@@ -18,7 +18,9 @@ to ONNX Runtime), so rtsr measures instead of assuming:
    list`` shows the verdicts, ``rtsr engines clear`` forgets them.
 
 A candidate that cannot be built (OpenVINO missing or failing to compile) is
-left out with its reason.
+left out with its reason. ``openvino-bf16`` joins the candidates only for
+weights that pass the quality gate (rtsr.engines.precision), and wins only
+when it is at least MIN_GAIN × faster than the fastest f32 engine.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from rtsr.checkpoints import LoadedModel
 from rtsr.cores import available_cores
 from rtsr.engines.base import HostTimer, inference_threads, torch_threads_halved
 from rtsr.engines.cache import default_engine_dir
+from rtsr.engines.precision import MIN_GAIN, bf16_loss_db
 from rtsr.engines.registry import build_engine
 from rtsr.engines.tensorrt import package_version
 from rtsr.errors import EngineUnavailable
@@ -83,6 +86,7 @@ class Verdict:
     machine: str
     measured_at: str
     left_out: dict[str, str] = field(default_factory=dict)  # candidate -> why it could not run
+    bf16_loss_db: float | None = None  # the gate's measured loss, when bf16 was a candidate
 
     def ratio(self, baseline: str = "cpu") -> float | None:
         """The winner's speed over ``baseline``'s, when both were timed."""
@@ -91,15 +95,17 @@ class Verdict:
         return self.fps[self.winner] / self.fps[baseline]
 
     def describe(self) -> str:
-        """"openvino 1.64× cpu (16.5 against 10.1 fps at 640×360, 2 threads; measured 2026-12-01 13:10)"."""
-        others = [name for name in self.fps if name != self.winner]
-        versus = ", ".join(f"{self.fps[name]:.1f}" for name in others)
-        ratio = self.ratio(others[0]) if others else None
-        head = f"{self.winner} {ratio:.2f}× {others[0]}" if ratio is not None else self.winner
+        """"openvino 1.64× cpu (cpu 10.1, openvino 16.5 fps at 640×360, 2 threads; measured 2026-12-01 13:10)"."""
+        ratio = self.ratio() if self.winner != "cpu" else None
+        head = f"{self.winner} {ratio:.2f}× cpu" if ratio is not None else self.winner
+        timed = ", ".join(f"{name} {fps:.1f}" for name, fps in self.fps.items())
         rows = "" if self.timed_rows == self.height else f", timed on {self.timed_rows} rows"
         left = "".join(f"; {name} left out: {why}" for name, why in self.left_out.items())
-        return (f"{head} ({self.fps[self.winner]:.1f} against {versus or '-'} fps at {self.width}×{self.height}, "
-                f"{self.threads} thread{'s' if self.threads > 1 else ''}{rows}; measured {self.measured_at}{left})")
+        bf16 = (f"; bf16 costs {self.bf16_loss_db:.2f} dB on Set5/Set14 with these weights, "
+                "--engine openvino keeps f32" if self.winner.endswith("bf16") and self.bf16_loss_db is not None
+                else "")
+        return (f"{head} ({timed} fps at {self.width}×{self.height}, {self.threads} "
+                f"thread{'s' if self.threads > 1 else ''}{rows}; measured {self.measured_at}{left}{bf16})")
 
 
 class VerdictCache:
@@ -181,6 +187,14 @@ def time_engines(engines: dict[str, object], x: torch.Tensor, rounds: int = ROUN
     return {name: round(1.0 / statistics.median(t), 2) for name, t in times.items()}, x.shape[-2]
 
 
+def pick_winner(fps: dict[str, float]) -> str:
+    """The fastest full-precision engine, unless a bf16 one is at least MIN_GAIN × faster than it."""
+    full = {name: value for name, value in fps.items() if not name.endswith("bf16")}
+    best = max(full, key=full.get)
+    lower = {name: value for name, value in fps.items() if name.endswith("bf16") and value >= MIN_GAIN * full[best]}
+    return max(lower, key=lower.get) if lower else best
+
+
 class MeasuredCpuEngine:
     """The fastest of ``candidates`` for each frame shape (measured once, remembered on disk).
 
@@ -191,6 +205,9 @@ class MeasuredCpuEngine:
     device = torch.device("cpu")
 
     def __init__(self, loaded: LoadedModel, candidates: tuple[str, ...], engine_dir: Path | None = None) -> None:
+        self.bf16_loss_db = bf16_loss_db(loaded) if "openvino" in candidates else None
+        if self.bf16_loss_db is not None:
+            candidates = (*candidates, "openvino-bf16")
         self.loaded, self.candidates = loaded, candidates
         self.cache = VerdictCache(engine_dir or default_engine_dir())
         self.engine_dir = engine_dir
@@ -244,10 +261,9 @@ class MeasuredCpuEngine:
         engines = {name: engine for name in self.candidates if (engine := self._engine(name)) is not None}
         x = torch.rand(1, *shape)
         fps, rows = time_engines(engines, x) if len(engines) > 1 else ({next(iter(engines)): 0.0}, shape[1])
-        winner = max(fps, key=fps.get)
-        return Verdict(winner=winner, fps=fps, width=shape[2], height=shape[1], threads=threads, timed_rows=rows,
-                       machine=machine_tag(), measured_at=time.strftime("%Y-%m-%d %H:%M"),
-                       left_out=dict(self._left_out))
+        return Verdict(winner=pick_winner(fps), fps=fps, width=shape[2], height=shape[1], threads=threads,
+                       timed_rows=rows, machine=machine_tag(), measured_at=time.strftime("%Y-%m-%d %H:%M"),
+                       left_out=dict(self._left_out), bf16_loss_db=self.bf16_loss_db)
 
     def run(self, x: torch.Tensor) -> torch.Tensor:
         """(1, C, H, W) float32 -> (1, C, H*scale, W*scale), on the engine picked for this shape."""

@@ -8,7 +8,8 @@
 
 ``auto`` takes tensorrt > cuda when a GPU can run them, and records why each
 was skipped; without one it times the CPU candidates on the run's own frame
-shape and keeps the fastest (rtsr.engines.picking). An engine asked for by
+shape and keeps the fastest (rtsr.engines.picking; bf16 only for weights that
+pass rtsr.engines.precision's quality gate). An engine asked for by
 name that cannot run here is an error, except OpenVINO: without it (or when
 it cannot compile the network) rtsr runs the PyTorch cpu engine and says why.
 """
@@ -30,8 +31,8 @@ log = logging.getLogger("rtsr")
 
 ENGINE_NAMES = ("auto", "cpu", "openvino", "openvino-bf16", "cuda", "tensorrt")
 GPU_PREFERENCE = ("tensorrt", "cuda")
-# What ``auto`` times on a machine without a usable GPU. openvino-bf16 is left out: it changes
-# the pictures (docs/performance.md has its measured cost), so it runs only when asked for.
+# What ``auto`` times on a machine without a usable GPU. openvino-bf16 changes the pictures, so it
+# joins only for weights whose measured loss passes the gate (rtsr.engines.precision).
 CPU_CANDIDATES = ("cpu", "openvino")
 # Engines that fall back to the PyTorch cpu engine, saying why, instead of failing.
 FALLS_BACK_TO_CPU = ("openvino", "openvino-bf16")

@@ -1,0 +1,46 @@
+"""Where bf16 may stand in for f32 without being asked: a quality gate, from measurement.
+
+bf16 runs the openvino engine 1.7-5× faster than f32 on a CPU with AMX,
+but it rounds every activation to 8 bits of mantissa, which costs quality.
+The rule (issue 28): a lower precision runs by default only where it costs at
+most MAX_LOSS_DB on Set5 and Set14 and gains at least MIN_GAIN in speed. The
+loss depends on the weights, so the gate lists the shipped weights by their
+digest, with the loss measured by
+
+    python tools/lower_precision.py --data ../shared/datasets --models fsrcnn srcnn --scales 2 3 4 --no-int8
+    python tools/lower_precision.py --data ../shared/datasets --models srresnet --scales 2 3 4 --no-int8 --rounds 3
+
+(figures and date in docs/performance.md). Weights not listed -- a user's
+own, or shipped ones retrained later -- are never run in bf16 unless asked
+for (``--engine openvino-bf16``). The gain is measured on the user's machine
+each time auto picks (rtsr.engines.picking).
+"""
+
+from __future__ import annotations
+
+from rtsr.checkpoints import LoadedModel
+
+MAX_LOSS_DB = 0.05
+MIN_GAIN = 1.3
+
+# weights_sha256 prefix -> (model, scale, worst Set5/Set14 PSNR loss of bf16 against f32, dB), measured
+# 2026-12-01 on the development machine. Left out, for costing more than MAX_LOSS_DB:
+# fsrcnn ×2 (f19358957f4e32da: -0.10 dB on Set5, -0.05 on Set14).
+BF16_MEASURED_LOSS = {
+    "67e2ed7a57d1d4fc": ("fsrcnn", 3, 0.02),
+    "5ead4a3abecf6b2f": ("fsrcnn", 4, 0.02),
+    "c2ce4ad30f04801f": ("srcnn", 2, 0.04),
+    "9b982e5c9ce0ffb6": ("srcnn", 3, 0.02),
+    "3d8f469729831f2e": ("srcnn", 4, 0.01),
+    "4d31a489fdff949c": ("srresnet", 2, 0.00),  # below 0.005 dB
+    "164cfb288d0c0a48": ("srresnet", 3, 0.00),
+    "4fc59ae81edc1c7a": ("srresnet", 4, 0.00),
+}
+
+
+def bf16_loss_db(loaded: LoadedModel) -> float | None:
+    """The measured bf16 loss of these weights when they pass the gate, else None (never bf16 by default)."""
+    entry = BF16_MEASURED_LOSS.get(loaded.weights_sha256[:16])
+    if entry is None or entry[:2] != (loaded.name, loaded.scale) or entry[2] > MAX_LOSS_DB:
+        return None
+    return entry[2]
