@@ -108,7 +108,11 @@ def upscale_input(upscaler: Upscaler, video: InputVideo, dst: Path, options: Run
         report.jobs_reason = pool.reason
         job = dataclasses.replace(job, plan=dataclasses.replace(job.plan, threads=pool.encoder_threads))
     else:
-        choice = choose_jobs(options.jobs, upscaler.engine.device.type, available_cores(), len(plan.segments))
+        device, cores = upscaler.engine.device.type, available_cores()
+        choice = choose_jobs(options.jobs, device, cores, len(plan.segments), upscaler.engine.name)
+        if choice.jobs > 1 and device == "cpu":  # auto's CPU engine, measured with a worker's threads
+            engine = _settle_for_workers(upscaler, video, choice.torch_threads, report)
+            choice = choose_jobs(options.jobs, device, cores, len(plan.segments), engine)
         report.jobs_reason = choice.reason
         if choice.jobs == 1:
             return whole()

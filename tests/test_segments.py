@@ -191,3 +191,16 @@ def test_plan_cuts_at_plain_frames_when_keyframes_are_rare():
 def test_plan_refuses_to_cut_without_timestamps_or_with_repeated_ones():
     assert plan_segments([PacketEntry(None, None, True)] * 3, Fraction(1, 25), 1).unsplittable
     assert "repeat" in plan_segments(_entries([0, 1, 1, 2], {0}), Fraction(1, 25), 1).unsplittable
+
+
+def test_auto_jobs_follow_the_engine() -> None:
+    from rtsr.segments.driver import choose_jobs
+
+    pytorch = choose_jobs(None, "cpu", 2, 10)
+    assert (pytorch.jobs, pytorch.torch_threads, pytorch.reason) == (2, 1, "auto: 2 cores, CPU engine")
+    # OpenVINO: two workers on 2 cores were no faster than one process (docs/performance.md)
+    openvino = choose_jobs(None, "cpu", 2, 10, "openvino-bf16")
+    assert openvino.jobs == 1 and "openvino-bf16 engine" in openvino.reason
+    assert choose_jobs(None, "cpu", 8, 10, "openvino").jobs == 4
+    assert choose_jobs(2, "cpu", 2, 10, "openvino").jobs == 2  # --jobs 2 is obeyed
+    assert choose_jobs(None, "cuda", 16, 10).jobs == 8

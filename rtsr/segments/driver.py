@@ -61,12 +61,16 @@ class JobsChoice:
     reason: str
 
 
-def choose_jobs(requested: int | None, engine_device: str, cores: int, segments: int) -> JobsChoice:
+def choose_jobs(requested: int | None, engine_device: str, cores: int, segments: int,
+                engine_name: str = "cpu") -> JobsChoice:
     """Workers for a run: ``requested`` (None: auto), never more than there are segments.
 
-    Auto on the CPU engine: one worker per core (up to 16), each with one
+    Auto on the PyTorch cpu engine: one worker per core (up to 16), each with one
     inference and one encoder thread -- on 2 cores, vtest.avi ×3 ran 17.2–17.6
     fps with 2 such workers against 15.0–15.6 fps in one process (docs/performance.md).
+    Auto on an OpenVINO engine (``engine_name`` openvino*): one worker per two
+    cores, up to 8 -- on 2 cores two workers ran 0.90-1.03× one process
+    (docs/performance.md; more cores not yet measured).
     Auto on a GPU: one worker per two cores, up to 8, each encoder with two
     threads, so that libx264 keeps up with the GPU (not yet measured: no GPU
     was at hand).
@@ -74,6 +78,8 @@ def choose_jobs(requested: int | None, engine_device: str, cores: int, segments:
     if requested is None:
         if engine_device == "cuda":
             jobs, reason = max(1, min(8, cores // 2)), f"auto: {cores} cores, GPU engine"
+        elif engine_name.startswith("openvino"):
+            jobs, reason = max(1, min(8, cores // 2)), f"auto: {cores} cores, {engine_name} engine"
         else:
             jobs, reason = max(1, min(16, cores)), f"auto: {cores} cores, CPU engine"
     else:
