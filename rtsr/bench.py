@@ -93,7 +93,7 @@ def bench_model(name: str, scale: int, engine_name: str, size: tuple[int, int],
     check_scale(scale)
     choice = choose_engine(engine_name)
     loaded, weights = _model_for_speed(name, scale)
-    engine, choice = make_engine(choice, loaded, compile=compile)
+    engine, _ = make_engine(choice, loaded, compile=compile)
     width, height = size
     pick = getattr(engine, "pick", None)
     if pick is not None:  # auto on the CPU: measured before the timing, as a run does
@@ -104,8 +104,8 @@ def bench_model(name: str, scale: int, engine_name: str, size: tuple[int, int],
                     engine.synchronize, frames, warmup)
     fps = 1.0 / seconds
     return ModelResult(
-        model=name, scale=scale, engine=engine.name if choice.name == engine.name or pick is None
-        else f"{engine.name} (auto)", input=f"{width}x{height}",
+        model=name, scale=scale, engine=f"{engine.name} (auto)" if pick is not None else engine.name,
+        input=f"{width}x{height}",
         output=f"{width * scale}x{height * scale}", frames=frames,
         ms_per_frame=round(1000 * seconds, 3), fps=round(fps, 2),
         megapixels_per_second=round(fps * width * height * scale * scale / 1e6, 2),

@@ -86,7 +86,8 @@ class Report:
         if self.jobs_reason:
             lines.append(f"jobs: {self.jobs} ({self.jobs_reason})")
         if self.engine_notes:
-            lines.append(f"engine: {self.engine}, " + "; ".join(self.engine_notes))
+            name = self.engine.split(" (", 1)[0]  # the first line already says why others were skipped
+            lines.append(f"engine: {name}, " + "; ".join(self.engine_notes))
         copied = self.copied_streams + ([f"{self.chapters} chapters"] if self.chapters else [])
         if copied:
             lines.append("copied: " + ", ".join(copied))

@@ -54,8 +54,8 @@ def _describe_engine(upscaler: Upscaler, report: Report) -> None:
     """Put the engine that runs, and how auto picked it, into the report."""
     report.engine = upscaler.engine_description()
     verdict = upscaler.engine_verdict()
-    if verdict is not None:
-        report.engine_notes.append(verdict)
+    if verdict is not None:  # once, however often the engine was settled (driver, then a whole run)
+        report.engine_notes = [note for note in report.engine_notes if note != verdict] + [verdict]
 
 
 def _settle_for_workers(upscaler: Upscaler, video: InputVideo, threads: int, report: Report) -> str:

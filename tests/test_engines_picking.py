@@ -94,14 +94,18 @@ def test_a_slow_frame_is_timed_on_a_slice_of_its_rows(monkeypatch) -> None:
     monkeypatch.setattr(picking, "MAX_RUN_SECONDS", 0.01)
 
     class RowCost(Sleeper):
+        tallest = 0
+
         def run(self, x):
             self.runs += 1
+            self.tallest = max(self.tallest, x.shape[-2])
             time.sleep(x.shape[-2] * 0.0005)  # 0.5 ms a row: 200 rows take 0.1 s
             return x
 
-    fps, rows = time_engines({"cpu": RowCost("cpu", 0), "openvino": RowCost("openvino", 0)},
-                             torch.zeros(1, 1, 200, 8))
-    assert rows < 200 and set(fps) == {"cpu", "openvino"}
+    engines = {"cpu": RowCost("cpu", 0), "openvino": RowCost("openvino", 0)}
+    fps, rows = time_engines(engines, torch.zeros(1, 1, 200, 8))
+    assert rows == picking.PROBE_ROWS and set(fps) == {"cpu", "openvino"}
+    assert engines["cpu"].tallest == engines["openvino"].tallest == rows  # never run on the whole frame
 
 
 def test_a_file_run_says_what_auto_picked(clip_factory, tmp_path) -> None:

@@ -8,8 +8,9 @@ to ONNX Runtime), so rtsr measures instead of assuming:
    source's, a picture's), each candidate engine is built and run on a frame
    of that shape: one untimed run each, then three timed rounds taken in turn
    (cpu, openvino, cpu, openvino, ...) so a disturbance hits both; the median
-   of each decides. A frame that takes over MAX_RUN_SECONDS is timed on a
-   slice of its rows instead, so the whole measurement stays near a second.
+   of each decides. A frame that would take over MAX_RUN_SECONDS (estimated
+   on a 32-row slice first) is timed on a slice of its rows instead, so the
+   whole measurement stays near a second.
 2. The verdict is kept in ``cpu_verdicts.json`` in the engine cache, keyed by
    the machine (CPU model, its instruction-set flags, usable cores), model,
    scale, weights, shape, threads and the runtimes' versions; the next run of
@@ -52,6 +53,7 @@ log = logging.getLogger("rtsr")
 VERDICTS_FILE = "cpu_verdicts.json"
 ROUNDS = 3
 MAX_RUN_SECONDS = 0.25  # per timed run; slower frames are timed on a slice of their rows
+PROBE_ROWS = 32  # rows of the slice that estimates a frame's cost first
 
 
 def machine_tag() -> str:
@@ -167,17 +169,29 @@ def _seconds(engine, x: torch.Tensor) -> float:
     return time.perf_counter() - started
 
 
+def timing_input(engine, x: torch.Tensor) -> torch.Tensor:
+    """``x``, or its first rows when one run of ``engine`` on all of it would exceed MAX_RUN_SECONDS.
+
+    The cost per row is estimated on a slice of PROBE_ROWS rows (run twice, the first untimed), so a
+    frame that takes seconds (SRResNet on a large frame) is never run whole just to learn that.
+    """
+    height = x.shape[-2]
+    probe = x[..., : min(height, PROBE_ROWS), :].contiguous()
+    engine.run(probe)
+    per_row = _seconds(engine, probe) / probe.shape[-2]
+    if per_row * height <= MAX_RUN_SECONDS:
+        return x
+    rows = max(probe.shape[-2], int(MAX_RUN_SECONDS / max(per_row, 1e-9)))
+    return x[..., : min(rows, height), :].contiguous()
+
+
 def time_engines(engines: dict[str, object], x: torch.Tensor, rounds: int = ROUNDS) -> tuple[dict[str, float], int]:
     """Frames per second of each engine on ``x`` (1, C, H, W), timed in turn; and the rows timed.
 
-    One untimed run each first. When the first engine's run takes over
-    MAX_RUN_SECONDS, every engine is timed on the same slice of rows instead.
+    One untimed run each first. When a run of the first engine would take
+    over MAX_RUN_SECONDS, every engine is timed on the same first rows instead.
     """
-    first = next(iter(engines.values()))
-    if _seconds(first, x) > MAX_RUN_SECONDS:
-        height = x.shape[-2]
-        rows = max(16, int(height * MAX_RUN_SECONDS / max(_seconds(first, x), 1e-9) / 2))
-        x = x[..., : min(rows, height), :].contiguous()
+    x = timing_input(next(iter(engines.values())), x)
     for engine in engines.values():
         engine.run(x)  # warm-up: first-run set-up (OpenVINO's shape inference, allocations)
     times: dict[str, list[float]] = {name: [] for name in engines}
