@@ -149,3 +149,18 @@ def test_clear(tmp_path: Path) -> None:
     counting.get(cache)
     counting.get(cache, dataclasses.replace(KEY, scale=4))
     assert cache.clear() == 2 and not list(tmp_path.iterdir())
+
+
+def test_the_tensorrt_key_names_the_runtime_and_the_gpu(monkeypatch) -> None:
+    from types import SimpleNamespace
+
+    from rtsr.engines import tensorrt
+
+    monkeypatch.setattr(torch.cuda, "get_device_properties",
+                        lambda device: SimpleNamespace(name="NVIDIA H200", major=9, minor=0))
+    engine = object.__new__(tensorrt.TensorRTEngine)  # no GPU here: only the key is under test
+    engine.device, engine.model_name, engine.scale = torch.device("cuda"), "fsrcnn", 3
+    engine.weights_sha256, engine.profile = "cd" * 32, TENSORRT_PROFILE
+    key = engine.key()
+    assert key.device == "NVIDIA H200 sm_90" and key.runtime.startswith("tensorrt ")
+    assert key.precision == "fp16" and key.filename().endswith(".ep")

@@ -4,8 +4,9 @@ One module per engine (cpu, openvino, cuda, tensorrt), what they share
 (base), the registry that names and builds them (registry), ``auto``'s
 measured choice among CPU engines (picking), the on-disk cache of built
 engines (cache), torch.compile for the cuda engine (compiled) and the ONNX
-export (onnx_export). Engines are imported from their modules when built, so
-``import rtsr.engines`` loads neither OpenVINO nor torch-tensorrt.
+export (onnx_export). The OpenVINO and torch-tensorrt libraries are imported
+only when an engine that needs them is built or checked, so ``import
+rtsr.engines`` loads neither.
 """
 
 from rtsr.engines.base import CudaTimer, HostTimer, run_in_strips

@@ -1,7 +1,7 @@
 """The ``openvino`` engine: the network as ONNX, compiled by OpenVINO for this CPU.
 
 Why: on the development machine (AVX-512, 2 cores) OpenVINO runs the same
-FSRCNN weights about 1.6× faster than the PyTorch ``cpu`` engine, with
+FSRCNN weights 1.5-1.8× faster than the PyTorch ``cpu`` engine, with
 bit-identical output in f32 (docs/performance.md). Which CPU runtime wins
 depends on the machine, so ``--engine auto`` measures before it picks
 (rtsr.engines.picking).

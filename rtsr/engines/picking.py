@@ -1,11 +1,12 @@
 """``--engine auto`` without a GPU: the fastest CPU engine for this machine and frame shape, measured.
 
-Which CPU runtime wins depends on the machine (OpenVINO beat PyTorch 1.6× on
+Which CPU runtime wins depends on the machine (OpenVINO beat PyTorch 1.5-1.8× on
 the development machine's AVX-512 Xeon; on an older AVX2 machine it once lost
 to ONNX Runtime), so rtsr measures instead of assuming:
 
-1. Before the first frame of a shape (a file run's, a segment worker's, a live
-   source's, a picture's), each candidate engine is built and run on a frame
+1. Before the first frame of a shape (a file run's; for local segment workers
+   the driver's, with one worker's threads; a Ray actor's; a live source's; a
+   picture's), each candidate engine is built and run on a frame
    of that shape: one untimed run each, then three timed rounds taken in turn
    (cpu, openvino, cpu, openvino, ...) so a disturbance hits both; the median
    of each decides. A frame that would take over MAX_RUN_SECONDS (estimated
