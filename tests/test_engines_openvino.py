@@ -105,3 +105,16 @@ def test_an_openvino_engine_that_fails_to_build_falls_back_to_cpu(monkeypatch, t
     engine, choice = make_engine(choose_engine("openvino"), load_model("fsrcnn", 2), tmp_path)
     assert engine.name == "cpu" and choice.name == "cpu"
     assert "openvino skipped: OpenVINO could not compile" in choice.describe()
+
+
+@pytest.mark.parametrize("model", ["fsrcnn", "srresnet"])
+def test_the_image_api_gives_the_cpu_engine_s_picture(model: str) -> None:
+    from rtsr import Upscaler
+
+    rgb = (np.random.default_rng(0).random((20, 28, 3)) * 255).astype(np.uint8)
+    on_openvino = Upscaler(model, 2, "openvino")
+    assert on_openvino.engine.name == "openvino"
+    a = on_openvino.upscale_image(rgb).astype(np.float64)
+    b = Upscaler(model, 2, "cpu").upscale_image(rgb).astype(np.float64)
+    mse = ((a - b) ** 2).mean()
+    assert mse == 0 or 10 * np.log10(255.0**2 / mse) >= 60.0

@@ -86,7 +86,8 @@ def test_a_candidate_that_cannot_be_built_is_left_out(monkeypatch, tmp_path) -> 
     monkeypatch.setattr(picking, "build_engine", build)
     engine = MeasuredCpuEngine(load_model("fsrcnn", 2), ("cpu", "openvino"), tmp_path)
     verdict = engine.pick(1, 16, 16)
-    assert verdict.winner == "cpu" and "openvino" in verdict.left_out
+    assert verdict.winner == "cpu" and "openvino" in verdict.left_out and verdict.fps == {}
+    assert "the only candidate that runs" in verdict.describe()
     assert "openvino left out: OpenVINO could not compile" in verdict.describe()
 
 

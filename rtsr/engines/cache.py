@@ -134,8 +134,8 @@ class EngineCache:
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             write_atomically(engine_path, lambda tmp: save(built, tmp))
-            manifest = {"key": asdict(key), "sha256": file_sha256(engine_path),
-                        "file": engine_path.name, "description": description, "built_seconds": round(time.perf_counter() - started, 1),
+            manifest = {"key": asdict(key), "sha256": file_sha256(engine_path), "file": engine_path.name,
+                        "description": description, "built_seconds": round(time.perf_counter() - started, 1),
                         "built_at": time.strftime("%Y-%m-%d %H:%M:%S")}
             write_atomically(manifest_path, lambda tmp: tmp.write_text(json.dumps(manifest, indent=2)))
         except OSError as err:

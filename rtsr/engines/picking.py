@@ -101,13 +101,14 @@ class Verdict:
         """"openvino 1.64× cpu (cpu 10.1, openvino 16.5 fps at 640×360, 2 threads; measured 2026-12-01 13:10)"."""
         ratio = self.ratio() if self.winner != "cpu" else None
         head = f"{self.winner} {ratio:.2f}× cpu" if ratio is not None else self.winner
-        timed = ", ".join(f"{name} {fps:.1f}" for name, fps in self.fps.items())
+        timed = (", ".join(f"{name} {fps:.1f}" for name, fps in self.fps.items()) + " fps" if self.fps
+                 else "the only candidate that runs")
         rows = "" if self.timed_rows == self.height else f", timed on {self.timed_rows} rows"
         left = "".join(f"; {name} left out: {why}" for name, why in self.left_out.items())
         bf16 = (f"; bf16 costs {self.bf16_loss_db:.2f} dB on Set5/Set14 with these weights, "
                 "--engine openvino keeps f32" if self.winner.endswith("bf16") and self.bf16_loss_db is not None
                 else "")
-        return (f"{head} ({timed} fps at {self.width}×{self.height}, {self.threads} "
+        return (f"{head} ({timed} at {self.width}×{self.height}, {self.threads} "
                 f"thread{'s' if self.threads > 1 else ''}{rows}; measured {self.measured_at}{left}{bf16})")
 
 
@@ -230,6 +231,7 @@ class MeasuredCpuEngine:
         self._left_out: dict[str, str] = {}
         self._picked: dict[tuple[int, ...], str] = {}  # (C, H, W, threads) -> engine name
         self.verdict: Verdict | None = None
+        self.cores = available_cores()
         self.current = self._engine("cpu") or self._any_engine()
 
     @property
@@ -258,7 +260,7 @@ class MeasuredCpuEngine:
 
     def pick(self, channels: int, height: int, width: int) -> Verdict:
         """Make the fastest candidate for (channels, height, width) the current engine; its verdict."""
-        threads = inference_threads()
+        threads = inference_threads(self.cores)
         shape = (channels, height, width)
         ingredients = verdict_ingredients(self.loaded, shape, threads, self.candidates)
         key = _digest(ingredients)
@@ -274,15 +276,18 @@ class MeasuredCpuEngine:
 
     def _measure(self, shape: tuple[int, int, int], threads: int) -> Verdict:
         engines = {name: engine for name in self.candidates if (engine := self._engine(name)) is not None}
-        x = torch.rand(1, *shape)
-        fps, rows = time_engines(engines, x) if len(engines) > 1 else ({next(iter(engines)): 0.0}, shape[1])
-        return Verdict(winner=pick_winner(fps), fps=fps, width=shape[2], height=shape[1], threads=threads,
+        if len(engines) > 1:
+            fps, rows = time_engines(engines, torch.rand(1, *shape))
+            winner = pick_winner(fps)
+        else:  # the others could not be built: nothing to time
+            (winner,), fps, rows = engines, {}, shape[1]
+        return Verdict(winner=winner, fps=fps, width=shape[2], height=shape[1], threads=threads,
                        timed_rows=rows, machine=machine_tag(), measured_at=time.strftime("%Y-%m-%d %H:%M"),
                        left_out=dict(self._left_out), bf16_loss_db=self.bf16_loss_db)
 
     def run(self, x: torch.Tensor) -> torch.Tensor:
         """(1, C, H, W) float32 -> (1, C, H*scale, W*scale), on the engine picked for this shape."""
-        key = (*x.shape[1:], inference_threads())
+        key = (*x.shape[1:], inference_threads(self.cores))
         if key not in self._picked:
             self.pick(*x.shape[1:])
         elif self.current.name != self._picked[key]:
