@@ -31,9 +31,12 @@ class Upscaler:
     >>> big = up.upscale_image(rgb)          # (H, W, 3) uint8 -> (3H, 3W, 3) uint8
     >>> report = up.upscale_video("in.mp4", "out.mp4")
 
-    ``weights`` overrides the shipped weights file; ``engine_dir`` the cache
-    of compiled TensorRT engines (default: rtsr.engines.cache.default_engine_dir);
-    ``compile=False`` keeps the cuda engine eager (rtsr.engines.compiled). Raises an RtsrError
+    ``engine``: one of rtsr.engines.ENGINE_NAMES; "auto" without a GPU times
+    the CPU engines on the first frame's (or picture's) size and keeps the
+    fastest (rtsr.engines.picking). ``weights`` overrides the shipped weights
+    file; ``engine_dir`` the cache of built engines and auto's verdicts
+    (default: rtsr.engines.cache.default_engine_dir); ``compile=False`` keeps
+    the cuda engine eager (rtsr.engines.compiled). Raises an RtsrError
     subclass for an unknown model/scale/engine or unusable weights.
     """
 
