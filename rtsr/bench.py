@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from rtsr.bench_stages import StandInEngine, measure_nvdec, measure_stage_rates
 from rtsr.checkpoints import LoadedModel, load_model, save_checkpoint, weights_digest
 from rtsr.engines import choose_engine, make_engine
+from rtsr.engines.picking import settle_engine
 from rtsr.errors import RtsrError, WeightsError
 from rtsr.io.probe import InputVideo
 from rtsr.models import check_scale, get_architecture
@@ -95,16 +96,14 @@ def bench_model(name: str, scale: int, engine_name: str, size: tuple[int, int],
     loaded, weights = _model_for_speed(name, scale)
     engine, _ = make_engine(choice, loaded, compile=compile)
     width, height = size
-    pick = getattr(engine, "pick", None)
-    if pick is not None:  # auto on the CPU: measured before the timing, as a run does
-        pick(loaded.channels, height, width)
+    settle_engine(engine, loaded.channels, height, width)  # auto on the CPU measures before the timing, as a run
     x = torch.rand(1, loaded.channels, height, width, device=engine.device)
     seconds = _time(lambda: engine.run(x), engine.synchronize, frames, warmup)
     bicubic = _time(lambda: F.interpolate(x, scale_factor=scale, mode="bicubic", align_corners=False),
                     engine.synchronize, frames, warmup)
     fps = 1.0 / seconds
     return ModelResult(
-        model=name, scale=scale, engine=f"{engine.name} (auto)" if pick is not None else engine.name,
+        model=name, scale=scale, engine=f"{engine.name} (auto)" if choice.candidates else engine.name,
         input=f"{width}x{height}",
         output=f"{width * scale}x{height * scale}", frames=frames,
         ms_per_frame=round(1000 * seconds, 3), fps=round(fps, 2),

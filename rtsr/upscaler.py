@@ -12,6 +12,7 @@ import torch
 
 from rtsr.checkpoints import load_model
 from rtsr.engines import choose_engine, make_engine
+from rtsr.engines.picking import settle_engine
 from rtsr.errors import InputError
 from rtsr.io.encode import EncodeSettings, resolve_codec, video_encoder
 from rtsr.io.output import check_paths, muxer_for
@@ -79,9 +80,7 @@ class Upscaler:
     def prepare_engine(self, width: int, height: int) -> None:
         """Settle the engine for width×height frames: ``auto`` on the CPU times its candidates now
         (or reads the verdict cached for this shape), so no frame waits for it. Other engines: nothing."""
-        pick = getattr(self.engine, "pick", None)
-        if pick is not None:
-            pick(self.loaded.channels, height, width)
+        settle_engine(self.engine, self.loaded.channels, height, width)
 
     def engine_description(self) -> str:
         """The engine that runs now and why others were passed over: "openvino (tensorrt skipped: ...)"."""

@@ -85,7 +85,6 @@ def test_codec_auto_and_encoder_options() -> None:
 
 
 def test_cpu_engines_side_by_side_in_one_run() -> None:
-    pytest.importorskip("openvino")
     result = _bench("--json", "--engines", "cpu", "openvino", "--models", "fsrcnn", "--scales", "2",
                     "--sizes", "48x32", "--frames", "2", "--warmup", "1")
     assert result.returncode == 0, result.stderr

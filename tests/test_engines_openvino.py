@@ -18,8 +18,6 @@ from rtsr.engines.openvino import OpenVinoEngine, onnx_key
 from rtsr.errors import EngineUnavailable
 from rtsr.models import SCALES
 
-pytest.importorskip("openvino")
-
 
 def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
     mse = float(((a.clamp(0, 1) - b.clamp(0, 1)) ** 2).mean())

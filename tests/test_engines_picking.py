@@ -110,7 +110,6 @@ def test_a_slow_frame_is_timed_on_a_slice_of_its_rows(monkeypatch) -> None:
 
 
 def test_a_file_run_says_what_auto_picked(clip_factory, tmp_path) -> None:
-    pytest.importorskip("openvino")
     if torch.cuda.is_available():
         pytest.skip("auto takes a GPU engine here")
     src = clip_factory(width=64, height=48, frames=6, audio=False)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
+import onnx
+import onnxruntime as ort
 import pytest
 import torch
 
@@ -11,8 +13,6 @@ from rtsr.engines.onnx_export import OPSET, export_onnx
 
 from conftest import run_rtsr
 
-onnx = pytest.importorskip("onnx")
-ort = pytest.importorskip("onnxruntime")
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:

@@ -41,7 +41,7 @@ from rtsr.version import __version__
 # LR pixels per piece: a whole 640x360 frame ran fastest here (16.7 fps against 14.3 in 180-row
 # strips and 12.5 in 48-row strips, FSRCNN ×3, 2 threads); bigger frames go in strips of this size.
 STRIP_PIXELS = 640 * 360
-PRECISIONS = {"f32": "f32", "bf16": "bf16"}
+PRECISIONS = ("f32", "bf16")  # OpenVINO's INFERENCE_PRECISION_HINT values
 # What OpenVINO raises when a model cannot be read or compiled: its RuntimeError (and
 # openvino.exceptions.* are RuntimeErrors), or a missing library behind the import.
 OPENVINO_ERRORS = (RuntimeError, OSError, ImportError, ValueError)
@@ -106,7 +106,7 @@ class OpenVinoEngine:
     def _request(self, threads: int):
         """An infer request on the graph compiled for ``threads`` threads (compiled on first use)."""
         if threads not in self._requests:
-            config = {"INFERENCE_PRECISION_HINT": PRECISIONS[self.precision], "INFERENCE_NUM_THREADS": threads,
+            config = {"INFERENCE_PRECISION_HINT": self.precision, "INFERENCE_NUM_THREADS": threads,
                       "PERFORMANCE_HINT": "LATENCY", "NUM_STREAMS": 1}
             try:
                 compiled = self.core.compile_model(self.graph, "CPU", config)

@@ -211,6 +211,14 @@ def pick_winner(fps: dict[str, float]) -> str:
     return max(lower, key=lower.get) if lower else best
 
 
+def settle_engine(engine, channels: int, height: int, width: int) -> None:
+    """Have ``engine`` pick for (channels, height, width) frames before the first one, if it picks
+    (a MeasuredCpuEngine); every other engine is settled already."""
+    pick = getattr(engine, "pick", None)
+    if pick is not None:
+        pick(channels, height, width)
+
+
 class MeasuredCpuEngine:
     """The fastest of ``candidates`` for each frame shape (measured once, remembered on disk).
 
@@ -229,7 +237,7 @@ class MeasuredCpuEngine:
         self.engine_dir = engine_dir
         self._engines: dict[str, object] = {}
         self._left_out: dict[str, str] = {}
-        self._picked: dict[tuple[int, ...], str] = {}  # (C, H, W, threads) -> engine name
+        self._picked: dict[tuple[int, ...], Verdict] = {}  # (C, H, W, threads) -> its verdict
         self.verdict: Verdict | None = None
         self.cores = available_cores()
         self.current = self._engine("cpu") or self._any_engine()
@@ -262,19 +270,21 @@ class MeasuredCpuEngine:
         """Make the fastest candidate for (channels, height, width) the current engine; its verdict."""
         threads = inference_threads(self.cores)
         shape = (channels, height, width)
-        ingredients = verdict_ingredients(self.loaded, shape, threads, self.candidates)
-        key = _digest(ingredients)
-        verdict = self.cache.get(key)
-        if verdict is None or self._engine(verdict.winner) is None:
-            verdict = self._measure(shape, threads)
-            self.cache.put(key, verdict, ingredients)
-            log.info("engine: %s", verdict.describe())
+        verdict = self._picked.get((*shape, threads))
+        if verdict is None:  # not picked in this process yet: the disk's verdict, or a measurement
+            ingredients = verdict_ingredients(self.loaded, shape, threads, self.candidates)
+            key = _digest(ingredients)
+            verdict = self.cache.get(key)
+            if verdict is None or self._engine(verdict.winner) is None:
+                verdict = self._measure(shape, threads, ingredients["machine"])
+                self.cache.put(key, verdict, ingredients)
+                log.info("engine: %s", verdict.describe())
+            self._picked[(*shape, threads)] = verdict
         self.current = self._engines[verdict.winner]
-        self._picked[(*shape, threads)] = verdict.winner
         self.verdict = verdict
         return verdict
 
-    def _measure(self, shape: tuple[int, int, int], threads: int) -> Verdict:
+    def _measure(self, shape: tuple[int, int, int], threads: int, machine: str) -> Verdict:
         engines = {name: engine for name in self.candidates if (engine := self._engine(name)) is not None}
         if len(engines) > 1:
             fps, rows = time_engines(engines, torch.rand(1, *shape))
@@ -282,16 +292,16 @@ class MeasuredCpuEngine:
         else:  # the others could not be built: nothing to time
             (winner,), fps, rows = engines, {}, shape[1]
         return Verdict(winner=winner, fps=fps, width=shape[2], height=shape[1], threads=threads,
-                       timed_rows=rows, machine=machine_tag(), measured_at=time.strftime("%Y-%m-%d %H:%M"),
+                       timed_rows=rows, machine=machine, measured_at=time.strftime("%Y-%m-%d %H:%M"),
                        left_out=dict(self._left_out), bf16_loss_db=self.bf16_loss_db)
 
     def run(self, x: torch.Tensor) -> torch.Tensor:
         """(1, C, H, W) float32 -> (1, C, H*scale, W*scale), on the engine picked for this shape."""
-        key = (*x.shape[1:], inference_threads(self.cores))
-        if key not in self._picked:
+        verdict = self._picked.get((*x.shape[1:], inference_threads(self.cores)))
+        if verdict is None:
             self.pick(*x.shape[1:])
-        elif self.current.name != self._picked[key]:
-            self.current = self._engines[self._picked[key]]
+        elif self.current.name != verdict.winner:
+            self.current = self._engines[verdict.winner]
         return self.current.run(x)
 
     def timer(self) -> HostTimer:
