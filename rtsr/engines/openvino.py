@@ -38,8 +38,9 @@ from rtsr.engines.tensorrt import package_version
 from rtsr.errors import EngineUnavailable
 from rtsr.version import __version__
 
-# LR pixels per piece: a whole 640x360 frame ran fastest here (16.7 fps against 14.3 in 180-row
-# strips and 12.5 in 48-row strips, FSRCNN ×3, 2 threads); bigger frames go in strips of this size.
+# LR pixels per piece: a whole 640x360 frame ran fastest on the 2-core Xeon of docs/performance.md
+# (16.7 fps against 14.3 in 180-row strips and 12.5 in 48-row strips, FSRCNN ×3, 2 threads);
+# bigger frames go in strips of this size.
 STRIP_PIXELS = 640 * 360
 PRECISIONS = ("f32", "bf16")  # OpenVINO's INFERENCE_PRECISION_HINT values
 # What OpenVINO raises when a model cannot be read or compiled: its RuntimeError (and
