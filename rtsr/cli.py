@@ -53,6 +53,8 @@ output formats: """ + " ".join(OUTPUT_FORMATS) + """
 resuming: work is saved beside the output every minute; after Ctrl-C or a crash,
   run the same command again and it goes on where it stopped.
 other commands:
+  rtsr check --help      before a long job: will upscaling help this clip, how long will it take here
+  rtsr compare --help    one frame by nearest, bicubic and each model, side by side in a PNG
   rtsr bench --help      model and end-to-end throughput against the 24 fps real-time target
   rtsr engines --help    list, prebuild or clear the cached engines and the CPU engines' verdicts
   rtsr export --help     the network as ONNX, for ONNX Runtime, OpenVINO, vs-mlrt or trtexec
@@ -343,6 +345,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv[:1] == ["engines"]:
         _configure_logging(quiet=False)
         return _guarded(lambda: engines_command(argv[1:], _Parser))
+    if argv[:1] in (["check"], ["compare"]):
+        from rtsr.check.cli import check_command, compare_command  # noqa: PLC0415  (only these commands need it)
+
+        _configure_logging(quiet=False)
+        command = check_command if argv[0] == "check" else compare_command
+        return _guarded(lambda: command(argv[1:], _Parser))
     if argv[:1] == ["export"]:
         _configure_logging(quiet=False)
         return _guarded(lambda: export_command(argv[1:], _Parser))

@@ -152,7 +152,7 @@ class Upscaler:
         if isinstance(src, InputVideo):
             return self._run(src, Path(dst), options)
         check_paths(Path(src), Path(dst), overwrite)  # before opening the input: a wrong output fails first
-        video_encoder(self._codec_for(codec, Path(dst)))
+        video_encoder(self.codec_for(codec, Path(dst)))
         with InputVideo.open(Path(src)) as video:
             return self._run(video, Path(dst), options)
 
@@ -177,12 +177,12 @@ class Upscaler:
 
         return upscale_many([Path(p) for p in inputs], Path(out_dir), run_one, overwrite, progress, on_report)
 
-    def _codec_for(self, codec: str, dst: Path) -> str:
+    def codec_for(self, codec: str, dst: Path) -> str:
         """``codec``, or for "auto" the encoder for this engine and ``dst``'s container."""
         return resolve_codec(codec, self.engine.device.type == "cuda", muxer_for(dst))
 
     def _run(self, video: InputVideo, dst: Path, options: RunOptions) -> Report:
-        settings = dataclasses.replace(options.settings, codec=self._codec_for(options.settings.codec, dst))
+        settings = dataclasses.replace(options.settings, codec=self.codec_for(options.settings.codec, dst))
         options = dataclasses.replace(options, settings=settings)
         report = Report(source=str(video.path), output=str(dst), model=self.model, scale=self.scale,
                         engine=self.engine_description(), codec=settings.codec)

@@ -15,8 +15,9 @@ from typing import Literal
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image
+
+from rtsr.metrics import psnr, rgb_to_y, shave, ssim  # noqa: F401  (the tools' one copy lives in rtsr)
 
 AUGMENT_FACTORS = (1.0, 0.9, 0.8, 0.7, 0.6)  # each image is also trained on at these sizes
 Weighting = Literal["pixel", "image"]
@@ -50,44 +51,6 @@ def downscale(image: Image.Image, scale: int) -> Image.Image:
     """Antialiased bicubic downscaling by an integer factor (size must be a multiple)."""
     width, height = image.size
     return image.resize((width // scale, height // scale), Image.BICUBIC)
-
-
-def rgb_to_y(rgb: np.ndarray) -> np.ndarray:
-    """(H, W, 3) uint8 RGB -> (H, W) float64 BT.601 studio-range Y in [16, 235]."""
-    x = rgb.astype(np.float64) / 255.0
-    return 16.0 + 65.481 * x[..., 0] + 128.553 * x[..., 1] + 24.966 * x[..., 2]
-
-
-def shave(y: np.ndarray, border: int) -> np.ndarray:
-    return y[border:-border, border:-border] if border > 0 else y
-
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    """PSNR in dB of two Y planes in [0, 255] (peak 255)."""
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return float("inf") if mse == 0 else 10.0 * np.log10(255.0**2 / mse)
-
-
-def _gaussian_window(size: int = 11, sigma: float = 1.5) -> torch.Tensor:
-    coords = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
-    g = torch.exp(-(coords**2) / (2 * sigma**2))
-    g /= g.sum()
-    return (g[:, None] * g[None, :])[None, None]
-
-
-def ssim(a: np.ndarray, b: np.ndarray) -> float:
-    """SSIM (Wang et al. 2004: 11x11 Gaussian, sigma 1.5, K1=0.01, K2=0.03) of two Y planes in [0, 255]."""
-    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
-    x = torch.from_numpy(a.astype(np.float64))[None, None]
-    y = torch.from_numpy(b.astype(np.float64))[None, None]
-    w = _gaussian_window()
-    mu_x, mu_y = F.conv2d(x, w), F.conv2d(y, w)
-    sxx = F.conv2d(x * x, w) - mu_x**2
-    syy = F.conv2d(y * y, w) - mu_y**2
-    sxy = F.conv2d(x * y, w) - mu_x * mu_y
-    num = (2 * mu_x * mu_y + c1) * (2 * sxy + c2)
-    den = (mu_x**2 + mu_y**2 + c1) * (sxx + syy + c2)
-    return float((num / den).mean())
 
 
 # --------------------------------------------------------------------------- training data

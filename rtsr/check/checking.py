@@ -1,0 +1,139 @@
+"""``rtsr check CLIP``: will upscaling help this clip, how long will it take here, and what to run.
+
+    describe the input (header only) ─▶ sample a dozen frames over the clip
+      ─▶ self-downscale gain test per model (rtsr.check.quality)
+      ─▶ decode a short run, time convert and encode on it, time each engine (rtsr.check.speed)
+      ─▶ recommendation (rtsr.check.advice)
+
+It samples and never decodes the whole file, so its time does not grow with
+the clip's length (docs/check.md has the figures).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from rtsr.check.advice import Recommendation, default_output, recommend, speed_sentence
+from rtsr.check.quality import GainTest, gain_test
+from rtsr.check.sampling import decode_run, sample_frames
+from rtsr.check.speed import EngineSpeed, StageCosts, inference_rates, stage_costs
+from rtsr.engines.picking import machine_tag
+from rtsr.errors import InputError
+from rtsr.io.describe import InputDescription, describe_input
+from rtsr.io.encode import EncodeSettings
+from rtsr.io.probe import InputVideo
+from rtsr.version import __version__
+
+SCHEMA = "rtsr-check-1"
+SAMPLE_FRAMES = 12
+CPU_MODELS = ("fsrcnn", "srcnn")  # SRResNet takes seconds a frame on a CPU: only when asked for
+GPU_MODELS = ("fsrcnn", "srcnn", "srresnet")
+
+
+@dataclass
+class CheckReport:
+    """Everything ``rtsr check`` found; ``to_json()`` for scripts, ``lines()`` for people."""
+
+    input: InputDescription
+    scale: int
+    sampled_seconds: list[float]
+    spread_over_clip: bool  # False: the clip's length was unknown, the first frames were used
+    interlaced_samples: int  # sampled frames flagged interlaced
+    quality: GainTest | None
+    stages: StageCosts
+    speeds: list[EngineSpeed]
+    recommendation: Recommendation
+    machine: str
+    elapsed_seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        return {"schema": SCHEMA, "rtsr": __version__, "input": asdict(self.input), "scale": self.scale,
+                "samples": {"frames": len(self.sampled_seconds), "seconds": self.sampled_seconds,
+                            "spread_over_clip": self.spread_over_clip, "interlaced": self.interlaced_samples},
+                "quality": asdict(self.quality) if self.quality else None,
+                "speed": {"machine": self.machine, "stages_ms": _stages_ms(self.stages),
+                          "encoded_frames": self.stages.encoded_frames,
+                          "engines": [asdict(s) for s in self.speeds]},
+                "recommendation": asdict(self.recommendation), "notes": self.notes,
+                "elapsed_seconds": round(self.elapsed_seconds, 2)}
+
+    def lines(self) -> list[str]:
+        rec, desc = self.recommendation, self.input
+        out = [f"input: {desc.path}", *("  " + line for line in desc.lines())]
+        if self.interlaced_samples:
+            out.append(f"  {self.interlaced_samples} of {len(self.sampled_seconds)} sampled frames are "
+                       "flagged interlaced: rtsr upscales them as progressive pictures (the comb is enlarged)")
+        if self.quality is not None:
+            q = self.quality
+            out.append(f"quality ×{q.scale}, self-downscale test on {q.frames} frames "
+                       f"({'spread over the clip' if self.spread_over_clip else 'the first frames'}): "
+                       f"bicubic {q.bicubic_psnr.mean:.2f} dB")
+            for g in q.models:
+                out.append(f"  {g.model:<9} {g.psnr_gain.mean:+.2f} dB over bicubic (frames {g.psnr_gain.min:+.2f} "
+                           f"to {g.psnr_gain.max:+.2f}), SSIM {g.ssim_gain.mean:+.4f}"
+                           + (f", on {g.frames} frames" if g.frames < q.frames else ""))
+        out.append(f"speed here, {self.input.width}×{self.input.height} → ×{self.scale} "
+                   f"({self.machine}); decode {1000 * self.stages.decode:.1f} ms, encode "
+                   f"{1000 * self.stages.encode:.1f} ms per frame")
+        for s in self.speeds:
+            out.append(f"  {s.model:<9} {s.engine:<14} network {s.inference_fps:7.2f} fps → run {s.expected_fps:6.2f}"
+                       f" fps (limited by {s.limiting_stage}; up to {s.best_fps:.1f} with the stages overlapped)")
+        out.append(f"verdict: {rec.verdict}")
+        out.append(f"time: {speed_sentence(rec, self.input.frames)}")
+        out += [f"note: {note}" for note in self.notes]
+        out.append(f"run: {rec.command}")
+        return out
+
+
+def _stages_ms(costs: StageCosts) -> dict[str, object]:
+    return {"decode": round(1000 * costs.decode, 2), "encode": round(1000 * costs.encode, 2),
+            "convert": {kind: round(1000 * s, 2) for kind, s in costs.convert.items()}}
+
+
+def default_models(engine_device: str) -> tuple[str, ...]:
+    return GPU_MODELS if engine_device == "cuda" else CPU_MODELS
+
+
+def run_check(path: Path, scale: int, models: tuple[str, ...] | None, make_upscaler, settings: EncodeSettings,
+              extra_args: list[str], sample_count: int = SAMPLE_FRAMES) -> CheckReport:
+    """Check ``path`` at ``scale``; ``make_upscaler(model)`` builds the Upscaler a run would use.
+
+    ``models`` None: FSRCNN and SRCNN on a CPU, SRResNet too on a GPU.
+    """
+    started = time.perf_counter()
+    with InputVideo.open(path) as video:
+        description = describe_input(video)
+        samples, spread = sample_frames(video, sample_count)
+        if not samples:
+            raise InputError(f"{path}: no frame could be decoded")
+        run = decode_run(video)
+    info = video.info
+    first = make_upscaler((models or CPU_MODELS)[0])
+    device = first.engine.device.type
+    models = models or default_models(device)
+    upscalers = {models[0]: first, **{m: make_upscaler(m) for m in models[1:]}}
+    notes = []
+    if not spread:
+        notes.append("the clip's length is unknown: its first frames were tested")
+    if run.seconds_per_frame is None:
+        notes.append("fewer than two consecutive frames could be decoded: decode time not measured")
+    quality = gain_test([s.rgb() for s in samples], scale,
+                        {m: (u.weights_sha256, u.upscale_image) for m, u in upscalers.items()})
+    frames_for_timing = run.frames or [s.frame for s in samples]
+    costs = stage_costs(info, run.seconds_per_frame, frames_for_timing, scale,
+                        {u.loaded.planes for u in upscalers.values()},
+                        dataclasses.replace(settings, codec=first.codec_for(settings.codec,
+                                                                            default_output(path, scale))))
+    speeds = [EngineSpeed.of(m, engine, seconds, u.loaded.planes, costs, info.frames)
+              for m, u in upscalers.items()
+              for engine, seconds in inference_rates(u, info.width, info.height).items()]
+    rec = recommend(path, scale, quality, speeds, device, description.duration_seconds, extra_args)
+    interlaced = sum(1 for s in samples if s.frame.interlaced_frame)
+    report = CheckReport(description, scale, [round(s.seconds, 3) for s in samples], spread, interlaced,
+                         quality, costs, speeds, rec, machine_tag(), notes=notes)
+    report.elapsed_seconds = time.perf_counter() - started
+    return report
