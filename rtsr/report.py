@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import sys
 import threading
 import time
@@ -10,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Protocol, TextIO
 
 REALTIME_FPS = 24.0
+SLOW_RATIO = 0.25  # a run below this fraction of real time points to `rtsr check` in its summary
 STAGES = ("decode", "convert", "inference", "encode")
 
 
@@ -52,6 +54,7 @@ class Report:
     missing_frames: int = 0  # frames the input's header/duration promise that could not be decoded
     last_frame_seconds: float = 0.0  # input time of the last frame upscaled
     engine_notes: list[str] = field(default_factory=list)  # e.g. the cuda engine's "compiled (...)" or "eager: why"
+    heavy_compression: str = ""  # why the input looks heavily compressed (rtsr.io.describe), "" when it does not
 
     @property
     def fps(self) -> float:
@@ -103,8 +106,24 @@ class Report:
                          "the input changes resolution part-way")
         if self.resumed_frames:
             lines.append(f"resumed: {self.resumed_frames} frames were upscaled by an earlier run")
+        hint = self.check_hint()
+        if hint:
+            lines.append(hint)
         lines.append(f"wrote {self.output}")
         return "\n".join(lines)
+
+    def check_hint(self) -> str:
+        """One line pointing to ``rtsr check`` when the run was far below real time or the input looks
+        heavily compressed (where super-resolution adds least); "" otherwise."""
+        reasons = []
+        if self.frames and self.realtime_ratio < SLOW_RATIO:
+            reasons.append(f"this ran at {self.realtime_ratio:.2f}× real time")
+        if self.heavy_compression:
+            reasons.append(f"the input looks heavily compressed ({self.heavy_compression})")
+        if not reasons:
+            return ""
+        return (f"hint: {' and '.join(reasons)}; `rtsr check {shlex.quote(self.source)}` tells in under a minute "
+                "whether upscaling helps this clip, which model and engine are fastest here, and how long it takes")
 
 
 def clock_time(seconds: float) -> str:

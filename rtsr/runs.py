@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from rtsr.io.describe import describe_compression
 from rtsr.io.encode import EncodeSettings
 from rtsr.io.probe import InputVideo
 from rtsr.pipeline import prepare_job, run_whole
@@ -78,6 +79,9 @@ def upscale_input(upscaler: Upscaler, video: InputVideo, dst: Path, options: Run
                   clock: StageClock) -> Report:
     """Upscale the opened ``video`` into ``dst``; fills and returns ``report``."""
     job = prepare_job(video, dst, upscaler.scale, options.settings, upscaler.identity, options.overwrite, report)
+    judged = describe_compression(video)
+    if judged.level == "heavy":  # the summary then points to `rtsr check`
+        report.heavy_compression = judged.reason
 
     def whole() -> Report:
         try:

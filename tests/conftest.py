@@ -46,6 +46,7 @@ class Clip:
     cover_art: bool = False  # a JPEG cover picture (an attached_pic stream, as music videos carry)
     font: bool = False  # a font attachment, as styled subtitles in Matroska carry
     extra_options: dict[str, str] = field(default_factory=dict)
+    filters: str = ""  # FFmpeg filters after testsrc2 ("gblur=sigma=2"), for softer pictures
 
 
 def _lavfi(graph: str) -> av.container.InputContainer:
@@ -83,7 +84,8 @@ def make_clip(path: Path, clip: Clip) -> Path:
         cover = _cover_art(out) if clip.cover_art else None
 
         seconds = clip.frames / clip.rate + 1
-        with _lavfi(f"testsrc2=size={clip.width}x{clip.height}:rate={clip.rate}:duration={seconds}") as src:
+        graph = f"testsrc2=size={clip.width}x{clip.height}:rate={clip.rate}:duration={seconds}"
+        with _lavfi(graph + (f",{clip.filters}" if clip.filters else "")) as src:
             pts = 0
             durations = _vfr_durations(clip.frames)
             for index, frame in enumerate(src.decode(video=0)):

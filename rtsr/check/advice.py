@@ -4,7 +4,7 @@ The model: the one with the largest gain over bicubic, unless a faster one
 comes within TIE_DB of it (a tenth of a dB is not worth hours). The engine:
 the fastest measured for that model. ``--jobs``: what ``--jobs auto`` would
 take for that engine on this machine (rtsr.segments.driver.choose_jobs).
-When even the best gain is small, the recommendation still names the
+When even the best gain is small (rtsr.check.quality.gain_level), the recommendation still names the
 fastest model but says plainly that a plain resize gives nearly the same.
 """
 
@@ -15,7 +15,7 @@ import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
-from rtsr.check.quality import SMALL_GAIN_DB, GainTest, describe_gain
+from rtsr.check.quality import GainTest, describe_gain, gain_level
 from rtsr.check.speed import EngineSpeed
 from rtsr.cores import available_cores
 from rtsr.io.output import OUTPUT_FORMATS
@@ -60,7 +60,7 @@ def choose_model(test: GainTest | None, speeds: list[EngineSpeed]) -> str:
         return max(models, key=lambda m: _fastest(speeds, m).expected_fps)
     best = test.best()
     close = [g.model for g in test.models if g.psnr_gain.mean >= best.psnr_gain.mean - TIE_DB and g.model in models]
-    if best.psnr_gain.mean < SMALL_GAIN_DB:  # nothing gains much: the cheapest does the least harm to the schedule
+    if gain_level(best) == "small":  # nothing gains much: the cheapest does the least harm to the schedule
         close = [g.model for g in test.models if g.model in models]
     return max(close, key=lambda m: _fastest(speeds, m).expected_fps)
 
@@ -80,8 +80,8 @@ def recommend(path: Path, scale: int, test: GainTest | None, speeds: list[Engine
         worth_it, verdict = None, "the frames are too small to test the gain"
     else:
         best = test.best()
-        worth_it = best.psnr_gain.mean >= SMALL_GAIN_DB
-        verdict = describe_gain(best, scale)
+        worth_it = gain_level(best) != "small"
+        verdict = describe_gain(best, scale, test.bicubic_psnr.mean)
         if not worth_it:
             verdict += "; a plain resize gives nearly the same picture"
         elif best.model != model:

@@ -77,8 +77,9 @@ class CheckReport:
                            f"to {g.psnr_gain.max:+.2f}), SSIM {g.ssim_gain.mean:+.4f}"
                            + (f", on {g.frames} frames" if g.frames < q.frames else ""))
         out.append(f"speed here, {self.input.width}×{self.input.height} → ×{self.scale} "
-                   f"({self.machine}); decode {1000 * self.stages.decode:.1f} ms, encode "
-                   f"{1000 * self.stages.encode:.1f} ms per frame")
+                   f"({self.machine}); per frame: decode {1000 * self.stages.decode:.1f} ms, frame work "
+                   + ", ".join(f"{1000 * s:.1f} ms ({kind})" for kind, s in self.stages.convert.items())
+                   + f", encode {1000 * self.stages.encode:.1f} ms")
         for s in self.speeds:
             out.append(f"  {s.model:<9} {s.engine:<14} network {s.inference_fps:7.2f} fps → run {s.expected_fps:6.2f}"
                        f" fps (limited by {s.limiting_stage}; up to {s.best_fps:.1f} with the stages overlapped)")
@@ -119,6 +120,11 @@ def run_check(path: Path, scale: int, models: tuple[str, ...] | None, make_upsca
     notes = []
     if not spread:
         notes.append("the clip's length is unknown: its first frames were tested")
+    if description.compression.level in ("moderate", "heavy"):
+        adverb = {"moderate": "moderately", "heavy": "heavily"}[description.compression.level]
+        notes.append(f"the input looks {adverb} compressed "
+                     f"({description.compression.reason}); shrinking the frames for the test hides the codec's "
+                     "artefacts, so the gain at full size is likely smaller than measured (docs/check.md)")
     if run.seconds_per_frame is None:
         notes.append("fewer than two consecutive frames could be decoded: decode time not measured")
     quality = gain_test([s.rgb() for s in samples], scale,

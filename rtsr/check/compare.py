@@ -52,16 +52,26 @@ class Box:
 
     def grown(self, margin: int, width: int, height: int, multiple: int = 1) -> Box:
         """This box plus ``margin`` on each side, inside width×height, its size a multiple of ``multiple``."""
-        left, top = max(0, self.left - margin), max(0, self.top - margin)
-        right, bottom = min(width, self.left + self.width + margin), min(height, self.top + self.height + margin)
-        right -= (right - left) % multiple
-        bottom -= (bottom - top) % multiple
+        left, right = _grow(self.left, self.width, margin, width, multiple)
+        top, bottom = _grow(self.top, self.height, margin, height, multiple)
         return Box(left, top, right - left, bottom - top)
 
     def cut(self, image: np.ndarray, scale: int = 1, origin: tuple[int, int] = (0, 0)) -> np.ndarray:
         """This box (in input pixels) out of ``image``, which is ``scale``× the input and starts at ``origin``."""
         left, top = (self.left - origin[0]) * scale, (self.top - origin[1]) * scale
         return image[top:top + self.height * scale, left:left + self.width * scale]
+
+
+def _grow(start: int, length: int, margin: int, limit: int, multiple: int) -> tuple[int, int]:
+    """[start - margin, start + length + margin) inside [0, limit), trimmed to a multiple of ``multiple``
+    on the side that has room to spare (the box itself is trimmed only when it fills the frame)."""
+    low, high = max(0, start - margin), min(limit, start + length + margin)
+    excess = (high - low) % multiple
+    if high - excess >= start + length:
+        return low, high - excess
+    if low + excess <= start:
+        return low + excess, high
+    return low, high - excess
 
 
 def most_detailed(rgb: np.ndarray, width: int, height: int) -> Box:
@@ -102,6 +112,8 @@ def build_panels(rgb: np.ndarray, scale: int, models: dict[str, Callable[[np.nda
     reference = test_region.cut(rgb)
     low = resize_bicubic(reference, test_region.width // scale, test_region.height // scale)
     origin = (test_region.left, test_region.top)
+    box = Box(box.left, box.top, min(box.width, test_region.left + test_region.width - box.left),
+              min(box.height, test_region.top + test_region.height - box.top))  # a frame-filling box, trimmed
     reference_crop = box.cut(reference, 1, origin)
     reference_y = rgb_to_y(reference_crop)
     for name, up in list(upscalers.items())[1:]:  # nearest is not a contender

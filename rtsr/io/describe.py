@@ -112,6 +112,13 @@ def compression(codec: str, bit_rate: int | None, width: int, height: int, fps: 
     return Compression(level, round(bpp, 4), f"{codec} at {bpp:.3f} bit/pixel{worth}")
 
 
+def describe_compression(video: InputVideo) -> Compression:
+    """How compressed the opened input's video stream is (header figures only)."""
+    info = video.info
+    return compression(video.stream.codec_context.name, video_bit_rate(video), info.width, info.height,
+                       float(info.rate) if info.rate else None)
+
+
 def describe_input(video: InputVideo) -> InputDescription:
     """The facts of an opened input (no decoding: the header and the stream's parameters)."""
     info, stream, container = video.info, video.stream, video.container
@@ -128,7 +135,7 @@ def describe_input(video: InputVideo) -> InputDescription:
         path=str(video.path), container=container.format.name, codec=ctx.name,
         profile=stream.profile or None, width=info.width, height=info.height, fps=fps, pix_fmt=info.pix_fmt,
         bit_depth=info.layout.bits, color=color, bit_rate=bit_rate,
-        compression=compression(ctx.name, bit_rate, info.width, info.height, fps),
+        compression=describe_compression(video),
         field_order=FIELD_ORDERS.get(int(ctx.field_order or 0), "field order not flagged"),
         duration_seconds=round(duration, 3) if duration else None, frames=info.frames,
         audio_streams=len(container.streams.audio), subtitle_streams=len(container.streams.subtitles),

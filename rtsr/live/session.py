@@ -113,7 +113,10 @@ class LiveReport:
         return (f"live: {self.captured} frames captured, {self.processed} upscaled ({fps:.1f} fps), "
                 f"{self.dropped} dropped, latency {self.latency_ms:.0f} ms"
                 + (f", {self.recorded} recorded" if self.recorded else "")
-                + (f" ({self.not_recorded} left out: the encoder fell behind)" if self.not_recorded else ""))
+                + (f" ({self.not_recorded} left out: the encoder fell behind)" if self.not_recorded else "")
+                + ("\nhint: upscaling kept up with under half of the source's frames; `rtsr check CLIP` on a "
+                   "clip of this source times each model and engine at its size"
+                   if self.captured >= 10 and self.dropped > self.processed else ""))
 
 
 @dataclass
