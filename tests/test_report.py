@@ -40,3 +40,31 @@ def test_progress_counts_resumed_frames_in_the_total_but_not_in_the_speed():
     assert "110/200 frames" in line
     assert " 5.0 fps" in line
     assert "ETA 0:00:18" in line  # 90 frames left at 5 fps
+
+
+def test_slow_or_heavily_compressed_runs_point_to_rtsr_check_once():
+    assert "rtsr check" not in _report().summary()  # real time: nothing to say
+    slow_report = _report()
+    slow_report.wall_seconds = 20.0  # 2.4 fps = 0.10× real time
+    slow = slow_report.summary()
+    assert slow.count("rtsr check in.mp4") == 1 and "ran at 0.10× real time" in slow
+    slow_report.heavy_compression = "h264 at 0.020 bit/pixel"
+    both = slow_report.summary()
+    assert both.count("rtsr check") == 1 and "heavily compressed (h264 at 0.020 bit/pixel)" in both
+    assert both.splitlines()[-1] == "wrote out.mp4"
+
+
+def test_a_run_of_a_heavily_compressed_clip_says_so(clip_factory, tmp_path):
+    from rtsr.upscaler import Upscaler
+
+    path = clip_factory("soft.mp4", width=160, height=120, frames=24, filters="gblur=sigma=2",
+                        extra_options={"crf": "45"})
+    report = Upscaler("fsrcnn", 2, "cpu").upscale_video(path, tmp_path / "out.mp4")
+    assert report.heavy_compression.startswith("h264 at 0.0") and f"rtsr check {path}" in report.summary()
+
+
+def test_live_points_to_rtsr_check_when_it_cannot_keep_up():
+    from rtsr.live.session import LiveReport
+
+    assert "rtsr check" not in LiveReport(captured=100, processed=90, dropped=10, seconds=4).summary()
+    assert "rtsr check" in LiveReport(captured=100, processed=30, dropped=70, seconds=4).summary()
