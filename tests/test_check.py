@@ -52,7 +52,7 @@ def test_a_blurred_heavily_compressed_clip_says_the_gain_is_small(clips, capsys)
     assert rec["worth_it"] is False
     assert "too soft, noisy or compressed for super-resolution to add much" in rec["verdict"]
     assert report["input"]["compression"]["level"] == "heavy"
-    assert any("compressed" in note for note in report["notes"])
+    assert report["quality"]["codec_match"].startswith("x264 QP 4")  # CRF 45: its own quantiser, measured
 
 
 def test_the_json_keys_and_types(clips, capsys) -> None:
@@ -76,7 +76,7 @@ def test_the_json_keys_and_types(clips, capsys) -> None:
         assert 0 < row["expected_fps"] <= row["best_fps"] and row["clip_seconds"] > 0
     rec = report["recommendation"]
     assert isinstance(rec["jobs"], int) and rec["output"].endswith("sharp_x2.mp4")
-    assert rec["clip_seconds"] == pytest.approx(72 / rec["expected_fps"], rel=0.01)
+    assert rec["clip_seconds"] == pytest.approx(72 / rec["expected_fps"], abs=0.06)  # rounded to 0.1 s
     assert report["elapsed_seconds"] < 60
 
 

@@ -20,7 +20,7 @@ def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_the_png_has_two_labelled_rows_of_crops(clip, tmp_path, capsys) -> None:
     out = tmp_path / "c.png"
-    assert main(["compare", str(clip), "--models", "fsrcnn", "--crop", "192x144", "-o", str(out)]) == 0
+    assert main(["compare", str(clip), "--models", "fsrcnn", "--crop", "270x180", "-o", str(out)]) == 0
     err = capsys.readouterr().err.splitlines()
     labels = [line.split(": ", 2)[1:] for line in err if line.startswith("rtsr: upscaled") or
               line.startswith("rtsr: self-test")]
@@ -30,8 +30,10 @@ def test_the_png_has_two_labelled_rows_of_crops(clip, tmp_path, capsys) -> None:
     psnrs = {label.split(" ")[0]: float(label.split()[-2]) for _, label in labels if label.endswith(" dB")}
     assert set(psnrs) == {"bicubic", "fsrcnn"} and psnrs["fsrcnn"] > psnrs["bicubic"]  # testsrc2 is sharp
     image = cv2.imread(str(out))
-    panel_w, panel_h = 192, 144  # 64×48 input pixels, ×3
-    assert image.shape == (LABEL_HEIGHT + 2 * (LABEL_HEIGHT + panel_h) + 2 * GAP, 3 * panel_w + 2 * GAP, 3)
+    panel_w, panel_h = 270, 180  # 90×60 input pixels, ×3
+    title_lines = 2  # the clip, and how the self-test re-encodes (an H.264 input)
+    assert image.shape == (LABEL_HEIGHT * title_lines + 2 * (LABEL_HEIGHT + panel_h) + 2 * GAP,
+                           3 * panel_w + 2 * GAP, 3)
     assert "at 1.0" in err[-1] and "6 panels" in err[-1]  # the middle frame of the 2 s clip
 
 
@@ -70,4 +72,4 @@ def test_panels_line_up_at_the_frame_edge() -> None:
     up = {"nearest-again": lambda x: nearest(x, 3)}
     panels = build_panels(rgb, 3, up, Box(70, 70, 30, 30))  # the box touches the right and bottom edges
     assert {p.image.shape for p in panels} == {(90, 90, 3)}
-    assert len(panels) == 6 and compose(panels, "t").shape[1] == 3 * 90 + 2 * GAP
+    assert len(panels) == 6 and compose(panels, ["t"]).shape[1] == 3 * 90 + 2 * GAP

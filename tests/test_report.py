@@ -57,7 +57,7 @@ def test_slow_or_heavily_compressed_runs_point_to_rtsr_check_once():
 def test_a_run_of_a_heavily_compressed_clip_says_so(clip_factory, tmp_path):
     from rtsr.upscaler import Upscaler
 
-    path = clip_factory("soft.mp4", width=160, height=120, frames=24, filters="gblur=sigma=2",
+    path = clip_factory("soft.mp4", width=320, height=240, frames=24, filters="gblur=sigma=2",
                         extra_options={"crf": "45"})
     report = Upscaler("fsrcnn", 2, "cpu").upscale_video(path, tmp_path / "out.mp4")
     assert report.heavy_compression.startswith("h264 at 0.0") and f"rtsr check {path}" in report.summary()

@@ -83,7 +83,8 @@ def recommend(path: Path, scale: int, test: GainTest | None, speeds: list[Engine
         worth_it = gain_level(best) != "small"
         verdict = describe_gain(best, scale, test.bicubic_psnr.mean)
         if not worth_it:
-            verdict += "; a plain resize gives nearly the same picture"
+            verdict += (f"; a plain resize (ffmpeg -vf scale=iw*{scale}:ih*{scale}:flags=bicubic) gives nearly "
+                        "the same picture")
         elif best.model != model:
             verdict += f"; {model} comes within {TIE_DB} dB of it ({gain.psnr_gain.mean:+.2f} dB) and runs faster"
     return Recommendation(model, scale, speed.engine, jobs, str(output), command, worth_it, verdict,

@@ -1,7 +1,8 @@
 """``rtsr check CLIP``: will upscaling help this clip, how long will it take here, and what to run.
 
     describe the input (header only) ─▶ sample a dozen frames over the clip
-      ─▶ self-downscale gain test per model (rtsr.check.quality)
+      ─▶ the input's quantiser, read from 48 frames (rtsr.check.codec_match)
+      ─▶ self-downscale gain test per model, the shrunk frames compressed again so (rtsr.check.quality)
       ─▶ decode a short run, time convert and encode on it, time each engine (rtsr.check.speed)
       ─▶ recommendation (rtsr.check.advice)
 
@@ -17,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from rtsr.check.advice import Recommendation, default_output, recommend, speed_sentence
+from rtsr.check.codec_match import choose_match, x264_roundtrip
 from rtsr.check.quality import GainTest, gain_test
 from rtsr.check.sampling import decode_run, sample_frames
 from rtsr.check.speed import EngineSpeed, StageCosts, inference_rates, stage_costs
@@ -72,6 +74,8 @@ class CheckReport:
             out.append(f"quality ×{q.scale}, self-downscale test on {q.frames} frames "
                        f"({'spread over the clip' if self.spread_over_clip else 'the first frames'}): "
                        f"bicubic {q.bicubic_psnr.mean:.2f} dB")
+            if q.codec_match:
+                out.append(f"  the shrunk frames were compressed again as the input is: {q.codec_match}")
             for g in q.models:
                 out.append(f"  {g.model:<9} {g.psnr_gain.mean:+.2f} dB over bicubic (frames {g.psnr_gain.min:+.2f} "
                            f"to {g.psnr_gain.max:+.2f}), SSIM {g.ssim_gain.mean:+.4f}"
@@ -120,15 +124,17 @@ def run_check(path: Path, scale: int, models: tuple[str, ...] | None, make_upsca
     notes = []
     if not spread:
         notes.append("the clip's length is unknown: its first frames were tested")
-    if description.compression.level in ("moderate", "heavy"):
-        adverb = {"moderate": "moderately", "heavy": "heavily"}[description.compression.level]
-        notes.append(f"the input looks {adverb} compressed "
-                     f"({description.compression.reason}); shrinking the frames for the test hides the codec's "
-                     "artefacts, so the gain at full size is likely smaller than measured (docs/check.md)")
+    match = choose_match(path, description.codec, description.compression)
+    if match is not None and match.mode == "crf":
+        notes.append(f"the input is {description.codec}, whose quantiser rtsr cannot read: the shrunk frames were "
+                     f"compressed again at {match.describe()}, a rougher prediction than for H.264")
     if run.seconds_per_frame is None:
         notes.append("fewer than two consecutive frames could be decoded: decode time not measured")
     quality = gain_test([s.rgb() for s in samples], scale,
-                        {m: (u.weights_sha256, u.upscale_image) for m, u in upscalers.items()})
+                        {m: (u.weights_sha256, u.upscale_image) for m, u in upscalers.items()},
+                        degrade=(lambda low: x264_roundtrip(low, match)) if match is not None else None)
+    if quality is not None and match is not None:
+        quality.codec_match = match.describe()
     frames_for_timing = run.frames or [s.frame for s in samples]
     costs = stage_costs(info, run.seconds_per_frame, frames_for_timing, scale,
                         {u.loaded.planes for u in upscalers.values()},

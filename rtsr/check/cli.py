@@ -8,10 +8,12 @@ import sys
 from pathlib import Path
 
 from rtsr.check.checking import run_check
+from rtsr.check.codec_match import choose_match, x264_roundtrip
 from rtsr.check.compare import Box, build_panels, compose, most_detailed, write_png
 from rtsr.check.sampling import frame_at
 from rtsr.engines import choose_engine
 from rtsr.errors import InputError
+from rtsr.io.describe import describe_compression
 from rtsr.io.encode import EncodeSettings
 from rtsr.io.probe import InputVideo
 from rtsr.models import MODELS, check_scale, get_architecture
@@ -110,6 +112,8 @@ def compare_command(argv: list[str], parser_class: type[argparse.ArgumentParser]
         raise InputError(f"output exists: {args.output} (pass --overwrite to replace it)")
     with InputVideo.open(args.input) as video:
         sample = frame_at(video, args.at)
+        codec, compression = video.stream.codec_context.name, describe_compression(video)
+    match = choose_match(args.input, codec, compression)
     rgb = sample.rgb()
     frame_h, frame_w = rgb.shape[:2]
     box = Box(0, 0, frame_w, frame_h) if args.whole else \
@@ -117,10 +121,13 @@ def compare_command(argv: list[str], parser_class: type[argparse.ArgumentParser]
     models = args.models or ["fsrcnn", "srcnn"]
     make = _upscaler_factory(args)
     upscalers = {m: make(m).upscale_image for m in dict.fromkeys(models)}
-    panels = build_panels(rgb, args.scale, upscalers, box)
+    panels = build_panels(rgb, args.scale, upscalers, box,
+                          (lambda low: x264_roundtrip(low, match)) if match is not None else None)
     where = "whole frame" if args.whole else f"region {box.width}×{box.height} at ({box.left}, {box.top})"
-    title = f"{args.input.name} at {sample.seconds:.2f} s, {frame_w}x{frame_h} x{args.scale}: {where}"
-    image = compose(panels, title.replace("×", "x"))
+    title = [f"{args.input.name} at {sample.seconds:.2f} s, {frame_w}x{frame_h} x{args.scale}: {where}".replace("×", "x")]
+    if match is not None:
+        title.append(f"self-test re-encoded as the input: {match.describe()}")
+    image = compose(panels, title)
     write_png(image, args.output)
     for panel in panels:
         score = f" {panel.psnr:.2f} dB" if panel.psnr is not None else ""

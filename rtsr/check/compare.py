@@ -5,7 +5,8 @@ whole frame with ``whole``):
 
 1. **×S**, what a run gives: the frame upscaled by nearest, bicubic and each
    model, shown 1:1 at the output resolution;
-2. **self-test**, where a reference exists: the frame shrunk by S, brought back by
+2. **self-test**, where a reference exists: the frame shrunk by S (and compressed
+   again as the input is, as ``rtsr check`` does), brought back by
    bicubic and each model, next to the original, each with its PSNR on the
    panel (BT.601 luma); enlarged S× by nearest so the rows line up.
 
@@ -93,8 +94,11 @@ def nearest(rgb: np.ndarray, scale: int) -> np.ndarray:
 
 
 def build_panels(rgb: np.ndarray, scale: int, models: dict[str, Callable[[np.ndarray], np.ndarray]],
-                 box: Box) -> list[Panel]:
-    """The panels of both rows for ``box`` (input pixels) of the (H, W, 3) uint8 RGB frame."""
+                 box: Box, degrade: Callable[[np.ndarray], np.ndarray] | None = None) -> list[Panel]:
+    """The panels of both rows for ``box`` (input pixels) of the (H, W, 3) uint8 RGB frame.
+
+    ``degrade`` compresses the self-test's shrunk region again as the input is (rtsr.check.codec_match).
+    """
     frame_h, frame_w = rgb.shape[:2]
     region = box.grown(MARGIN, frame_w, frame_h)
     source = region.cut(rgb)
@@ -111,6 +115,8 @@ def build_panels(rgb: np.ndarray, scale: int, models: dict[str, Callable[[np.nda
         return panels  # too small to shrink: no self-test row
     reference = test_region.cut(rgb)
     low = resize_bicubic(reference, test_region.width // scale, test_region.height // scale)
+    if degrade is not None:
+        low = degrade(low)
     origin = (test_region.left, test_region.top)
     box = Box(box.left, box.top, min(box.width, test_region.left + test_region.width - box.left),
               min(box.height, test_region.top + test_region.height - box.top))  # a frame-filling box, trimmed
@@ -133,16 +139,18 @@ def _labelled(panel: Panel) -> np.ndarray:
     return tile
 
 
-def compose(panels: list[Panel], title: str) -> np.ndarray:
-    """Rows of labelled panels under a title line: (H, W, 3) uint8 RGB."""
+def compose(panels: list[Panel], title: list[str]) -> np.ndarray:
+    """Rows of labelled panels under the title's lines: (H, W, 3) uint8 RGB."""
     rows = [[_labelled(p) for p in panels if p.row == row] for row in ("upscaled", "self-test")]
     rows = [row for row in rows if row]
     width = max(sum(t.shape[1] for t in row) + GAP * (len(row) - 1) for row in rows)
-    height = LABEL_HEIGHT + sum(max(t.shape[0] for t in row) for row in rows) + GAP * len(rows)
-    width = max(width, 8 * len(title) + 8)
+    width = max(width, *(cv2.getTextSize(line, FONT, 0.5, 1)[0][0] + 8 for line in title))
+    top = LABEL_HEIGHT * len(title)
+    height = top + sum(max(t.shape[0] for t in row) for row in rows) + GAP * len(rows)
     canvas = np.full((height, width, 3), 255, np.uint8)
-    cv2.putText(canvas, title, (4, LABEL_HEIGHT - 7), FONT, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
-    y = LABEL_HEIGHT + GAP
+    for index, line in enumerate(title):
+        cv2.putText(canvas, line, (4, LABEL_HEIGHT * (index + 1) - 7), FONT, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
+    y = top + GAP
     for row in rows:
         x = 0
         for tile in row:

@@ -31,6 +31,7 @@ CLEAR_GAIN_DB = 0.5  # from this (and CLEAR_SSIM), the gain is visible
 SMALL_SSIM, CLEAR_SSIM = 0.005, 0.015
 MODEL_BUDGET_SECONDS = 12.0  # a slow model stops taking frames after this (at least MIN_FRAMES)
 MIN_FRAMES = 3
+Degrade = Callable[[np.ndarray], np.ndarray]  # (h, w, 3) uint8 RGB -> the same, degraded
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,7 @@ class GainTest:
     bicubic_psnr: Spread
     bicubic_ssim: Spread
     models: list[ModelGain] = field(default_factory=list)
+    codec_match: str | None = None  # how the shrunk frames were compressed again (rtsr.check.codec_match)
 
     def best(self) -> ModelGain | None:
         """The model with the largest PSNR gain (None when no model was tested)."""
@@ -87,13 +89,18 @@ class TestFrame:
     bicubic_ssim: float
 
 
-def prepare_frame(rgb: np.ndarray, scale: int) -> TestFrame | None:
-    """A test frame from (H, W, 3) uint8 RGB; None when the frame is too small to shrink by ``scale``."""
+def prepare_frame(rgb: np.ndarray, scale: int, degrade: Degrade | None = None) -> TestFrame | None:
+    """A test frame from (H, W, 3) uint8 RGB; None when the frame is too small to shrink by ``scale``.
+
+    ``degrade`` (e.g. the input's codec again, rtsr.check.codec_match) is applied to the shrunk frame.
+    """
     height, width = (rgb.shape[0] // scale) * scale, (rgb.shape[1] // scale) * scale
     if height < 8 * scale or width < 8 * scale:
         return None
     reference = rgb[:height, :width]
     low = resize_bicubic(reference, width // scale, height // scale)
+    if degrade is not None:
+        low = degrade(low)
     reference_y = shave(rgb_to_y(reference), scale)
     bicubic_y = shave(rgb_to_y(resize_bicubic(low, width, height)), scale)
     return TestFrame(reference_y, low, psnr(bicubic_y, reference_y), ssim(bicubic_y, reference_y))
@@ -107,14 +114,14 @@ def score(upscaled: np.ndarray, frame: TestFrame, scale: int) -> tuple[float, fl
 
 def gain_test(frames: Sequence[np.ndarray], scale: int,
               upscalers: dict[str, tuple[str, Callable[[np.ndarray], np.ndarray]]],
-              budget_seconds: float = MODEL_BUDGET_SECONDS) -> GainTest | None:
+              budget_seconds: float = MODEL_BUDGET_SECONDS, degrade: Degrade | None = None) -> GainTest | None:
     """Run the test on (H, W, 3) uint8 RGB ``frames``; ``upscalers``: model -> (weights digest, upscale_image).
 
     A model whose frames take longer than ``budget_seconds`` in all stops
     after MIN_FRAMES frames (or when the budget runs out after them), and
     reports how many it used. None when no frame is big enough to shrink.
     """
-    prepared = [t for t in (prepare_frame(rgb, scale) for rgb in frames) if t is not None]
+    prepared = [t for t in (prepare_frame(rgb, scale, degrade) for rgb in frames) if t is not None]
     prepared = [t for t in prepared if np.isfinite(t.bicubic_psnr)]  # a flat frame says nothing
     if not prepared:
         return None
@@ -152,6 +159,6 @@ def describe_gain(gain: ModelGain, scale: int, bicubic_psnr: float) -> str:
     level = gain_level(gain)
     if level == "small":
         soft = (f"; bicubic alone already reaches {bicubic_psnr:.1f} dB: the errors left are too small to see"
-                if db >= SMALL_GAIN_DB else "")
+                if db >= SMALL_GAIN_DB else "; bicubic does better here" if db < 0 else "")
         return f"the picture is too soft, noisy or compressed for super-resolution to add much: {figures}{soft}"
     return f"a {level} gain: {figures}"

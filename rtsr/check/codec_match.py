@@ -1,0 +1,135 @@
+"""The input's own compression, measured, and applied again to the shrunk frames of the gain test.
+
+Shrinking a frame for the self-downscale test also shrinks away the codec's
+artefacts: measured on real footage, the clean test predicted +2.4 dB at ×2
+for a clip encoded at CRF 33 whose real gain was +0.3 (docs/check.md). So
+where the input is H.264, the test reads the quantiser the encoder used
+(FFmpeg exports it per frame and per block: ``export_side_data=venc_params``)
+and encodes each shrunk frame with libx264 at that quantiser before it is
+upscaled. Other codecs do not export a comparable quantiser; for them the
+bits per pixel (rtsr.io.describe) give an equivalent x264 CRF instead, a
+rougher guess that the report names as such.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import struct
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+from rtsr.io.describe import H264_EQUIVALENT, Compression
+from rtsr.io.probe import main_video_stream
+
+H264_PARAMS = 1  # AV_VIDEO_ENC_PARAMS_H264
+QP_FRAMES = 48  # frames whose quantiser is averaged (from the middle of the clip)
+NEAR_LOSSLESS_QP = 10.0  # below this mean H.264 QP the shrunk frames are tested as they are
+
+
+@dataclass(frozen=True)
+class CodecMatch:
+    """How the shrunk frames are compressed again: x264 ``qp`` (a quantiser) or ``crf`` (from bits per pixel)."""
+
+    mode: str  # "qp" or "crf"
+    value: float
+    reason: str  # "h264 mean QP 31.2 over 48 frames", "h264-equivalent 0.021 bit/pixel"
+
+    def describe(self) -> str:
+        return f"x264 {self.mode.upper()} {self.value:.0f} ({self.reason})"
+
+
+def _frame_qp(side_data: bytes) -> float | None:
+    """The mean quantiser of one frame from its AVVideoEncParams (base QP plus each block's delta)."""
+    nb_blocks, _pad, blocks_offset, block_size, kind, qp = struct.unpack_from("IIQQii", side_data, 0)
+    if kind != H264_PARAMS:
+        return None
+    if not nb_blocks or block_size < 20:
+        return float(qp)
+    words = np.frombuffer(side_data, np.int32, nb_blocks * block_size // 4, blocks_offset)
+    return float(qp + words.reshape(nb_blocks, block_size // 4)[:, 4].mean())  # delta_qp follows x, y, w, h
+
+
+def measure_h264_qp(path: Path, frames: int = QP_FRAMES) -> tuple[float, int] | None:
+    """(mean QP, frames read) of an H.264 input over ``frames`` frames from its middle; None for other codecs."""
+    with av.open(str(path)) as container:
+        stream = main_video_stream(container)
+        if stream is None or stream.codec_context.name != "h264":
+            return None
+        # One decoding thread: with frame threads the exported quantisers came out slightly different
+        # from run to run (FFmpeg 7), single-threaded they are the same every time.
+        stream.codec_context.options = {"export_side_data": "venc_params"}
+        if container.duration:
+            try:
+                container.seek(container.duration // 2, backward=True)
+            except av.FFmpegError:
+                pass  # unseekable: the first frames say as much
+        values = []
+        try:
+            for frame in container.decode(stream):
+                for side in frame.side_data:
+                    if side.type == av.sidedata.sidedata.Type.VIDEO_ENC_PARAMS:
+                        qp = _frame_qp(bytes(side))
+                        if qp is not None:
+                            values.append(qp)
+                if len(values) >= frames:
+                    break
+        except av.FFmpegError:
+            pass  # a damaged stretch: what was read counts
+    return (float(np.mean(values)), len(values)) if values else None
+
+
+def crf_from_bits(compression: Compression, codec: str) -> float | None:
+    """An x264 CRF with about the input's H.264-equivalent bits per pixel (calibrated in rtsr.io.describe)."""
+    if compression.bits_per_pixel is None:
+        return None
+    equivalent = compression.bits_per_pixel / H264_EQUIVALENT.get(codec, 1.0)
+    return min(45.0, max(18.0, 18.0 + 5.9 * math.log2(0.09 / max(equivalent, 1e-4))))
+
+
+def choose_match(path: Path, codec: str, compression: Compression) -> CodecMatch | None:
+    """How to compress the shrunk frames again, or None to test them as they are.
+
+    H.264: always at its measured quantiser (even CRF 18's artefacts took 0.3-1 dB off the real gain at
+    ×2, docs/check.md). Other codecs: a CRF from the bits per pixel, for moderate or heavy compression only.
+    """
+    measured = measure_h264_qp(path) if codec == "h264" else None
+    if measured is not None:
+        qp, count = measured
+        if qp < NEAR_LOSSLESS_QP:
+            return None
+        return CodecMatch("qp", round(qp, 1), f"h264 mean QP {qp:.1f} over {count} frames")
+    if compression.level not in ("moderate", "heavy"):
+        return None
+    crf = crf_from_bits(compression, codec)
+    if crf is None:
+        return None
+    return CodecMatch("crf", round(crf, 1), f"a guess from {compression.reason}")
+
+
+def x264_roundtrip(rgb: np.ndarray, match: CodecMatch) -> np.ndarray:
+    """(H, W, 3) uint8 RGB through libx264 4:2:0 as one intra frame at the match's quantiser, and back."""
+    height, width = rgb.shape[:2]
+    even = np.ascontiguousarray(rgb[: height - height % 2, : width - width % 2])
+    buffer = io.BytesIO()
+    options = {"qp": str(round(match.value))} if match.mode == "qp" else {"crf": f"{match.value:.1f}"}
+    options["x264-params"] = "ipratio=1.0"  # an intra frame at the quantiser measured over every frame type
+    with av.open(buffer, "w", format="h264") as out:
+        stream = out.add_stream("libx264", rate=25, options=options)
+        stream.width, stream.height, stream.pix_fmt = even.shape[1], even.shape[0], "yuv420p"
+        frame = av.VideoFrame.from_ndarray(even, format="rgb24").reformat(format="yuv420p")
+        frame.pts, frame.time_base = 0, Fraction(1, 25)
+        out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    buffer.seek(0)
+    with av.open(buffer, format="h264") as decoded:
+        picture = next(decoded.decode(video=0)).to_ndarray(format="rgb24")
+    if picture.shape[:2] != (height, width):  # an odd size: the last column/row as it was
+        rgb = rgb.copy()
+        rgb[: picture.shape[0], : picture.shape[1]] = picture
+        return rgb
+    return picture
