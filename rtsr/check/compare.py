@@ -163,7 +163,7 @@ def compose(panels: list[Panel], title: list[str]) -> np.ndarray:
 def write_png(image: np.ndarray, path: Path) -> None:
     """(H, W, 3) uint8 RGB to a PNG at ``path``, atomically."""
     def write(tmp: Path) -> None:
-        ok, data = cv2.imencode(".png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+        ok, data = cv2.imencode(".png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 9])
         if not ok:
             raise RtsrError(f"cannot encode the comparison as PNG ({image.shape[1]}×{image.shape[0]})")
         tmp.write_bytes(data.tobytes())
