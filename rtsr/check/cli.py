@@ -62,7 +62,9 @@ def _settings(args: argparse.Namespace) -> None:
 
 
 def _upscaler_factory(args: argparse.Namespace):
-    return lambda model: Upscaler(model, args.scale, args.engine, engine_dir=args.engine_dir)
+    """Upscalers as a run builds them, but eager on a GPU: torch.compile takes a minute per frame shape,
+    which would be most of the check (the eager engine is the slower, so the estimate errs low)."""
+    return lambda model: Upscaler(model, args.scale, args.engine, engine_dir=args.engine_dir, compile=False)
 
 
 def check_command(argv: list[str], parser_class: type[argparse.ArgumentParser]) -> int:

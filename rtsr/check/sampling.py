@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import av
 import numpy as np
 
+from rtsr.errors import InputError
 from rtsr.io.probe import InputVideo
 from rtsr.io.reader import FrameReader
 
@@ -97,8 +98,6 @@ def frame_at(video: InputVideo, seconds: float | None) -> Sample:
     if frame is None:
         frame = frame_after(video, None)
     if frame is None:
-        from rtsr.errors import InputError  # noqa: PLC0415
-
         raise InputError(f"{video.path}: no frame could be decoded")
     return Sample(_seconds(video, frame), frame)
 

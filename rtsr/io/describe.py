@@ -87,7 +87,8 @@ def video_bit_rate(video: InputVideo) -> int | None:
     if stream.bit_rate:
         return int(stream.bit_rate)
     container = video.container
-    others = sum(s.bit_rate or 0 for s in container.streams if s.index != stream.index)
+    others = sum(getattr(s, "bit_rate", 0) or 0 for s in container.streams  # attachments have none
+                 if s.index != stream.index)
     total = container.bit_rate
     if not total and container.duration:
         try:
