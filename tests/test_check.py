@@ -125,10 +125,10 @@ def test_bad_inputs_get_one_line_and_exit_1(args, message, tmp_path, clip_factor
 
 def test_frames_are_sampled_over_the_clip_and_at_a_time(clips) -> None:
     with InputVideo.open(clips["sharp"]) as video:
-        samples, spread = sample_frames(video, 6)
+        samples, first_frames = sample_frames(video, 6)
         middle = frame_at(video, None)
         late = frame_at(video, 2.5)
-    assert spread and len(samples) == 6 and len({s.frame.pts for s in samples}) == 6
+    assert first_frames is None and len(samples) == 6 and len({s.frame.pts for s in samples}) == 6
     assert samples[0].seconds < 0.5 and samples[-1].seconds > 2.5
     assert middle.seconds == pytest.approx(1.5, abs=0.05) and late.seconds == pytest.approx(2.5, abs=0.05)
 
@@ -171,3 +171,15 @@ def test_the_model_is_the_best_unless_a_faster_one_is_within_a_tenth_of_a_db() -
     assert choose_model(test_with(1.0, 1.5), speeds) == "srcnn"
     assert choose_model(None, speeds) == "fsrcnn"
     assert default_output(Path("a/clip.avi"), 2) == Path("a/clip_x2.mkv")
+
+
+def test_a_picture_is_checked_as_one_frame(tmp_path, capsys) -> None:
+    import cv2
+
+    rng = np.random.default_rng(0)
+    picture = cv2.resize(rng.integers(0, 256, (40, 60, 3), dtype=np.uint8), (240, 160), interpolation=cv2.INTER_CUBIC)
+    cv2.imwrite(str(tmp_path / "photo.png"), picture)
+    report = check_json(capsys, tmp_path / "photo.png", "--models", "fsrcnn")
+    assert report["quality"]["frames"] == 1 and not report["samples"]["spread_over_clip"]
+    assert report["input"]["compression"]["level"] == "none" and report["quality"]["codec_match"] is None
+    assert any("decode time not measured" in note for note in report["notes"])

@@ -71,7 +71,7 @@ class CheckReport:
                        "flagged interlaced: rtsr upscales them as progressive pictures (the comb is enlarged)")
         if self.quality is not None:
             q = self.quality
-            out.append(f"quality ×{q.scale}, self-downscale test on {q.frames} frames "
+            out.append(f"quality ×{q.scale}, self-downscale test on {q.frames} frame{'s' * (q.frames != 1)} "
                        f"({'spread over the clip' if self.spread_over_clip else 'the first frames'}): "
                        f"bicubic {q.bicubic_psnr.mean:.2f} dB")
             if q.codec_match:
@@ -112,10 +112,11 @@ def run_check(path: Path, scale: int, models: tuple[str, ...] | None, make_upsca
     started = time.perf_counter()
     with InputVideo.open(path) as video:
         description = describe_input(video)
-        samples, spread = sample_frames(video, sample_count)
+        samples, first_frames = sample_frames(video, sample_count)
         if not samples:
             raise InputError(f"{path}: no frame could be decoded")
-        run = decode_run(video)
+        spread = first_frames is None
+        run = decode_run(video) if spread else first_frames  # a clip without a length: its first frames
     info = video.info
     first = make_upscaler((models or CPU_MODELS)[0])
     device = first.engine.device.type

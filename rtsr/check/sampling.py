@@ -62,8 +62,10 @@ def _seconds(video: InputVideo, frame: av.VideoFrame) -> float:
     return float((frame.pts - _start_pts(video)) * video.stream.time_base) if frame.pts is not None else 0.0
 
 
-def sample_frames(video: InputVideo, count: int) -> tuple[list[Sample], bool]:
-    """Up to ``count`` distinct frames at evenly spread times; and whether they were spread (else: the first ones)."""
+def sample_frames(video: InputVideo, count: int) -> tuple[list[Sample], DecodeRun | None]:
+    """Up to ``count`` distinct frames at evenly spread times, and None; where the clip's length is
+    unknown, its first ``count`` frames instead, with the decoder's time on them (a DecodeRun, for
+    the decode run a clip without a length cannot seek to)."""
     ticks = _duration_ticks(video)
     if ticks:
         start = _start_pts(video)
@@ -74,14 +76,10 @@ def sample_frames(video: InputVideo, count: int) -> tuple[list[Sample], bool]:
             if frame is not None and frame.pts not in samples:
                 samples[frame.pts] = Sample(_seconds(video, frame), frame)
         if samples:
-            return sorted(samples.values(), key=lambda s: s.seconds), True
+            return sorted(samples.values(), key=lambda s: s.seconds), None
     reader = FrameReader(video.container, video.stream, step=video.info.frame_step, after_pts=None)
-    frames = reader.frames()
-    try:
-        first = [Sample(_seconds(video, f), f) for _, f in zip(range(count), frames)]
-    finally:
-        frames.close()
-    return first, False
+    run = _consecutive(reader, count, RUN_SECONDS)
+    return [Sample(_seconds(video, f), f) for f in run.frames], run
 
 
 def frame_at(video: InputVideo, seconds: float | None) -> Sample:
@@ -111,14 +109,19 @@ class DecodeRun:
 
 
 def decode_run(video: InputVideo, frames: int = RUN_FRAMES, budget: float = RUN_SECONDS) -> DecodeRun:
-    """Decode up to ``frames`` consecutive frames from the middle (or start) of the clip, timed.
-
-    The time runs from the first frame out to the last, so the seek and the
-    frames decoded to reach the middle are not counted.
-    """
+    """Decode up to ``frames`` consecutive frames from the middle (or start) of the clip, timed."""
     ticks = _duration_ticks(video)
     after = _start_pts(video) + ticks // 2 - 1 if ticks else None
     reader = FrameReader(video.container, video.stream, step=video.info.frame_step, after_pts=after)
+    return _consecutive(reader, frames, budget)
+
+
+def _consecutive(reader: FrameReader, frames: int, budget: float) -> DecodeRun:
+    """Up to ``frames`` frames of ``reader`` (fewer once ``budget`` seconds have passed), timed.
+
+    The time runs from the first frame out to the last, so a seek and the
+    frames decoded to reach its target are not counted.
+    """
     decoded: list[av.VideoFrame] = []
     frames_iter = reader.frames()
     started = 0.0
