@@ -51,10 +51,11 @@ class BatchReport:
         return "\n".join(lines)
 
 
-def is_batch(inputs: list[Path], output: Path) -> bool:
-    """Several inputs, a folder as input, or a folder (or a path ending in /) as output."""
+def is_batch(inputs: list[Path], output: Path, output_is_folder: bool = False) -> bool:
+    """Several inputs, a folder as input, or a folder as output (one that exists, or ``output_is_folder``:
+    the user wrote it with a trailing slash, which pathlib drops)."""
     return len(inputs) > 1 or any(path.is_dir() for path in inputs) or output.is_dir() \
-        or str(output).endswith("/")
+        or output_is_folder or str(output).endswith("/")
 
 
 def find_videos(inputs: list[Path]) -> tuple[list[Path], list[str]]:

@@ -131,7 +131,7 @@ def measure_nvdec(source: Path) -> DecoderComparison:
     return DecoderComparison(software, nvdec, "used")
 
 
-def measure_stage_rates(upscaler: Upscaler, source: Path, upscaled: Path, codec: str, crf: int | None,
+def measure_stage_rates(upscaler: Upscaler, source: Path, upscaled: Path, codec: str, crf: float | None,
                         preset: str | None, scratch: Path) -> StageRates:
     """Each stage alone on ``source`` (and ``upscaled``, the end-to-end run's output), in frames per second."""
     with InputVideo.open(source) as video:
@@ -162,7 +162,7 @@ def _engine_fps(upscaler: Upscaler, source: Path, upscaled: Path) -> float:
     return frames / seconds if seconds else 0.0
 
 
-def _encode_fps(upscaled: Path, codec: str, crf: int | None, preset: str | None, scratch: Path) -> float:
+def _encode_fps(upscaled: Path, codec: str, crf: float | None, preset: str | None, scratch: Path) -> float:
     with av.open(str(upscaled)) as source:
         stream = source.streams.video[0]
         ctx = stream.codec_context

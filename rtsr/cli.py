@@ -20,6 +20,7 @@ from rtsr.batch import is_batch
 from rtsr.engines import choose_engine
 from rtsr.engines_cli import engines_command, export_command
 from rtsr.errors import RtsrError
+from rtsr.io.encode import check_encoder_settings, video_encoder
 from rtsr.io.output import OUTPUT_FORMATS, check_output, check_paths
 from rtsr.io.probe import InputVideo, VideoInfo
 from rtsr.live import KEYS, LiveOptions, LiveUpscaler, open_source, run_live
@@ -28,7 +29,7 @@ from rtsr.logs import log_to_stderr
 from rtsr.models import MODELS, check_scale, get_architecture
 from rtsr.report import REALTIME_FPS, clock_time
 from rtsr.segments.driver import DEFAULT_SEGMENT_SECONDS
-from rtsr.segments.ray_pool import ray_available
+from rtsr.segments.ray_pool import RAY_CONNECT_SECONDS, ray_available
 from rtsr.upscaler import Upscaler
 
 EXIT_OK, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 130, 143
@@ -86,8 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("input", type=Path, nargs="+",
                         help="video file to upscale (never modified); several files or a folder of videos "
                              "with -o FOLDER/")
-    parser.add_argument("-o", "--output", type=Path, required=True,
-                        help="output video file, or the output folder for several inputs")
+    parser.add_argument("-o", "--output", required=True,
+                        help="output video file, or an output folder (several inputs, or a path ending in /)")
     parser.add_argument("--model", default="fsrcnn",
                         help="network: " + ", ".join(f"{n} ({a.description})" for n, a in MODELS.items()))
     parser.add_argument("--scale", type=int, default=3, help="upscaling factor: 2, 3 or 4 (default 3)")
@@ -99,7 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--codec", default="auto",
                         help="video encoder: auto (h264_nvenc on a GPU that has NVENC, else libx264), "
                              "libx264, libx265, h264_nvenc, hevc_nvenc, ... (default auto)")
-    parser.add_argument("--crf", type=int, default=18, help="encoder quality, lower is better (default 18)")
+    parser.add_argument("--crf", type=_crf, default=18, help="encoder quality, lower is better (default 18; "
+                        "x264/x265 0-51, fractions too; VP9 and AV1 0-63)")
     parser.add_argument("--preset", default="medium", help="encoder speed preset (default medium)")
     parser.add_argument("--pix-fmt", help="output pixel format (default: the input's; 10-bit stays 10-bit)")
     parser.add_argument("--no-compile", action="store_true",
@@ -114,6 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
                         help="run the segments on a Ray cluster: ADDRESS (or $RAY_ADDRESS), else a local "
                              "one; needs pip install 'rtsr[ray]'")
+    parser.add_argument("--timeout", type=_positive_seconds, default=RAY_CONNECT_SECONDS, metavar="S",
+                        help=f"seconds a Ray cluster at ADDRESS may take to answer (default {RAY_CONNECT_SECONDS:g})")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     parser.add_argument("--quiet", action="store_true", help="print nothing but errors")
     parser.add_argument("--version", action="version", version=f"rtsr {__version__}")
@@ -127,6 +131,14 @@ def _jobs(text: str) -> int | None:
     if not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"--jobs takes a positive number or auto, not {text!r}")
     return int(text)
+
+
+def _crf(text: str) -> float:
+    """--crf: a number (the encoder's range is checked once the encoder is known)."""
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"takes a number, not {text!r}") from None
 
 
 def _positive_seconds(text: str) -> float:
@@ -144,6 +156,8 @@ def _check_settings(args: argparse.Namespace) -> None:
     get_architecture(args.model)
     check_scale(args.scale)
     choose_engine(args.engine)
+    if args.codec != "auto":
+        check_encoder_settings(video_encoder(args.codec).name, args.crf, args.preset)
     if args.ray is not None:
         ray_available()
 
@@ -191,7 +205,7 @@ def _configure_logging(quiet: bool) -> None:
 
 def _upscale(args: argparse.Namespace) -> int:
     _refuse_urls(args.input)
-    if is_batch(args.input, args.output):
+    if is_batch(args.input, args.output, args.output_is_folder):
         return _upscale_many(args)
     with _validate(args) as video:
         upscaler = _upscaler(args)
@@ -200,7 +214,7 @@ def _upscale(args: argparse.Namespace) -> int:
             video, args.output, codec=args.codec, crf=args.crf, preset=args.preset,
             pix_fmt=args.pix_fmt, overwrite=args.overwrite,
             progress=not args.quiet and sys.stderr.isatty(), jobs=args.jobs,
-            segment_seconds=args.segment_seconds, ray=args.ray,
+            segment_seconds=args.segment_seconds, ray=args.ray, ray_timeout=args.timeout,
         )
     if not args.quiet:
         print(report.summary(), file=sys.stderr)
@@ -214,7 +228,7 @@ def _upscale_many(args: argparse.Namespace) -> int:
     batch = upscaler.upscale_videos(
         args.input, args.output, codec=args.codec, crf=args.crf, preset=args.preset, pix_fmt=args.pix_fmt,
         overwrite=args.overwrite, progress=not args.quiet and sys.stderr.isatty(), jobs=args.jobs,
-        segment_seconds=args.segment_seconds, ray=args.ray,
+        segment_seconds=args.segment_seconds, ray=args.ray, ray_timeout=args.timeout,
         on_report=None if args.quiet else lambda line: print(f"rtsr: {line}", file=sys.stderr),
     )
     if not args.quiet or batch.failed:
@@ -305,12 +319,13 @@ def _live(argv: list[str]) -> int:
                              f"(default {NETWORK_TIMEOUT:g})")
     parser.add_argument("--duration", type=float, help="stop after this many seconds")
     parser.add_argument("--codec", default="libx264", help="recording encoder (default libx264)")
-    parser.add_argument("--crf", type=int, default=20, help="recording quality (default 20)")
+    parser.add_argument("--crf", type=_crf, default=20, help="recording quality (default 20)")
     parser.add_argument("--preset", default="veryfast", help="recording preset (default veryfast)")
     parser.add_argument("--screenshot-dir", type=Path, default=Path("."), help="where 's' saves PNGs")
     args = parser.parse_args(argv)
     if args.output is not None:
         check_output(args.output, args.overwrite)
+        check_encoder_settings(video_encoder(args.codec).name, args.crf, args.preset)
     if not args.no_window and sys.platform.startswith("linux") and not os.environ.get("DISPLAY") \
             and not os.environ.get("WAYLAND_DISPLAY"):
         raise RtsrError("no display to open a window on; use --no-window -o out.mp4")
@@ -355,6 +370,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         _configure_logging(quiet=False)
         return _guarded(lambda: export_command(argv[1:], _Parser))
     args = build_parser().parse_args(argv)
+    args.output_is_folder = args.output.endswith(("/", os.sep))  # Path() drops the slash that says so
+    args.output = Path(args.output)
     _configure_logging(args.quiet)
     return _guarded(lambda: _upscale(args), "interrupted")
 

@@ -22,6 +22,7 @@ a resumed run upscales them again.
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import threading
 import time
@@ -35,7 +36,14 @@ import numpy as np
 from rtsr.atomic import remove_stale_temporaries, write_atomically
 from rtsr.errors import DecodeError, EncodeError, RtsrError
 from rtsr.io.chunks import ChunkWriter
-from rtsr.io.encode import EncodePlan, EncodeSettings, check_size, choose_pix_fmt, video_encoder
+from rtsr.io.encode import (
+    EncodePlan,
+    EncodeSettings,
+    check_encoder_settings,
+    check_size,
+    choose_pix_fmt,
+    video_encoder,
+)
 from rtsr.io.output import check_paths
 from rtsr.io.planes import PlaneRing, finish_frame, frame_planes
 from rtsr.io.priority import lower_this_thread
@@ -237,8 +245,13 @@ def prepare_job(video: InputVideo, dst: Path, scale: int, settings: EncodeSettin
                 identity: dict[str, object] | None, overwrite: bool, report: Report) -> OutputJob:
     """Check the output, choose the encoder set-up and the streams to copy; fills ``report``'s sizes."""
     src, info = video.path, video.info
+    if dst.is_symlink():  # write through the link: its target is replaced atomically, the link stays
+        target = Path(os.path.realpath(dst))
+        log.info("%s is a link: writing its target, %s", dst, target)
+        dst = target
     muxer = check_paths(src, dst, overwrite)
     codec = video_encoder(settings.codec)
+    check_encoder_settings(codec.name, settings.crf, settings.preset)
     pix_fmt = choose_pix_fmt(codec, info.layout, settings.pix_fmt)
     out_size = info.layout.encodable_size(info.width * scale, info.height * scale)
     if out_size != (info.width * scale, info.height * scale):

@@ -49,6 +49,7 @@ class RunOptions:
     overwrite: bool = False
     progress: ProgressFactory | None = None  # where the run reports its frames (None: nowhere)
     checkpoint_seconds: float = 60.0
+    ray_timeout: float = 10.0  # seconds a Ray cluster at an address may take to answer
 
 
 def _describe_engine(upscaler: Upscaler, report: Report) -> None:
@@ -108,7 +109,7 @@ def upscale_input(upscaler: Upscaler, video: InputVideo, dst: Path, options: Run
         from rtsr.segments.ray_pool import RayPool  # noqa: PLC0415  (Ray is an optional extra)
 
         pool = RayPool(options.ray, dataclasses.replace(spec, engine=upscaler.engine_requested), options.jobs,
-                       len(plan.segments))
+                       len(plan.segments), options.ray_timeout)
         report.jobs_reason = pool.reason
         job = dataclasses.replace(job, plan=dataclasses.replace(job.plan, threads=pool.encoder_threads))
     else:

@@ -14,12 +14,13 @@ from rtsr.checkpoints import load_model
 from rtsr.engines import choose_engine, make_engine
 from rtsr.engines.picking import settle_engine
 from rtsr.errors import InputError
-from rtsr.io.encode import EncodeSettings, resolve_codec, video_encoder
+from rtsr.io.encode import EncodeSettings, check_encoder_settings, resolve_codec, video_encoder
 from rtsr.io.output import check_paths, muxer_for
 from rtsr.io.probe import InputVideo, VideoInfo
 from rtsr.models import check_scale, get_architecture
 from rtsr.runs import RunOptions, upscale_input
 from rtsr.segments.driver import DEFAULT_SEGMENT_SECONDS
+from rtsr.segments.ray_pool import RAY_CONNECT_SECONDS
 from rtsr.plane_upscaler import PlaneUpscaler, upscale_rgb_image
 from rtsr.batch import BatchReport, upscale_many
 from rtsr.report import ProgressFactory, Report, StageClock, terminal_progress
@@ -123,10 +124,11 @@ class Upscaler:
         return PlaneUpscaler(self.engine, self.loaded.planes, self.scale, info.layout, info.color, out_size, clock)
 
     def upscale_video(self, src: str | Path | InputVideo, dst: str | Path, *, codec: str = "auto",
-                      crf: int | None = 18, preset: str | None = "medium",
+                      crf: float | None = 18, preset: str | None = "medium",
                       pix_fmt: str | None = None, overwrite: bool = False,
                       progress: bool = False, checkpoint_seconds: float = 60.0, jobs: int | None = 1,
-                      segment_seconds: float = DEFAULT_SEGMENT_SECONDS, ray: str | None = None) -> Report:
+                      segment_seconds: float = DEFAULT_SEGMENT_SECONDS, ray: str | None = None,
+                      ray_timeout: float = RAY_CONNECT_SECONDS) -> Report:
         """Upscale the video file ``src`` into ``dst``, copying audio and subtitles.
 
         ``src`` may also be an input the caller has opened and probed already
@@ -140,7 +142,8 @@ class Upscaler:
         segments of about ``segment_seconds`` at keyframes and upscales them
         on that many worker processes, each loading the model once
         (rtsr.segments); ``ray`` ("" for Ray's default cluster, or an address)
-        runs them on a Ray cluster instead. Same output, same resuming. The
+        runs them on a Ray cluster instead (one at an address must answer within
+        ``ray_timeout`` seconds). Same output, same resuming. The
         workers are started with multiprocessing's ``spawn``: a script that
         passes ``jobs`` other than 1 needs the usual ``if __name__ == "__main__":``.
 
@@ -148,19 +151,20 @@ class Upscaler:
         """
         options = RunOptions(EncodeSettings(codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt), jobs,
                              segment_seconds, ray, overwrite, terminal_progress if progress else None,
-                             checkpoint_seconds)
+                             checkpoint_seconds, ray_timeout)
         if isinstance(src, InputVideo):
             return self._run(src, Path(dst), options)
         check_paths(Path(src), Path(dst), overwrite)  # before opening the input: a wrong output fails first
-        video_encoder(self.codec_for(codec, Path(dst)))
+        check_encoder_settings(video_encoder(self.codec_for(codec, Path(dst))).name, crf, preset)
         with InputVideo.open(Path(src)) as video:
             return self._run(video, Path(dst), options)
 
     def upscale_videos(self, inputs: list[str | Path], out_dir: str | Path, *, codec: str = "auto",
-                       crf: int | None = 18, preset: str | None = "medium", pix_fmt: str | None = None,
+                       crf: float | None = 18, preset: str | None = "medium", pix_fmt: str | None = None,
                        overwrite: bool = False, progress: bool = False, jobs: int | None = 1,
                        segment_seconds: float = DEFAULT_SEGMENT_SECONDS, ray: str | None = None,
-                       on_report: Callable[[str], None] | None = None) -> BatchReport:
+                       on_report: Callable[[str], None] | None = None,
+                       ray_timeout: float = RAY_CONNECT_SECONDS) -> BatchReport:
         """Upscale many videos -- files, or every video in a folder -- into ``out_dir`` (rtsr.batch).
 
         Each input keeps its name (an extension rtsr cannot write becomes
@@ -169,11 +173,12 @@ class Upscaler:
         go on. ``on_report`` receives one line per file as it finishes.
         """
         if codec != "auto":
-            video_encoder(codec)
+            check_encoder_settings(video_encoder(codec).name, crf, preset)
         settings = EncodeSettings(codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt)
 
         def run_one(video: InputVideo, dst: Path, progress_to: ProgressFactory | None) -> Report:
-            return self._run(video, dst, RunOptions(settings, jobs, segment_seconds, ray, overwrite, progress_to))
+            return self._run(video, dst, RunOptions(settings, jobs, segment_seconds, ray, overwrite, progress_to,
+                                                    ray_timeout=ray_timeout))
 
         return upscale_many([Path(p) for p in inputs], Path(out_dir), run_one, overwrite, progress, on_report)
 

@@ -74,13 +74,13 @@ def check_command(argv: list[str], parser_class: type[argparse.ArgumentParser]) 
                           formatter_class=argparse.RawDescriptionHelpFormatter)
     _common(parser)
     parser.add_argument("--codec", default="auto", help="the encoder the run will use (default auto)")
-    parser.add_argument("--crf", type=int, default=18, help="as for the run (default 18)")
+    parser.add_argument("--crf", type=float, default=18, help="as for the run (default 18)")
     parser.add_argument("--preset", default="medium", help="as for the run (default medium)")
     parser.add_argument("--json", action="store_true", help="everything as JSON on stdout")
     args = parser.parse_args(argv)
     _settings(args)
     extra = [*(["--codec", args.codec] if args.codec != "auto" else []),
-             *(["--crf", str(args.crf)] if args.crf != 18 else []),
+             *(["--crf", f"{args.crf:g}"] if args.crf != 18 else []),
              *(["--preset", args.preset] if args.preset != "medium" else [])]
     settings = EncodeSettings(codec=args.codec, crf=args.crf, preset=args.preset)
     models = tuple(dict.fromkeys(args.models)) if args.models else None

@@ -15,7 +15,7 @@ import av
 import numpy as np
 
 from rtsr.errors import InputError
-from rtsr.io.probe import InputVideo
+from rtsr.io.probe import InputVideo, container_seconds
 from rtsr.io.reader import FrameReader
 
 RUN_FRAMES = 24  # consecutive frames decoded to time the decoder (and to feed the encoder's timing)
@@ -43,8 +43,9 @@ def _duration_ticks(video: InputVideo) -> int | None:
     stream = video.stream
     if stream.duration:
         return int(stream.duration)
-    if video.container.duration and stream.time_base:
-        return int(video.container.duration / av.time_base / stream.time_base)
+    seconds = container_seconds(video.container)
+    if seconds and stream.time_base:
+        return int(seconds / stream.time_base)
     return None
 
 

@@ -18,9 +18,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-import av
-
-from rtsr.io.probe import InputVideo
+from rtsr.io.probe import InputVideo, container_seconds
 
 # Bits an encoder needs for the picture H.264 gives at one bit (rough, from the codecs' published comparisons).
 H264_EQUIVALENT = {"hevc": 0.6, "vp9": 0.65, "av1": 0.5, "vvc": 0.45, "mpeg2video": 2.0, "mpeg1video": 2.2,
@@ -90,9 +88,10 @@ def video_bit_rate(video: InputVideo) -> int | None:
     others = sum(getattr(s, "bit_rate", 0) or 0 for s in container.streams  # attachments have none
                  if s.index != stream.index)
     total = container.bit_rate
-    if not total and container.duration:
+    seconds = container_seconds(container)
+    if not total and seconds:
         try:
-            total = os.path.getsize(video.path) * 8 / (container.duration / av.time_base)
+            total = os.path.getsize(video.path) * 8 / seconds
         except OSError:
             total = None
     return int(total - others) if total and total > others else None
@@ -128,8 +127,8 @@ def describe_input(video: InputVideo) -> InputDescription:
     duration = None
     if stream.duration and stream.time_base:
         duration = float(stream.duration * stream.time_base)
-    elif container.duration:
-        duration = container.duration / av.time_base
+    else:
+        duration = container_seconds(container)
     bit_rate = video_bit_rate(video)
     color = f"{info.color.matrix}, {'full' if info.color.full_range else 'limited'} range"
     return InputDescription(

@@ -32,7 +32,7 @@ class EncodeSettings:
     """What a user chooses about the video encoder; ``None`` leaves the choice to rtsr/the encoder."""
 
     codec: str = "libx264"  # resolved: never "auto" here
-    crf: int | None = 18
+    crf: float | None = 18  # whole numbers for encoders that take only those (check_encoder_settings)
     preset: str | None = "medium"
     pix_fmt: str | None = None  # default: the processed layout (10-bit stays 10-bit)
 
@@ -52,7 +52,7 @@ class EncodePlan:
     size: tuple[int, int]
     time_base: Fraction
     rate: Fraction | None = None
-    crf: int | None = None
+    crf: float | None = None
     preset: str | None = None
     options: Mapping[str, str] = field(default_factory=dict)  # more encoder options, by FFmpeg name
     color: ColorInfo | None = None
@@ -68,7 +68,7 @@ _CPU_USED = {"ultrafast": "8", "superfast": "7", "veryfast": "6", "faster": "5",
 X264_LIKE = ("libx264", "libx264rgb", "libx265")
 
 
-def encoder_options(codec: str, crf: int | None, preset: str | None) -> dict[str, str]:
+def encoder_options(codec: str, crf: float | None, preset: str | None) -> dict[str, str]:
     """The encoder's own option names for a quality level and a speed preset (x264's names).
 
     Encoders without either (mjpeg, ffv1, prores_ks, mpeg4...) get neither:
@@ -77,20 +77,20 @@ def encoder_options(codec: str, crf: int | None, preset: str | None) -> dict[str
     options: dict[str, str] = {}
     if codec in NVENC_CODECS:
         if crf is not None:
-            options.update(rc="vbr", cq=str(crf))
+            options.update(rc="vbr", cq=f"{crf:g}")
         if preset is not None:
             options["preset"] = _NVENC_PRESETS.get(preset, preset)
     elif codec in X264_LIKE:
-        options.update({"crf": str(crf)} if crf is not None else {})
+        options.update({"crf": f"{crf:g}"} if crf is not None else {})
         options.update({"preset": preset} if preset is not None else {})
         if codec == "libx265":
             options["x265-params"] = "log-level=warning"  # its 20-line banner is not rtsr's to print
     elif codec == "libsvtav1":
-        options.update({"crf": str(crf)} if crf is not None else {})
+        options.update({"crf": f"{crf:g}"} if crf is not None else {})
         options.update({"preset": _SVT_AV1_PRESETS.get(preset, preset)} if preset is not None else {})
     elif codec in ("libvpx-vp9", "libvpx", "libaom-av1"):
         if crf is not None:
-            options.update(crf=str(crf), b="0")  # b=0: constant quality, not a bitrate cap
+            options.update(crf=f"{crf:g}", b="0")  # b=0: constant quality, not a bitrate cap
         if preset is not None:
             options["cpu-used"] = _CPU_USED.get(preset, preset)
         if codec != "libaom-av1":
@@ -98,6 +98,43 @@ def encoder_options(codec: str, crf: int | None, preset: str | None) -> dict[str
     elif codec == "mjpeg":
         options["strict"] = "unofficial"  # limited-range YUV, as rtsr's planes are: FFmpeg calls it unofficial
     return options
+
+
+X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
+# Per encoder: the --crf range, whether it takes fractions, and the --preset values it takes beyond x264's names.
+_CRF_RANGES: dict[str, tuple[float, float, bool]] = {
+    "libx264": (0, 51, True), "libx264rgb": (0, 51, True), "libx265": (0, 51, True),
+    "libsvtav1": (0, 63, False), "libvpx-vp9": (0, 63, False), "libvpx": (4, 63, False),
+    "libaom-av1": (0, 63, False), **{codec: (0, 51, True) for codec in NVENC_CODECS},
+}
+_OWN_PRESETS: dict[str, tuple[str, ...]] = {
+    "libx264": ("placebo",), "libx264rgb": ("placebo",), "libx265": ("placebo",),
+    "libsvtav1": tuple(str(n) for n in range(14)),
+    "libvpx-vp9": tuple(str(n) for n in range(-8, 9)), "libvpx": tuple(str(n) for n in range(-16, 17)),
+    "libaom-av1": tuple(str(n) for n in range(9)),
+    **{codec: tuple(f"p{n}" for n in range(1, 8)) for codec in NVENC_CODECS},
+}
+
+
+def check_encoder_settings(codec: str, crf: float | None, preset: str | None) -> None:
+    """EncodeError, before any work, for a ``crf`` or ``preset`` that ``codec`` would refuse or clamp silently.
+
+    x264 clamps --crf 99 to 51 without a word, and a preset name FFmpeg does
+    not know ends in a dump of every encoder option; here the message names
+    the valid values. Encoders with neither setting (ffv1, mjpeg, prores...)
+    accept anything: their own defaults apply (encoder_options).
+    """
+    if crf is not None and codec in _CRF_RANGES:
+        low, high, fractional = _CRF_RANGES[codec]
+        if not low <= crf <= high:
+            raise EncodeError(f"--crf {crf:g} is out of {codec}'s range {low:g}-{high:g} (lower is better quality)")
+        if not fractional and crf != int(crf):
+            raise EncodeError(f"{codec} takes a whole --crf ({low:g}-{high:g}), not {crf:g}")
+    if preset is not None and codec in _OWN_PRESETS and preset not in X264_PRESETS \
+            and preset not in _OWN_PRESETS[codec]:
+        own = _OWN_PRESETS[codec]
+        extra = f", or its own {own[0]}..{own[-1]}" if len(own) > 1 else f", {own[0]}"
+        raise EncodeError(f"unknown --preset {preset!r} for {codec}: use {', '.join(X264_PRESETS)}{extra}")
 
 
 # The largest width or height these encoders accept (measured by opening them, PyAV 18.1: 16384 opens,

@@ -19,7 +19,7 @@ def muxer_for(dst: Path) -> str:
     if muxer is None:
         raise InputError(
             f"unknown output extension {Path(dst).suffix or '(none)'!r}; use one of "
-            + ", ".join(OUTPUT_FORMATS)
+            + ", ".join(OUTPUT_FORMATS) + ("; or end the path with / for a folder" if not Path(dst).suffix else "")
         )
     return muxer
 

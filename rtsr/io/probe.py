@@ -107,12 +107,28 @@ def probe_video(container: av.container.InputContainer, path: Path) -> VideoInfo
     frames = stream.frames
     if not frames and rate and stream.duration and stream.time_base:
         frames = round(float(stream.duration * stream.time_base * rate))
-    elif not frames and rate and container.duration:
-        frames = round(container.duration / av.time_base * float(rate))
+    elif not frames and rate and container_seconds(container):
+        frames = round(container_seconds(container) * float(rate))
     sar = ctx.sample_aspect_ratio
     return VideoInfo(stream.index, ctx.width, ctx.height, fmt.name, layout, color, stream.time_base,
                      Fraction(rate) if rate else None, int(frames or 0),
                      Fraction(sar) if sar and sar != 1 else None, _first_frame_display_matrix(container, stream))
+
+
+def container_seconds(container: av.container.InputContainer) -> float | None:
+    """How long the container plays, in seconds (None when it does not say).
+
+    Matroska's header gives the time of its end, not its length: a clip that
+    starts at 10 s and plays for 2 s says 12 s (FFmpeg passes that on as the
+    container's duration), so its start is taken off. Other containers give
+    the length.
+    """
+    if not container.duration:
+        return None
+    seconds = container.duration / av.time_base
+    if container.format.name.startswith("matroska") and container.start_time:
+        seconds -= container.start_time / av.time_base
+    return seconds if seconds > 0 else None
 
 
 def chroma_shift(pix_fmt: str) -> tuple[int, int]:

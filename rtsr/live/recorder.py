@@ -45,7 +45,7 @@ class Recorder:
     """
 
     def __init__(self, path: Path, size: tuple[int, int], rate: float | None, codec: str = "libx264",
-                 crf: int | None = 20, preset: str | None = "veryfast") -> None:
+                 crf: float | None = 20, preset: str | None = "veryfast") -> None:
         self.path, self.size, self.rate = Path(path), size, rate
         self.partial = temporary_path(self.path)  # renamed to ``path`` when closed
         self.codec, self.crf, self.preset = video_encoder(codec), crf, preset

@@ -127,7 +127,7 @@ class LiveOptions:
     duration: float | None = None  # stop after this many seconds
     screenshot_dir: Path = Path(".")
     codec: str = "libx264"
-    crf: int = 20
+    crf: float = 20
     preset: str = "veryfast"
 
 

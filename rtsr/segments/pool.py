@@ -15,7 +15,10 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import multiprocessing.connection
+import os
 import signal
+import threading
+import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,8 +79,8 @@ class WorkerCrashed(RuntimeError):
 class _Worker:
     def __init__(self, context: multiprocessing.context.SpawnContext, spec: WorkerSpec, number: int) -> None:
         self.conn, child = context.Pipe()
-        self.process = context.Process(target=worker_main, args=(child, spec), name=f"rtsr-segment-{number}",
-                                       daemon=True)
+        self.process = context.Process(target=worker_main, args=(child, spec, os.getpid()),
+                                       name=f"rtsr-segment-{number}", daemon=True)
         self.process.start()
         child.close()
         self.task: SegmentTask | None = None
@@ -179,8 +182,30 @@ class LocalPool:
             worker.conn.close()
 
 
-def worker_main(conn: multiprocessing.connection.Connection, spec: WorkerSpec) -> None:
+DRIVER_CHECK_SECONDS = 0.25
+
+
+def _exit_with_driver(driver_pid: int) -> None:
+    """End this worker within DRIVER_CHECK_SECONDS once its driver is gone, however it went.
+
+    A driver killed with SIGKILL closes no pipe in time: a worker blocked in a
+    segment would go on encoding for many seconds. A thread watches the parent
+    pid instead (portable, and unlike Linux's parent-death signal it does not
+    depend on which driver thread started the worker). The segment's chunk is
+    left unfinished; the next run redoes it from the work folder.
+    """
+    def watch() -> None:
+        while os.getppid() == driver_pid:
+            time.sleep(DRIVER_CHECK_SECONDS)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="rtsr-driver-watch", daemon=True).start()
+
+
+def worker_main(conn: multiprocessing.connection.Connection, spec: WorkerSpec, driver_pid: int | None = None) -> None:
     """A worker process: load the model once, then encode segments until told to stop or the driver goes."""
+    if driver_pid is not None:
+        _exit_with_driver(driver_pid)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle
     log_to_stderr(spec.log_level)
     from rtsr.segments.worker import encode_segment  # noqa: PLC0415

@@ -15,7 +15,9 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
+import socket
 import tempfile
+import time
 from pathlib import Path
 
 from rtsr.errors import RtsrError
@@ -26,12 +28,52 @@ from rtsr.segments.worker import SegmentResult, SegmentTask
 log = logging.getLogger("rtsr")
 
 _RESTARTS_PER_ACTOR = 3
+RAY_CONNECT_SECONDS = 10.0  # how long a Ray cluster at an address may take to answer (--timeout)
+# A gRPC server (Ray's GCS, the Ray Client server) answers HTTP/2's client preface with a SETTINGS frame.
+_HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])
+_SETTINGS_FRAME = 4
 
 
 def ray_available() -> None:
     """Raise RtsrError saying how to get Ray when it is not installed."""
     if importlib.util.find_spec("ray") is None:
         raise RtsrError("--ray needs Ray, which is not installed: pip install 'rtsr[ray]'")
+
+
+def check_ray_address(address: str | None, timeout: float = RAY_CONNECT_SECONDS) -> None:
+    """RtsrError within ``timeout`` seconds when nothing that speaks Ray's protocol answers at ``address``.
+
+    ``ray.init`` with an address where no cluster runs retries for many
+    minutes and does not return to Python, so Ctrl-C cannot stop it. So rtsr
+    first connects itself and checks that a gRPC server (Ray's GCS, or a Ray
+    Client server for ``ray://``) answers HTTP/2's preface. Addresses Ray
+    resolves itself (``auto``, ``local``, none) are left to Ray.
+    """
+    if not address or address in ("auto", "local"):
+        return
+    hostport = address.split("://", 1)[-1]
+    host, sep, port = hostport.rpartition(":")
+    if not sep or not port.isdigit():
+        return
+    deadline = time.monotonic() + timeout
+    where = f"the Ray cluster at {address}"
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout) as conn:
+            conn.sendall(_HTTP2_PREFACE)
+            answer = b""
+            while len(answer) < 9:
+                conn.settimeout(max(0.01, deadline - time.monotonic()))
+                chunk = conn.recv(9 - len(answer))
+                if not chunk:
+                    raise RtsrError(f"{where} closed the connection: is it a Ray head node's GCS port (6379)?")
+                answer += chunk
+    except socket.timeout:
+        raise RtsrError(f"{where} did not answer within {timeout:g} s: is it a Ray head node's GCS port "
+                        "(6379)? (--timeout sets the wait)") from None
+    except OSError as err:
+        raise RtsrError(f"cannot reach {where}: {err.strerror or err}") from None
+    if answer[3] != _SETTINGS_FRAME:
+        raise RtsrError(f"{where} does not speak Ray's protocol (gRPC)")
 
 
 class SegmentActor:
@@ -53,13 +95,15 @@ class SegmentActor:
 class RayPool:
     """Segment workers as Ray actors; the same interface as rtsr.segments.pool.LocalPool."""
 
-    def __init__(self, address: str, spec: WorkerSpec, jobs: int | None, segments: int) -> None:
+    def __init__(self, address: str, spec: WorkerSpec, jobs: int | None, segments: int,
+                 timeout: float = RAY_CONNECT_SECONDS) -> None:
         ray_available()
         import ray  # noqa: PLC0415
 
         self.ray = ray
         self._owns_ray = not ray.is_initialized()
         if self._owns_ray:
+            check_ray_address(address or os.environ.get("RAY_ADDRESS"), timeout)
             try:
                 ray.init(address=address or None, include_dashboard=False, logging_level=logging.ERROR,
                          log_to_driver=True)
