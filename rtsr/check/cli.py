@@ -126,7 +126,8 @@ def compare_command(argv: list[str], parser_class: type[argparse.ArgumentParser]
     panels = build_panels(rgb, args.scale, upscalers, box,
                           (lambda low: x264_roundtrip(low, match)) if match is not None else None)
     where = "whole frame" if args.whole else f"region {box.width}×{box.height} at ({box.left}, {box.top})"
-    title = [f"{args.input.name} at {sample.seconds:.2f} s, {frame_w}x{frame_h} x{args.scale}: {where}".replace("×", "x")]
+    heading = f"{args.input.name} at {sample.seconds:.2f} s, {frame_w}x{frame_h} x{args.scale}: {where}"
+    title = [heading.replace("×", "x")]  # OpenCV's font has no ×
     if match is not None:
         title.append(f"self-test re-encoded as the input: {match.describe()}")
     image = compose(panels, title)

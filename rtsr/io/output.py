@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 from rtsr.errors import InputError
+from rtsr.io.probe import is_pipe
 
 # Output extension -> FFmpeg muxer name.
 OUTPUT_FORMATS = {
@@ -27,6 +28,9 @@ def muxer_for(dst: Path) -> str:
 def check_output(dst: Path, overwrite: bool) -> str:
     """Validate an output path (extension, existing file, directory); returns the muxer name."""
     dst = Path(dst)
+    if is_pipe(dst):
+        raise InputError(f"rtsr writes files, not pipes ({dst}): name an output file; "
+                         "`rtsr live FILE` shows a file upscaled as it plays")
     muxer = muxer_for(dst)
     if dst.is_dir():
         raise InputError(f"output is a directory: {dst}")

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import errno
 import logging
+import os
+import stat
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -62,9 +64,29 @@ def format_layout(fmt: av.VideoFormat) -> PlaneLayout:
 _MISLEADING_ERRNOS = frozenset({errno.EBUSY, errno.EAGAIN, errno.ENOSYS, errno.ERANGE, errno.EDOM})
 
 
+PIPE_NAMES = frozenset({"-", "pipe:", "pipe:0", "pipe:1", "/dev/stdin", "/dev/stdout"})
+
+
+def is_pipe(path: Path) -> bool:
+    """``-``, ``pipe:N``, or a path that is a FIFO, socket or character device (/dev/stdin when piped)."""
+    if str(path) in PIPE_NAMES:
+        return True
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) or stat.S_ISCHR(mode)
+
+
 def open_input(path: Path) -> av.container.InputContainer:
     """Open ``path`` for reading or raise InputError with a one-line reason."""
     path = Path(path)
+    if is_pipe(path):
+        # A pipe cannot be rewound after the probe, cut into segments or read again for the final mux:
+        # refused before any work, rather than failing after it.
+        raise InputError(f"rtsr reads files, not pipes ({path}): save the stream first (`cat > clip.ts`, "
+                         "`ffmpeg -i URL -c copy clip.mkv`), then `rtsr clip.ts -o OUT`; "
+                         "`rtsr live URL -o OUT` records a network stream upscaled")
     if not path.exists():
         raise InputError(f"input not found: {path}")
     if path.is_dir():
@@ -86,11 +108,19 @@ def main_video_stream(container: av.container.InputContainer) -> av.video.stream
                  if not stream.disposition & av.stream.Disposition.attached_pic), None)
 
 
-def probe_video(container: av.container.InputContainer, path: Path) -> VideoInfo:
+# Demuxers of bare elementary streams: no container timing. Their "average rate" is the demuxer's
+# default (25), not the stream's; the stream's own timing (H.264/HEVC VUI, MPEG-2 headers) is the guess.
+RAW_STREAM_FORMATS = frozenset({"h264", "hevc", "vvc", "mpegvideo", "m4v", "cavsvideo", "vc1", "obu", "av1",
+                                "h261", "h263", "mjpeg", "dirac"})
+
+
+def probe_video(container: av.container.InputContainer, path: Path, rate: Fraction | None = None) -> VideoInfo:
     """Describe the main video stream of an open container, or raise InputError when there is none.
 
     Decodes the first frame for its display matrix, then rewinds the
-    container, so decoding can start from the beginning.
+    container, so decoding can start from the beginning (RewindFailed when
+    it cannot: InputVideo.open then opens the file again). ``rate`` (frames
+    per second) overrides the stream's own: for raw streams without timing.
     """
     stream = main_video_stream(container)
     if stream is None:
@@ -103,16 +133,30 @@ def probe_video(container: av.container.InputContainer, path: Path) -> VideoInfo
     siting = chroma_siting(ctx.name, chroma_shift(fmt.name), layout)
     color = describe_color(ctx.colorspace, ctx.color_range, ctx.color_primaries, ctx.color_trc,
                            layout, ctx.height, siting)
-    rate = stream.average_rate or stream.guessed_rate
+    raw = container.format.name in RAW_STREAM_FORMATS
+    own = (stream.guessed_rate or stream.average_rate) if raw else (stream.average_rate or stream.guessed_rate)
+    rate = rate or own
     frames = stream.frames
     if not frames and rate and stream.duration and stream.time_base:
         frames = round(float(stream.duration * stream.time_base * rate))
-    elif not frames and rate and container_seconds(container):
+    elif not frames and rate and container_seconds(container) and not raw:  # a raw stream's "duration" is a guess
         frames = round(container_seconds(container) * float(rate))
     sar = ctx.sample_aspect_ratio
-    return VideoInfo(stream.index, ctx.width, ctx.height, fmt.name, layout, color, stream.time_base,
+    matrix, rewind_error = _first_frame_display_matrix(container, stream)
+    info = VideoInfo(stream.index, ctx.width, ctx.height, fmt.name, layout, color, stream.time_base,
                      Fraction(rate) if rate else None, int(frames or 0),
-                     Fraction(sar) if sar and sar != 1 else None, _first_frame_display_matrix(container, stream))
+                     Fraction(sar) if sar and sar != 1 else None, matrix)
+    if rewind_error is not None:
+        raise RewindFailed(f"cannot rewind the input after probing it ({rewind_error})", info)
+    return info
+
+
+class RewindFailed(InputError):
+    """The container could not seek back to its start after probing (raw streams, some demuxers)."""
+
+    def __init__(self, message: str, info: VideoInfo | None = None) -> None:
+        super().__init__(message)
+        self.info = info
 
 
 def container_seconds(container: av.container.InputContainer) -> float | None:
@@ -141,8 +185,9 @@ def chroma_shift(pix_fmt: str) -> tuple[int, int]:
 
 
 def _first_frame_display_matrix(container: av.container.InputContainer,
-                                stream: av.video.stream.VideoStream) -> tuple[int, ...] | None:
-    """The display matrix (rotation, flips) of the first frame, or None; the container is rewound after.
+                                stream: av.video.stream.VideoStream) -> tuple[tuple[int, ...] | None, str | None]:
+    """The display matrix (rotation, flips) of the first frame, or None; and why the container could
+    not be rewound after, or None when it was.
 
     Phones store portrait video as landscape pictures plus this matrix; an
     output without it plays sideways. PyAV exposes it only on decoded frames.
@@ -154,11 +199,12 @@ def _first_frame_display_matrix(container: av.container.InputContainer,
                     if side_data.type == av.sidedata.sidedata.Type.DISPLAYMATRIX]
     except av.FFmpegError:  # an unreadable start: the run itself will meet it and say so
         matrices = []
+    matrix = tuple(np.frombuffer(matrices[0], np.int32).tolist()) if matrices else None
     try:
         container.seek(0)  # also flushes the decoder
     except av.FFmpegError as err:
-        raise InputError(f"cannot rewind the input after probing it ({err.strerror})") from None
-    return tuple(np.frombuffer(matrices[0], np.int32).tolist()) if matrices else None
+        return matrix, err.strerror or str(err)
+    return matrix, None
 
 
 class InputVideo:
@@ -172,11 +218,24 @@ class InputVideo:
         self.path, self.container, self.info = Path(path), container, info
 
     @classmethod
-    def open(cls, path: Path) -> InputVideo:
-        """Open and probe ``path``; raises InputError when it is not a video rtsr can read."""
+    def open(cls, path: Path, rate: Fraction | None = None) -> InputVideo:
+        """Open and probe ``path``; raises InputError when it is not a video rtsr can read.
+
+        ``rate`` (frames per second) overrides the stream's: raw elementary
+        streams (.h264, .hevc, .m2v) may carry none. Inputs whose demuxer
+        cannot seek back after the probe (raw streams) are opened a second
+        time rather than rewound.
+        """
         container = open_input(path)
         try:
-            return cls(path, container, probe_video(container, path))
+            return cls(path, container, probe_video(container, path, rate))
+        except RewindFailed as failed:
+            container.close()
+            if failed.info is None or not Path(path).is_file():
+                raise
+            container = open_input(path)
+            container.streams[failed.info.index].thread_type = "AUTO"
+            return cls(path, container, failed.info)
         except BaseException:
             container.close()
             raise

@@ -23,6 +23,7 @@ from rtsr.io.packets import PacketRun
 from rtsr.io.resume import WorkFolder
 from rtsr.pipeline import OutputJob, finish_output, keep_or_remove, open_work
 from rtsr.report import ProgressFactory, Report, StageClock
+from rtsr.io.probe import RAW_STREAM_FORMATS
 from rtsr.segments.plan import SegmentPlan, SegmentReader, index_packets, plan_segments
 from rtsr.segments.pool import Outcome
 from rtsr.segments.worker import SegmentTask
@@ -93,8 +94,14 @@ def choose_jobs(requested: int | None, engine_device: str, cores: int, segments:
 
 
 def plan_input(job: OutputJob, segment_seconds: float) -> SegmentPlan:
-    """The job's input cut into segments (reads the video packets once, no decoding)."""
+    """The job's input cut into segments (reads the video packets once, no decoding).
+
+    A raw elementary stream (.h264, .hevc, .m2v) has no timestamps to cut at
+    and cannot seek back after the reading: it runs as one job, unread.
+    """
     video = job.video
+    if video.container.format.name in RAW_STREAM_FORMATS:
+        return SegmentPlan((), segment_seconds, "a raw elementary stream has no timestamps to cut at")
     return plan_segments(index_packets(video.container, video.stream), video.info.time_base, segment_seconds)
 
 
