@@ -12,6 +12,7 @@ import re
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Callable, NoReturn, Sequence
 
@@ -21,12 +22,13 @@ from rtsr.engines import choose_engine
 from rtsr.engines_cli import engines_command, export_command
 from rtsr.errors import RtsrError
 from rtsr.io.encode import check_encoder_settings, video_encoder
-from rtsr.io.output import OUTPUT_FORMATS, check_output, check_paths
+from rtsr.io.output import OUTPUT_FORMATS, check_paths
 from rtsr.io.probe import InputVideo, VideoInfo
-from rtsr.live import KEYS, LiveOptions, LiveUpscaler, open_source, run_live
-from rtsr.live.sources import NETWORK_TIMEOUT
+from rtsr.cli_args import ENGINE_HELP, crf_value, jobs_value, positive_seconds, rate_value, upscaler_from
+from rtsr.live.command import live_command
 from rtsr.logs import log_to_stderr
 from rtsr.models import MODELS, check_scale, get_architecture
+from rtsr.pictures import is_picture_output, read_picture, write_picture
 from rtsr.report import REALTIME_FPS, clock_time
 from rtsr.segments.driver import DEFAULT_SEGMENT_SECONDS
 from rtsr.segments.ray_pool import RAY_CONNECT_SECONDS, ray_available
@@ -46,6 +48,8 @@ examples:
   rtsr holiday/ -o holiday_x2/ --scale 2      every video in a folder; finished ones are skipped
   rtsr film.mkv -o film_x3.mkv --jobs 4       four workers, each on its own segment
   rtsr film.mkv -o film_x3.mkv --ray          the segments on a Ray cluster ($RAY_ADDRESS or local)
+  rtsr photo.jpg -o photo_x3.png              a picture to a picture (.png, .jpg, .webp, .tif, .bmp)
+  rtsr clip.h264 -o clip_x3.mkv --fps 30      a raw stream; --fps when it carries no frame rate
 
 engines: auto picks tensorrt > cuda on a GPU; without one it times the CPU engines (PyTorch cpu,
   openvino) on the run's frame size, keeps the fastest and remembers the verdict (rtsr engines list);
@@ -64,10 +68,6 @@ other commands:
 exit codes: 0 done, 1 bad input or settings (several inputs: any failed), 130 interrupted (Ctrl-C),
   143 terminated (SIGTERM);
   after 130 or 143 the output path stays untouched and the same command resumes."""
-
-
-ENGINE_HELP = ("auto (the fastest here: tensorrt > cuda on a GPU, else the faster of cpu and openvino, "
-               "measured), cpu (PyTorch), openvino, openvino-bf16, cuda or tensorrt (default auto)")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -100,55 +100,31 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--codec", default="auto",
                         help="video encoder: auto (h264_nvenc on a GPU that has NVENC, else libx264), "
                              "libx264, libx265, h264_nvenc, hevc_nvenc, ... (default auto)")
-    parser.add_argument("--crf", type=_crf, default=18, help="encoder quality, lower is better (default 18; "
+    parser.add_argument("--crf", type=crf_value, default=18, help="encoder quality, lower is better (default 18; "
                         "x264/x265 0-51, fractions too; VP9 and AV1 0-63)")
     parser.add_argument("--preset", default="medium", help="encoder speed preset (default medium)")
     parser.add_argument("--pix-fmt", help="output pixel format (default: the input's; 10-bit stays 10-bit)")
+    parser.add_argument("--fps", type=rate_value, metavar="RATE",
+                        help="the input's frame rate (24, 29.97, 30000/1001): for raw streams (.h264, .hevc) that "
+                             "carry none or the wrong one; one input only")
     parser.add_argument("--no-compile", action="store_true",
                         help="cuda engine: run the network eagerly, without torch.compile (which compiles "
                              "once per frame size and caches the result)")
-    parser.add_argument("--jobs", type=_jobs, default=None, metavar="N|auto",
+    parser.add_argument("--jobs", type=jobs_value, default=None, metavar="N|auto",
                         help="worker processes, each upscaling a segment of the video at a time "
                              "(default auto: chosen for this machine, said in the summary)")
-    parser.add_argument("--segment-seconds", type=_positive_seconds, default=DEFAULT_SEGMENT_SECONDS,
+    parser.add_argument("--segment-seconds", type=positive_seconds, default=DEFAULT_SEGMENT_SECONDS,
                         metavar="S", help=f"video seconds per segment, cut at keyframes "
                                           f"(default {DEFAULT_SEGMENT_SECONDS:g})")
     parser.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
                         help="run the segments on a Ray cluster: ADDRESS (or $RAY_ADDRESS), else a local "
                              "one; needs pip install 'rtsr[ray]'")
-    parser.add_argument("--timeout", type=_positive_seconds, default=RAY_CONNECT_SECONDS, metavar="S",
+    parser.add_argument("--timeout", type=positive_seconds, default=RAY_CONNECT_SECONDS, metavar="S",
                         help=f"seconds a Ray cluster at ADDRESS may take to answer (default {RAY_CONNECT_SECONDS:g})")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     parser.add_argument("--quiet", action="store_true", help="print nothing but errors")
     parser.add_argument("--version", action="version", version=f"rtsr {__version__}")
     return parser
-
-
-def _jobs(text: str) -> int | None:
-    """--jobs: a positive number, or auto (None)."""
-    if text == "auto":
-        return None
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"--jobs takes a positive number or auto, not {text!r}")
-    return int(text)
-
-
-def _crf(text: str) -> float:
-    """--crf: a number (the encoder's range is checked once the encoder is known)."""
-    try:
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"takes a number, not {text!r}") from None
-
-
-def _positive_seconds(text: str) -> float:
-    try:
-        seconds = float(text)
-    except ValueError:
-        seconds = -1.0
-    if not seconds > 0 or seconds == float("inf"):
-        raise argparse.ArgumentTypeError(f"takes a positive number of seconds, not {text!r}")
-    return seconds
 
 
 def _check_settings(args: argparse.Namespace) -> None:
@@ -178,7 +154,7 @@ def _validate(args: argparse.Namespace) -> InputVideo:
     """
     _check_settings(args)
     check_paths(args.input[0], args.output, args.overwrite)
-    return InputVideo.open(args.input[0])
+    return InputVideo.open(args.input[0], args.fps)
 
 
 def _warn_if_slow(upscaler: Upscaler, info: VideoInfo) -> None:
@@ -194,11 +170,6 @@ def _warn_if_slow(upscaler: Upscaler, info: VideoInfo) -> None:
                 "tensorrt) is the way to run it at speed", upscaler.model, upscaler.scale, seconds, total)
 
 
-def _upscaler(args: argparse.Namespace) -> Upscaler:
-    """The upscaler the options of ``rtsr`` and ``rtsr live`` ask for (--model, --scale, --engine, ...)."""
-    return Upscaler(args.model, args.scale, args.engine, args.weights, args.engine_dir, compile=not args.no_compile)
-
-
 def _configure_logging(quiet: bool) -> None:
     log_to_stderr(logging.ERROR if quiet else logging.INFO)
 
@@ -207,8 +178,10 @@ def _upscale(args: argparse.Namespace) -> int:
     _refuse_urls(args.input)
     if is_batch(args.input, args.output, args.output_is_folder):
         return _upscale_many(args)
+    if is_picture_output(args.output):
+        return _upscale_picture(args)
     with _validate(args) as video:
-        upscaler = _upscaler(args)
+        upscaler = upscaler_from(args)
         _warn_if_slow(upscaler, video.info)
         report = upscaler.upscale_video(
             video, args.output, codec=args.codec, crf=args.crf, preset=args.preset,
@@ -221,10 +194,27 @@ def _upscale(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _upscale_picture(args: argparse.Namespace) -> int:
+    """One picture to one picture (rtsr.pictures): ``rtsr photo.jpg -o photo_x3.png``."""
+    _check_settings(args)
+    rgb = read_picture(args.input[0])
+    if args.output.exists() and not args.overwrite:
+        raise RtsrError(f"output exists: {args.output} (pass --overwrite to replace it)")
+    upscaler = upscaler_from(args)
+    started = time.perf_counter()
+    big = upscaler.upscale_image(rgb)
+    seconds = time.perf_counter() - started
+    write_picture(big, args.output, args.overwrite)
+    if not args.quiet:
+        print(f"{rgb.shape[1]}×{rgb.shape[0]} → {big.shape[1]}×{big.shape[0]} ({upscaler.model} ×{upscaler.scale}, "
+              f"{upscaler.engine_description()}) in {seconds:.2f} s\nwrote {args.output}", file=sys.stderr)
+    return EXIT_OK
+
+
 def _upscale_many(args: argparse.Namespace) -> int:
     """Several inputs or a folder into the output folder; exit 1 when any file failed."""
     _check_settings(args)
-    upscaler = _upscaler(args)
+    upscaler = upscaler_from(args)
     batch = upscaler.upscale_videos(
         args.input, args.output, codec=args.codec, crf=args.crf, preset=args.preset, pix_fmt=args.pix_fmt,
         overwrite=args.overwrite, progress=not args.quiet and sys.stderr.isatty(), jobs=args.jobs,
@@ -285,70 +275,6 @@ def _guarded(command: Callable[[], int], interrupted: str = "interrupted") -> in
         return EXIT_ERROR
 
 
-LIVE_EPILOG = """\
-examples:
-  rtsr live 0                                   webcam 0, FSRCNN ×2, in a window
-  rtsr live /dev/video2 --scale 3
-  rtsr live rtsp://camera.local/stream --no-window -o cam_x2.mp4
-  rtsr live testsrc2=size=320x240:rate=24       FFmpeg test pattern (any lavfi source)
-  rtsr live clip.mp4                            a file, played at its own frame rate
-
-keys in the window:
-""" + "\n".join(f"  {key:<8} {what}" for key, what in KEYS.items()) + """
-
-It never falls behind the source: when upscaling is slower, the newest frame
-wins and the others are counted as dropped. Ctrl-C finalizes a recording."""
-
-
-def _live(argv: list[str]) -> int:
-    parser = _Parser(prog="rtsr live", description="Upscale a webcam, stream or file live, on screen "
-                     "and/or to a file.", epilog=LIVE_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("source", help="webcam index or /dev/video path, URL, lavfi source, or file")
-    parser.add_argument("--model", default="fsrcnn", help="network (default fsrcnn)")
-    parser.add_argument("--scale", type=int, default=2, help="2, 3 or 4 (default 2)")
-    parser.add_argument("--engine", default="auto", help=ENGINE_HELP)
-    parser.add_argument("--weights", type=Path, help="weights file instead of the shipped ones")
-    parser.add_argument("--engine-dir", type=Path, help="cache of built engines and CPU verdicts")
-    parser.add_argument("--no-compile", action="store_true", help="cuda engine: no torch.compile")
-    parser.add_argument("-o", "--output", type=Path,
-                        help="record here (always with --no-window; with a window, where 'r' records)")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing output file")
-    parser.add_argument("--no-window", action="store_true", help="no display: for servers")
-    parser.add_argument("--timeout", type=_positive_seconds, default=NETWORK_TIMEOUT, metavar="S",
-                        help=f"seconds a network stream may stay silent, connecting or playing "
-                             f"(default {NETWORK_TIMEOUT:g})")
-    parser.add_argument("--duration", type=float, help="stop after this many seconds")
-    parser.add_argument("--codec", default="libx264", help="recording encoder (default libx264)")
-    parser.add_argument("--crf", type=_crf, default=20, help="recording quality (default 20)")
-    parser.add_argument("--preset", default="veryfast", help="recording preset (default veryfast)")
-    parser.add_argument("--screenshot-dir", type=Path, default=Path("."), help="where 's' saves PNGs")
-    args = parser.parse_args(argv)
-    if args.output is not None:
-        check_output(args.output, args.overwrite)
-        check_encoder_settings(video_encoder(args.codec).name, args.crf, args.preset)
-    if not args.no_window and sys.platform.startswith("linux") and not os.environ.get("DISPLAY") \
-            and not os.environ.get("WAYLAND_DISPLAY"):
-        raise RtsrError("no display to open a window on; use --no-window -o out.mp4")
-    source = open_source(args.source, args.timeout)  # first: a typo in the source should not wait for a model
-    size = source.frame_size()
-    try:
-        upscaler = _upscaler(args)
-        if size is not None:  # auto on the CPU measures now, not while the source already runs
-            upscaler.prepare_engine(*size)
-    except BaseException:
-        source.close()
-        raise
-    engine = upscaler.engine.name if size is not None or not upscaler.engine_choice.candidates else "auto"
-    options = LiveOptions(
-        label=f"{upscaler.model} x{upscaler.scale} {engine}",
-        window=not args.no_window, output=args.output, duration=args.duration,
-        screenshot_dir=args.screenshot_dir, codec=args.codec, crf=args.crf, preset=args.preset,
-    )
-    report = run_live(source, LiveUpscaler(upscaler), options)
-    print(report.summary(), file=sys.stderr)
-    return EXIT_OK
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["bench"]:
@@ -356,7 +282,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _guarded(lambda: bench.main(argv[1:], _Parser))
     if argv[:1] == ["live"]:
         _configure_logging(quiet=False)
-        return _guarded(lambda: _live(argv[1:]), "interrupted; any recording was finalized")
+        return _guarded(lambda: live_command(argv[1:], _Parser), "interrupted; any recording was finalized")
     if argv[:1] == ["engines"]:
         _configure_logging(quiet=False)
         return _guarded(lambda: engines_command(argv[1:], _Parser))

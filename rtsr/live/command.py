@@ -1,0 +1,79 @@
+"""The ``rtsr live`` command: options, checks before the source opens, and the run (rtsr.live.session)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from rtsr.cli_args import ENGINE_HELP, crf_value, positive_seconds, upscaler_from
+from rtsr.errors import RtsrError
+from rtsr.io.encode import check_encoder_settings, video_encoder
+from rtsr.io.output import check_output
+from rtsr.live import KEYS, LiveOptions, LiveUpscaler, open_source, run_live
+from rtsr.live.sources import NETWORK_TIMEOUT
+
+LIVE_EPILOG = """\
+examples:
+  rtsr live 0                                   webcam 0, FSRCNN ×2, in a window
+  rtsr live /dev/video2 --scale 3
+  rtsr live rtsp://camera.local/stream --no-window -o cam_x2.mp4
+  rtsr live testsrc2=size=320x240:rate=24       FFmpeg test pattern (any lavfi source)
+  rtsr live clip.mp4                            a file, played at its own frame rate
+
+keys in the window:
+""" + "\n".join(f"  {key:<8} {what}" for key, what in KEYS.items()) + """
+
+It never falls behind the source: when upscaling is slower, the newest frame
+wins and the others are counted as dropped. Ctrl-C finalizes a recording."""
+
+
+def live_command(argv: list[str], parser_class: type[argparse.ArgumentParser]) -> int:
+    """``rtsr live SOURCE``."""
+    parser = parser_class(prog="rtsr live", description="Upscale a webcam, stream or file live, on screen "
+                     "and/or to a file.", epilog=LIVE_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("source", help="webcam index or /dev/video path, URL, lavfi source, or file")
+    parser.add_argument("--model", default="fsrcnn", help="network (default fsrcnn)")
+    parser.add_argument("--scale", type=int, default=2, help="2, 3 or 4 (default 2)")
+    parser.add_argument("--engine", default="auto", help=ENGINE_HELP)
+    parser.add_argument("--weights", type=Path, help="weights file instead of the shipped ones")
+    parser.add_argument("--engine-dir", type=Path, help="cache of built engines and CPU verdicts")
+    parser.add_argument("--no-compile", action="store_true", help="cuda engine: no torch.compile")
+    parser.add_argument("-o", "--output", type=Path,
+                        help="record here (always with --no-window; with a window, where 'r' records)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    parser.add_argument("--no-window", action="store_true", help="no display: for servers")
+    parser.add_argument("--timeout", type=positive_seconds, default=NETWORK_TIMEOUT, metavar="S",
+                        help=f"seconds a network stream may stay silent, connecting or playing "
+                             f"(default {NETWORK_TIMEOUT:g})")
+    parser.add_argument("--duration", type=float, help="stop after this many seconds")
+    parser.add_argument("--codec", default="libx264", help="recording encoder (default libx264)")
+    parser.add_argument("--crf", type=crf_value, default=20, help="recording quality (default 20)")
+    parser.add_argument("--preset", default="veryfast", help="recording preset (default veryfast)")
+    parser.add_argument("--screenshot-dir", type=Path, default=Path("."), help="where 's' saves PNGs")
+    args = parser.parse_args(argv)
+    if args.output is not None:
+        check_output(args.output, args.overwrite)
+        check_encoder_settings(video_encoder(args.codec).name, args.crf, args.preset)
+    if not args.no_window and sys.platform.startswith("linux") and not os.environ.get("DISPLAY") \
+            and not os.environ.get("WAYLAND_DISPLAY"):
+        raise RtsrError("no display to open a window on; use --no-window -o out.mp4")
+    source = open_source(args.source, args.timeout)  # first: a typo in the source should not wait for a model
+    size = source.frame_size()
+    try:
+        upscaler = upscaler_from(args)
+        if size is not None:  # auto on the CPU measures now, not while the source already runs
+            upscaler.prepare_engine(*size)
+    except BaseException:
+        source.close()
+        raise
+    engine = upscaler.engine.name if size is not None or not upscaler.engine_choice.candidates else "auto"
+    options = LiveOptions(
+        label=f"{upscaler.model} x{upscaler.scale} {engine}",
+        window=not args.no_window, output=args.output, duration=args.duration,
+        screenshot_dir=args.screenshot_dir, codec=args.codec, crf=args.crf, preset=args.preset,
+    )
+    report = run_live(source, LiveUpscaler(upscaler), options)
+    print(report.summary(), file=sys.stderr)
+    return 0

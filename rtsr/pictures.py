@@ -1,0 +1,53 @@
+"""One picture to one picture: ``rtsr photo.jpg -o photo_x3.png``.
+
+The picture is read with PyAV (any format FFmpeg decodes), upscaled through
+``Upscaler.upscale_image`` (the image API: RGB in, RGB out, BT.601 luma for
+the luma models, as the papers evaluate), and written with OpenCV, atomically.
+8-bit RGB throughout: a 16-bit PNG is read as 8 bits.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from rtsr.atomic import write_atomically
+from rtsr.errors import InputError
+from rtsr.io.probe import open_input
+
+PICTURE_OUTPUTS = {".png": [cv2.IMWRITE_PNG_COMPRESSION, 6], ".jpg": [cv2.IMWRITE_JPEG_QUALITY, 95],
+                   ".jpeg": [cv2.IMWRITE_JPEG_QUALITY, 95], ".webp": [cv2.IMWRITE_WEBP_QUALITY, 101],
+                   ".tif": [], ".tiff": [], ".bmp": []}  # WebP quality 101: lossless
+
+
+def is_picture_output(path: Path) -> bool:
+    return Path(path).suffix.lower() in PICTURE_OUTPUTS
+
+
+def read_picture(path: Path) -> np.ndarray:
+    """The first (only) frame of a picture file as (H, W, 3) uint8 RGB."""
+    with open_input(path) as container:
+        if not container.streams.video:
+            raise InputError(f"{path} has no picture")
+        frame = next(container.decode(video=0), None)
+        if frame is None:
+            raise InputError(f"{path}: no picture could be decoded")
+        if container.streams.video[0].frames > 1:
+            raise InputError(f"{path} is a video: write it to a video file (.mkv, .mp4)")
+        return frame.to_ndarray(format="rgb24")
+
+
+def write_picture(rgb: np.ndarray, path: Path, overwrite: bool) -> None:
+    """(H, W, 3) uint8 RGB to ``path`` (format by extension), atomically; refuses to replace without ``overwrite``."""
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise InputError(f"output exists: {path} (pass --overwrite to replace it)")
+    if not path.parent.is_dir():
+        raise InputError(f"output directory does not exist: {path.parent}")
+    suffix = path.suffix.lower()
+    ok, data = cv2.imencode(suffix, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), PICTURE_OUTPUTS[suffix])
+    if not ok:
+        raise InputError(f"cannot write a {path.suffix} picture of {rgb.shape[1]}×{rgb.shape[0]}")
+    write_atomically(path, lambda tmp: tmp.write_bytes(data.tobytes()))
