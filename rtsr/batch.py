@@ -141,7 +141,7 @@ class _FileShare:
 def upscale_many(inputs: list[Path], out_dir: Path, run_one: Callable[[InputVideo, Path, ProgressFactory | None],
                                                                        Report],
                  overwrite: bool = False, progress: bool = False,
-                 on_report: Callable[[str], None] | None = None) -> BatchReport:
+                 on_report: Callable[[str], None] | None = None, deinterlace: str = "auto") -> BatchReport:
     """Upscale every video among ``inputs`` into ``out_dir`` with ``run_one(video, dst, progress)``.
 
     ``on_report`` gets one line per file as it finishes (the CLI prints it).
@@ -167,7 +167,7 @@ def upscale_many(inputs: list[Path], out_dir: Path, run_one: Callable[[InputVide
             _say(on_report, f"{src.name}: skipped, {dst} exists")
             continue
         try:
-            with InputVideo.open(src) as video:
+            with InputVideo.open(src, deinterlace=deinterlace) as video:
                 report = run_one(video, dst, shared.for_file() if shared else None)
         except (RtsrError, OSError) as err:
             batch.failed.append(f"{src.name}: {err}")

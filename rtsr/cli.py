@@ -21,6 +21,7 @@ from rtsr.batch import is_batch
 from rtsr.engines import choose_engine
 from rtsr.engines_cli import engines_command, export_command
 from rtsr.errors import RtsrError
+from rtsr.io.deinterlace import MODES
 from rtsr.io.encode import check_encoder_settings, video_encoder
 from rtsr.io.output import OUTPUT_FORMATS, check_paths
 from rtsr.io.probe import InputVideo, VideoInfo
@@ -104,6 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "x264/x265 0-51, fractions too; VP9 and AV1 0-63)")
     parser.add_argument("--preset", default="medium", help="encoder speed preset (default medium)")
     parser.add_argument("--pix-fmt", help="output pixel format (default: the input's; 10-bit stays 10-bit)")
+    parser.add_argument("--deinterlace", choices=MODES, default="auto",
+                        help="interlaced input (DVD, broadcast, camcorder) through FFmpeg's bwdif before upscaling: "
+                             "auto (when the stream or its first frame says interlaced), on, off (default auto)")
     parser.add_argument("--fps", type=rate_value, metavar="RATE",
                         help="the input's frame rate (24, 29.97, 30000/1001): for raw streams (.h264, .hevc) that "
                              "carry none or the wrong one; one input only")
@@ -154,7 +158,7 @@ def _validate(args: argparse.Namespace) -> InputVideo:
     """
     _check_settings(args)
     check_paths(args.input[0], args.output, args.overwrite)
-    return InputVideo.open(args.input[0], args.fps)
+    return InputVideo.open(args.input[0], args.fps, args.deinterlace)
 
 
 def _warn_if_slow(upscaler: Upscaler, info: VideoInfo) -> None:
@@ -218,7 +222,7 @@ def _upscale_many(args: argparse.Namespace) -> int:
     batch = upscaler.upscale_videos(
         args.input, args.output, codec=args.codec, crf=args.crf, preset=args.preset, pix_fmt=args.pix_fmt,
         overwrite=args.overwrite, progress=not args.quiet and sys.stderr.isatty(), jobs=args.jobs,
-        segment_seconds=args.segment_seconds, ray=args.ray, ray_timeout=args.timeout,
+        segment_seconds=args.segment_seconds, ray=args.ray, ray_timeout=args.timeout, deinterlace=args.deinterlace,
         on_report=None if args.quiet else lambda line: print(f"rtsr: {line}", file=sys.stderr),
     )
     if not args.quiet or batch.failed:

@@ -307,7 +307,7 @@ def run_whole(job: OutputJob, upscale_planes: PlaneRing, report: Report, clock: 
     try:
         pipeline = Pipeline()
         reader = FrameReader(video.container, video.stream, step=info.frame_step, after_pts=work.last_pts,
-                             clock=clock)
+                             clock=clock, deinterlace=info.field_order if info.deinterlace else None)
         writer = ChunkWriter(work, job.plan, checkpoint_seconds)
         try:
             run_stages(DecodeStage(pipeline, reader), UpscaleStage(info, upscale_planes, job.plan.pix_fmt, report),

@@ -54,6 +54,7 @@ class Report:
     missing_frames: int = 0  # frames the input's header/duration promise that could not be decoded
     last_frame_seconds: float = 0.0  # input time of the last frame upscaled
     engine_notes: list[str] = field(default_factory=list)  # e.g. the cuda engine's "compiled (...)" or "eager: why"
+    deinterlaced: str = ""  # how interlaced input was deinterlaced, or why it was not (rtsr.io.deinterlace)
     heavy_compression: str = ""  # why the input looks heavily compressed (rtsr.io.describe), "" when it does not
 
     @property
@@ -96,6 +97,9 @@ class Report:
             lines.append("copied: " + ", ".join(copied))
         if self.skipped_streams:
             lines.append("NOT copied: " + ", ".join(self.skipped_streams))
+        if self.deinterlaced:
+            lines.append(f"deinterlaced: {self.deinterlaced}" if not self.deinterlaced.startswith("NOT")
+                         else self.deinterlaced)
         if self.corrupt_packets:
             lines.append(f"skipped {self.corrupt_packets} corrupt video packet(s)")
         if self.missing_frames:

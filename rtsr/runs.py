@@ -80,6 +80,14 @@ def upscale_input(upscaler: Upscaler, video: InputVideo, dst: Path, options: Run
                   clock: StageClock) -> Report:
     """Upscale the opened ``video`` into ``dst``; fills and returns ``report``."""
     job = prepare_job(video, dst, upscaler.scale, options.settings, upscaler.identity, options.overwrite, report)
+    info = video.info
+    if info.deinterlace:
+        order = {"tff": "top field first", "bff": "bottom field first"}.get(info.field_order, "field order per frame")
+        report.deinterlaced = f"bwdif, {order}; one frame per frame, at the input's frame rate"
+    elif info.field_order in ("tff", "bff"):
+        log.warning("the input is interlaced (%s) and --deinterlace is off: the fields' comb is upscaled into the "
+                    "picture", info.field_order)
+        report.deinterlaced = f"NOT deinterlaced: the input is interlaced ({info.field_order}), --deinterlace off"
     judged = describe_compression(video)
     if judged.level == "heavy":  # the summary then points to `rtsr check`
         report.heavy_compression = judged.reason

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -128,7 +129,8 @@ class Upscaler:
                       pix_fmt: str | None = None, overwrite: bool = False,
                       progress: bool = False, checkpoint_seconds: float = 60.0, jobs: int | None = 1,
                       segment_seconds: float = DEFAULT_SEGMENT_SECONDS, ray: str | None = None,
-                      ray_timeout: float = RAY_CONNECT_SECONDS) -> Report:
+                      ray_timeout: float = RAY_CONNECT_SECONDS, deinterlace: str = "auto",
+                      fps: Fraction | float | None = None) -> Report:
         """Upscale the video file ``src`` into ``dst``, copying audio and subtitles.
 
         ``src`` may also be an input the caller has opened and probed already
@@ -147,6 +149,10 @@ class Upscaler:
         workers are started with multiprocessing's ``spawn``: a script that
         passes ``jobs`` other than 1 needs the usual ``if __name__ == "__main__":``.
 
+        ``deinterlace`` (auto, on, off): interlaced input through FFmpeg's
+        bwdif first (rtsr.io.deinterlace); ``fps`` overrides the input's frame
+        rate (raw streams); both apply when ``src`` is a path.
+
         Returns the run's Report (frames, fps, real-time ratio, per-stage times).
         """
         options = RunOptions(EncodeSettings(codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt), jobs,
@@ -156,7 +162,7 @@ class Upscaler:
             return self._run(src, Path(dst), options)
         check_paths(Path(src), Path(dst), overwrite)  # before opening the input: a wrong output fails first
         check_encoder_settings(video_encoder(self.codec_for(codec, Path(dst))).name, crf, preset)
-        with InputVideo.open(Path(src)) as video:
+        with InputVideo.open(Path(src), Fraction(fps) if fps else None, deinterlace) as video:
             return self._run(video, Path(dst), options)
 
     def upscale_videos(self, inputs: list[str | Path], out_dir: str | Path, *, codec: str = "auto",
@@ -164,7 +170,7 @@ class Upscaler:
                        overwrite: bool = False, progress: bool = False, jobs: int | None = 1,
                        segment_seconds: float = DEFAULT_SEGMENT_SECONDS, ray: str | None = None,
                        on_report: Callable[[str], None] | None = None,
-                       ray_timeout: float = RAY_CONNECT_SECONDS) -> BatchReport:
+                       ray_timeout: float = RAY_CONNECT_SECONDS, deinterlace: str = "auto") -> BatchReport:
         """Upscale many videos -- files, or every video in a folder -- into ``out_dir`` (rtsr.batch).
 
         Each input keeps its name (an extension rtsr cannot write becomes
@@ -180,7 +186,8 @@ class Upscaler:
             return self._run(video, dst, RunOptions(settings, jobs, segment_seconds, ray, overwrite, progress_to,
                                                     ray_timeout=ray_timeout))
 
-        return upscale_many([Path(p) for p in inputs], Path(out_dir), run_one, overwrite, progress, on_report)
+        return upscale_many([Path(p) for p in inputs], Path(out_dir), run_one, overwrite, progress, on_report,
+                            deinterlace)
 
     def codec_for(self, codec: str, dst: Path) -> str:
         """``codec``, or for "auto" the encoder for this engine and ``dst``'s container."""

@@ -20,6 +20,7 @@ import av
 import numpy as np
 
 from rtsr.errors import InputError
+from rtsr.io.deinterlace import field_order, wants_deinterlacing
 from rtsr.formats import ColorInfo, PlaneLayout, chroma_siting, describe_color, working_layout
 
 log = logging.getLogger("rtsr")
@@ -40,6 +41,8 @@ class VideoInfo:
     frames: int  # from the container, or estimated from the duration; 0 if unknown
     sample_aspect_ratio: Fraction | None  # pixel shape of anamorphic video; None when square/unknown
     display_matrix: tuple[int, ...] | None  # 9 ints, FFmpeg's layout: rotation/flip for display
+    field_order: str = "unknown"  # "progressive", "tff", "bff" or "unknown" (rtsr.io.deinterlace)
+    deinterlace: bool = False  # frames go through bwdif before upscaling (decided when the input is opened)
 
     @property
     def size(self) -> tuple[int, int]:
@@ -114,13 +117,16 @@ RAW_STREAM_FORMATS = frozenset({"h264", "hevc", "vvc", "mpegvideo", "m4v", "cavs
                                 "h261", "h263", "mjpeg", "dirac"})
 
 
-def probe_video(container: av.container.InputContainer, path: Path, rate: Fraction | None = None) -> VideoInfo:
+def probe_video(container: av.container.InputContainer, path: Path, rate: Fraction | None = None,
+                deinterlace: str = "auto") -> VideoInfo:
     """Describe the main video stream of an open container, or raise InputError when there is none.
 
     Decodes the first frame for its display matrix, then rewinds the
     container, so decoding can start from the beginning (RewindFailed when
     it cannot: InputVideo.open then opens the file again). ``rate`` (frames
     per second) overrides the stream's own: for raw streams without timing.
+    ``deinterlace`` (auto, on, off) decides ``info.deinterlace`` from the
+    field order found (rtsr.io.deinterlace).
     """
     stream = main_video_stream(container)
     if stream is None:
@@ -142,10 +148,12 @@ def probe_video(container: av.container.InputContainer, path: Path, rate: Fracti
     elif not frames and rate and container_seconds(container) and not raw:  # a raw stream's "duration" is a guess
         frames = round(container_seconds(container) * float(rate))
     sar = ctx.sample_aspect_ratio
-    matrix, rewind_error = _first_frame_display_matrix(container, stream)
+    first, rewind_error = _first_frame(container, stream)
+    order = field_order(ctx.field_order, first)
     info = VideoInfo(stream.index, ctx.width, ctx.height, fmt.name, layout, color, stream.time_base,
                      Fraction(rate) if rate else None, int(frames or 0),
-                     Fraction(sar) if sar and sar != 1 else None, matrix)
+                     Fraction(sar) if sar and sar != 1 else None, _display_matrix(first), order,
+                     wants_deinterlacing(deinterlace, order))
     if rewind_error is not None:
         raise RewindFailed(f"cannot rewind the input after probing it ({rewind_error})", info)
     return info
@@ -184,27 +192,31 @@ def chroma_shift(pix_fmt: str) -> tuple[int, int]:
     return (64 // chroma.width).bit_length() - 1, (64 // chroma.height).bit_length() - 1
 
 
-def _first_frame_display_matrix(container: av.container.InputContainer,
-                                stream: av.video.stream.VideoStream) -> tuple[tuple[int, ...] | None, str | None]:
-    """The display matrix (rotation, flips) of the first frame, or None; and why the container could
-    not be rewound after, or None when it was.
+def _first_frame(container: av.container.InputContainer,
+                 stream: av.video.stream.VideoStream) -> tuple[av.VideoFrame | None, str | None]:
+    """The first frame (None when it cannot be decoded); and why the container could not be rewound
+    after, or None when it was."""
+    stream.thread_type = "AUTO"  # before the decoder opens: the run decodes with these threads
+    try:
+        frame = next(container.decode(stream), None)
+    except av.FFmpegError:  # an unreadable start: the run itself will meet it and say so
+        frame = None
+    try:
+        container.seek(0)  # also flushes the decoder
+    except av.FFmpegError as err:
+        return frame, err.strerror or str(err)
+    return frame, None
+
+
+def _display_matrix(frame: av.VideoFrame | None) -> tuple[int, ...] | None:
+    """The display matrix (rotation, flips) of a decoded frame, or None.
 
     Phones store portrait video as landscape pictures plus this matrix; an
     output without it plays sideways. PyAV exposes it only on decoded frames.
     """
-    stream.thread_type = "AUTO"  # before the decoder opens: the run decodes with these threads
-    try:
-        frame = next(container.decode(stream), None)
-        matrices = [bytes(side_data) for side_data in (frame.side_data if frame else ())
-                    if side_data.type == av.sidedata.sidedata.Type.DISPLAYMATRIX]
-    except av.FFmpegError:  # an unreadable start: the run itself will meet it and say so
-        matrices = []
-    matrix = tuple(np.frombuffer(matrices[0], np.int32).tolist()) if matrices else None
-    try:
-        container.seek(0)  # also flushes the decoder
-    except av.FFmpegError as err:
-        return matrix, err.strerror or str(err)
-    return matrix, None
+    matrices = [bytes(side_data) for side_data in (frame.side_data if frame else ())
+                if side_data.type == av.sidedata.sidedata.Type.DISPLAYMATRIX]
+    return tuple(np.frombuffer(matrices[0], np.int32).tolist()) if matrices else None
 
 
 class InputVideo:
@@ -218,17 +230,17 @@ class InputVideo:
         self.path, self.container, self.info = Path(path), container, info
 
     @classmethod
-    def open(cls, path: Path, rate: Fraction | None = None) -> InputVideo:
+    def open(cls, path: Path, rate: Fraction | None = None, deinterlace: str = "auto") -> InputVideo:
         """Open and probe ``path``; raises InputError when it is not a video rtsr can read.
 
         ``rate`` (frames per second) overrides the stream's: raw elementary
         streams (.h264, .hevc, .m2v) may carry none. Inputs whose demuxer
         cannot seek back after the probe (raw streams) are opened a second
-        time rather than rewound.
+        time rather than rewound. ``deinterlace``: auto, on or off (rtsr.io.deinterlace).
         """
         container = open_input(path)
         try:
-            return cls(path, container, probe_video(container, path, rate))
+            return cls(path, container, probe_video(container, path, rate, deinterlace))
         except RewindFailed as failed:
             container.close()
             if failed.info is None or not Path(path).is_file():

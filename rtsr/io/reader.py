@@ -30,6 +30,8 @@ from typing import Protocol
 
 import av
 
+from rtsr.io.deinterlace import deinterlaced
+
 log = logging.getLogger("rtsr")
 
 
@@ -97,8 +99,10 @@ class FrameReader:
 
     def __init__(self, container: av.container.InputContainer | None,
                  stream: av.video.stream.VideoStream | None, *, step: int = 1, after_pts: int | None = None,
-                 drop_damaged: bool = False, clock: Clock | None = None, reorder_depth: int = 8) -> None:
+                 drop_damaged: bool = False, clock: Clock | None = None, reorder_depth: int = 8,
+                 deinterlace: str | None = None) -> None:
         self.container, self.stream = container, stream
+        self.deinterlace = deinterlace  # a field order: frames leave through bwdif (rtsr.io.deinterlace)
         self.decoder: av.CodecContext | None = stream.codec_context if stream is not None else None
         self._packets: Iterable[av.Packet] | None = None
         self._time_base: Fraction | None = None  # stamped on frames decoded from bare packets
@@ -117,7 +121,7 @@ class FrameReader:
     @classmethod
     def from_packets(cls, decoder: av.CodecContext, packets: Iterable[av.Packet], time_base: Fraction, *,
                      first_pts: int | None = None, end_pts: int | None = None, step: int = 1,
-                     clock: Clock | None = None) -> FrameReader:
+                     clock: Clock | None = None, deinterlace: str | None = None) -> FrameReader:
         """Frames decoded by ``decoder`` from ``packets`` (decode order), kept when ``first_pts <= pts < end_pts``.
 
         ``time_base`` is the packets' (a bare decoder does not stamp it on frames).
@@ -126,13 +130,19 @@ class FrameReader:
         ``first_pts`` and may run past ``end_pts``, so that every frame of the
         range comes out with the pts the whole input's decode gives it.
         """
-        reader = cls(None, None, step=step, clock=clock)
+        reader = cls(None, None, step=step, clock=clock, deinterlace=deinterlace)
         reader.decoder, reader._packets, reader._time_base = decoder, packets, time_base
         reader.first_pts, reader.end_pts = first_pts, end_pts
         decoder.thread_type = "AUTO"
         return reader
 
     def frames(self) -> Iterator[av.VideoFrame]:
+        """The frames in display order (deinterlaced when asked), under the policy above."""
+        if self.deinterlace is None:
+            return self._decoded()
+        return deinterlaced(self._decoded(), self.deinterlace, self.clock)
+
+    def _decoded(self) -> Iterator[av.VideoFrame]:
         if self.after_pts is not None and self.container is not None:
             self._seek(self.after_pts)
         if self._packets is not None:

@@ -20,6 +20,7 @@ import cv2
 
 from rtsr.errors import InputError
 from rtsr.io.probe import frame_step, main_video_stream
+from rtsr.io.deinterlace import field_order
 from rtsr.io.reader import FrameReader
 from rtsr.threads import call_on_thread
 
@@ -146,8 +147,10 @@ class PyAVSource:
 
     def _decode(self, stop: threading.Event) -> Iterator[tuple[av.VideoFrame, float]]:
         time_base = self.stream.time_base
+        order = field_order(self.stream.codec_context.field_order, None)  # broadcast streams are interlaced
         reader = FrameReader(self.container, self.stream, step=frame_step(self.rate, time_base),
-                             reorder_depth=0)  # held frames are latency
+                             reorder_depth=0,  # held frames are latency
+                             deinterlace=order if order in ("tff", "bff") else None)
         started: float | None = None
         first_pts: float | None = None
         for frame in reader.frames():
