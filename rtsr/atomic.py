@@ -39,6 +39,29 @@ def remove_stale_temporaries(path: Path) -> None:
         stale.unlink(missing_ok=True)
 
 
+def orphaned_temporaries(path: Path) -> list[Path]:
+    """Temporary files of ``path`` whose writer is no longer running (killed before it could rename them)."""
+    path = Path(path)
+    pattern = glob.escape(f".{path.stem}.rtsr-") + "*" + glob.escape(f".partial{path.suffix}")
+    found = []
+    for candidate in sorted(path.parent.glob(pattern)):
+        pid = candidate.name[len(f".{path.stem}.rtsr-"):].split(".", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and _running(int(pid)):
+            continue  # another rtsr is writing it now
+        found.append(candidate)
+    return found
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: running
+        return True
+    return True
+
+
 def fsync_file(path: Path) -> None:
     """Flush a closed file's data to the disk."""
     with open(path, "rb") as handle:

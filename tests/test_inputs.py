@@ -269,3 +269,15 @@ def test_segment_workers_die_with_their_driver(clip_factory, tmp_path) -> None:
     alive = [pid for pid in workers if Path(f"/proc/{pid}").exists()
              and "Z" not in Path(f"/proc/{pid}/stat").read_text().split()[2]]
     assert not alive, alive
+
+
+def test_a_folder_of_pictures_says_what_to_do(tmp_path, capsys) -> None:
+    import cv2
+
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for index in range(3):
+        cv2.imwrite(str(folder / f"{index:05d}.png"), np.zeros((16, 16, 3), np.uint8))
+    assert main([str(folder), "-o", f"{tmp_path / 'out'}/"]) == 1
+    err = capsys.readouterr().err
+    assert "3 still pictures" in err and "rtsr photo.png -o photo_x3.png" in err

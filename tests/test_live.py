@@ -322,3 +322,22 @@ def test_a_killed_recording_leaves_a_playable_hidden_file_and_nothing_at_the_pat
     assert not out.exists()
     (partial,) = tmp_path.glob(".rec.rtsr-*.partial.mp4")
     assert len(frame_times(partial)) >= 24  # the fragments written before the kill play
+
+
+def test_the_next_recording_to_the_same_path_keeps_a_killed_one_in_sight(random_weights, tmp_path) -> None:
+    from rtsr.live.command import rescue_partial_recordings
+
+    out = tmp_path / "rec.mp4"
+    process = _start_live_recording(random_weights, out)
+    process.kill()
+    process.wait(10)
+    (kept,) = rescue_partial_recordings(out, "keep")
+    assert kept.name.startswith("rec.partial-") and kept.suffix == ".mp4" and len(frame_times(kept)) >= 24
+    assert not list(tmp_path.glob(".rec.rtsr-*"))
+    assert rescue_partial_recordings(out, "keep") == []  # said once
+    hidden = tmp_path / ".rec.rtsr-999999.partial.mp4"  # no such process: orphaned
+    hidden.write_bytes(b"x")
+    assert rescue_partial_recordings(out, "remove") == [] and not hidden.exists()
+    mine = tmp_path / f".rec.rtsr-{os.getppid()}.partial.mp4"  # a running writer's: left alone
+    mine.write_bytes(b"x")
+    assert rescue_partial_recordings(out, "remove") == [] and mine.exists()

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
+import time
 from pathlib import Path
 
+from rtsr.atomic import orphaned_temporaries
 from rtsr.cli_args import ENGINE_HELP, crf_value, positive_seconds, upscaler_from
 from rtsr.errors import RtsrError
 from rtsr.io.encode import check_encoder_settings, video_encoder
 from rtsr.io.output import check_output
 from rtsr.live import KEYS, LiveOptions, LiveUpscaler, open_source, run_live
 from rtsr.live.sources import NETWORK_TIMEOUT
+
+log = logging.getLogger("rtsr")
 
 LIVE_EPILOG = """\
 examples:
@@ -29,6 +34,28 @@ It never falls behind the source: when upscaling is slower, the newest frame
 wins and the others are counted as dropped. Ctrl-C finalizes a recording."""
 
 
+def rescue_partial_recordings(output: Path, what: str) -> list[Path]:
+    """Recordings to ``output`` that a killed ``rtsr live`` left hidden: made visible (keep) or removed.
+
+    Each plays up to its last whole second (the recorder's streamable muxing).
+    Returns the files kept.
+    """
+    kept = []
+    for partial in orphaned_temporaries(output):
+        size = partial.stat().st_size / 1e6
+        if what == "remove":
+            partial.unlink(missing_ok=True)
+            log.warning("removed %s (%.1f MB), a recording to %s cut off by a kill", partial.name, size, output)
+            continue
+        stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(partial.stat().st_mtime))
+        visible = output.with_name(f"{output.stem}.partial-{stamp}{output.suffix}")
+        partial.rename(visible)
+        kept.append(visible)
+        log.warning("a recording to %s was cut off by a kill: kept as %s (%.1f MB, plays up to its last "
+                    "second); --partial remove removes such files", output, visible, size)
+    return kept
+
+
 def live_command(argv: list[str], parser_class: type[argparse.ArgumentParser]) -> int:
     """``rtsr live SOURCE``."""
     parser = parser_class(prog="rtsr live", description="Upscale a webcam, stream or file live, on screen "
@@ -43,6 +70,9 @@ def live_command(argv: list[str], parser_class: type[argparse.ArgumentParser]) -
     parser.add_argument("-o", "--output", type=Path,
                         help="record here (always with --no-window; with a window, where 'r' records)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    parser.add_argument("--partial", choices=("keep", "remove"), default="keep",
+                        help="a recording to the same -o cut off by a kill: keep it beside the output as "
+                             "NAME.partial-TIME.EXT (default), or remove it")
     parser.add_argument("--no-window", action="store_true", help="no display: for servers")
     parser.add_argument("--timeout", type=positive_seconds, default=NETWORK_TIMEOUT, metavar="S",
                         help=f"seconds a network stream may stay silent, connecting or playing "
@@ -55,6 +85,7 @@ def live_command(argv: list[str], parser_class: type[argparse.ArgumentParser]) -
     args = parser.parse_args(argv)
     if args.output is not None:
         check_output(args.output, args.overwrite)
+        rescue_partial_recordings(args.output, args.partial)
         check_encoder_settings(video_encoder(args.codec).name, args.crf, args.preset)
     if not args.no_window and sys.platform.startswith("linux") and not os.environ.get("DISPLAY") \
             and not os.environ.get("WAYLAND_DISPLAY"):
