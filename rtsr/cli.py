@@ -24,7 +24,7 @@ from rtsr.errors import RtsrError
 from rtsr.io.deinterlace import MODES
 from rtsr.io.encode import check_encoder_settings, video_encoder
 from rtsr.io.output import OUTPUT_FORMATS, check_paths
-from rtsr.io.probe import InputVideo, VideoInfo
+from rtsr.io.probe import InputVideo, VideoInfo, is_pipe
 from rtsr.cli_args import ENGINE_HELP, crf_value, jobs_value, positive_seconds, rate_value, upscaler_from
 from rtsr.live.command import live_command
 from rtsr.logs import log_to_stderr
@@ -51,6 +51,8 @@ examples:
   rtsr film.mkv -o film_x3.mkv --ray          the segments on a Ray cluster ($RAY_ADDRESS or local)
   rtsr photo.jpg -o photo_x3.png              a picture to a picture (.png, .jpg, .webp, .tif, .bmp)
   rtsr clip.h264 -o clip_x3.mkv --fps 30      a raw stream; --fps when it carries no frame rate
+  cat clip.ts | rtsr - -o clip_x2.mkv         from a pipe, in one pass (no segments, no resume)
+  rtsr clip.mkv -o - --scale 2 | mpv -        to a pipe: Matroska (or -f mpegts) as it is encoded
 
 engines: auto picks tensorrt > cuda on a GPU; without one it times the CPU engines (PyTorch cpu,
   openvino) on the run's frame size, keeps the fastest and remembers the verdict (rtsr engines list);
@@ -108,6 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--deinterlace", choices=MODES, default="auto",
                         help="interlaced input (DVD, broadcast, camcorder) through FFmpeg's bwdif before upscaling: "
                              "auto (when the stream or its first frame says interlaced), on, off (default auto)")
+    parser.add_argument("-f", "--format", choices=("matroska", "mkv", "mpegts", "ts", "nut"),
+                        help="container of a stream written to standard output (-o -): matroska (default), "
+                             "mpegts or nut")
     parser.add_argument("--fps", type=rate_value, metavar="RATE",
                         help="the input's frame rate (24, 29.97, 30000/1001): for raw streams (.h264, .hevc) that "
                              "carry none or the wrong one; one input only")
@@ -184,6 +189,8 @@ def _upscale(args: argparse.Namespace) -> int:
         return _upscale_many(args)
     if is_picture_output(args.output):
         return _upscale_picture(args)
+    if is_pipe(args.input[0]) or str(args.output) == "-" or is_pipe(args.output):
+        return _upscale_stream(args)
     with _validate(args) as video:
         upscaler = upscaler_from(args)
         _warn_if_slow(upscaler, video.info)
@@ -193,6 +200,22 @@ def _upscale(args: argparse.Namespace) -> int:
             progress=not args.quiet and sys.stderr.isatty(), jobs=args.jobs,
             segment_seconds=args.segment_seconds, ray=args.ray, ray_timeout=args.timeout,
         )
+    if not args.quiet:
+        print(report.summary(), file=sys.stderr)
+    return EXIT_OK
+
+
+def _upscale_stream(args: argparse.Namespace) -> int:
+    """A pipe in or out (rtsr.streaming): ``cat x.ts | rtsr - -o out.mkv``, ``rtsr in.mp4 -o - | mpv -``."""
+    _check_settings(args)
+    if len(args.input) > 1:
+        raise RtsrError("a pipe takes one input")
+    log.info("one pass (a pipe): no segments, and no resume if it is interrupted")
+    upscaler = upscaler_from(args)
+    report = upscaler.upscale_stream(
+        args.input[0], "-" if str(args.output) in ("-", "pipe:1", "/dev/stdout") else args.output,
+        codec=args.codec, crf=args.crf, preset=args.preset, pix_fmt=args.pix_fmt, format=args.format,
+        progress=not args.quiet and sys.stderr.isatty(), deinterlace=args.deinterlace, fps=args.fps)
     if not args.quiet:
         print(report.summary(), file=sys.stderr)
     return EXIT_OK

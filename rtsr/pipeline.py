@@ -208,6 +208,10 @@ def run_stages(decode: DecodeStage, upscale: UpscaleStage, encode: EncodeStage, 
     try:
         while True:
             item = pipeline.get(pipeline.to_upscale)
+            if isinstance(item, av.Packet):  # a copied stream's, in a one-pass run (rtsr.streaming)
+                if not pipeline.put(pipeline.to_encode, item):
+                    break
+                continue
             done = upscale.flush() if item is END else upscale.push(item)
             if not all(pipeline.put(pipeline.to_encode, out) for out in done):
                 break

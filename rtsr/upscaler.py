@@ -16,10 +16,11 @@ from rtsr.engines import choose_engine, make_engine
 from rtsr.engines.picking import settle_engine
 from rtsr.errors import InputError
 from rtsr.io.encode import EncodeSettings, check_encoder_settings, resolve_codec, video_encoder
-from rtsr.io.output import check_paths, muxer_for
-from rtsr.io.probe import InputVideo, VideoInfo
+from rtsr.io.output import check_output, check_paths, muxer_for
+from rtsr.io.probe import InputVideo, VideoInfo, is_pipe
 from rtsr.models import check_scale, get_architecture
 from rtsr.runs import RunOptions, upscale_input
+from rtsr.streaming import STDOUT, stream_format, stream_video
 from rtsr.segments.driver import DEFAULT_SEGMENT_SECONDS
 from rtsr.segments.ray_pool import RAY_CONNECT_SECONDS
 from rtsr.plane_upscaler import PlaneUpscaler, upscale_rgb_image
@@ -164,6 +165,34 @@ class Upscaler:
         check_encoder_settings(video_encoder(self.codec_for(codec, Path(dst))).name, crf, preset)
         with InputVideo.open(Path(src), Fraction(fps) if fps else None, deinterlace) as video:
             return self._run(video, Path(dst), options)
+
+    def upscale_stream(self, src: str | Path | InputVideo, dst: str | Path, *, codec: str = "auto",
+                       crf: float | None = 18, preset: str | None = "medium", pix_fmt: str | None = None,
+                       format: str | None = None, progress: bool = False, deinterlace: str = "auto",
+                       fps: Fraction | float | None = None) -> Report:
+        """Upscale in one pass, for pipes: ``src`` "-" reads standard input, ``dst`` "-" writes standard
+        output (Matroska unless ``format`` says mpegts or nut). No segments, no resume (rtsr.streaming).
+        Audio and subtitles are copied as for files. A file ``dst`` appears only when complete."""
+        dst = str(dst)
+        muxer = stream_format(format, dst)
+        if dst != STDOUT:
+            check_output(Path(dst), overwrite=False)
+        if isinstance(src, InputVideo):
+            return self._stream(src, dst, muxer, codec, EncodeSettings(codec, crf, preset, pix_fmt), progress)
+        rate = Fraction(fps) if fps else None
+        opener = InputVideo.open_pipe if is_pipe(Path(src)) else InputVideo.open
+        with opener(Path(src), rate, deinterlace) as video:
+            return self._stream(video, dst, muxer, codec, EncodeSettings(codec, crf, preset, pix_fmt), progress)
+
+    def _stream(self, video: InputVideo, dst: str, muxer: str, codec: str, settings: EncodeSettings,
+                progress: bool) -> Report:
+        settings = dataclasses.replace(settings, codec=resolve_codec(codec, self.engine.device.type == "cuda", muxer))
+        report = Report(source=str(video.path), output="standard output" if dst == STDOUT else dst, model=self.model,
+                        scale=self.scale, engine=self.engine_description(), codec=settings.codec)
+        report.jobs_reason = "one pass: a pipe is read once, so no segments and no resume"
+        report = stream_video(self, video, dst, settings, muxer, report, terminal_progress if progress else None)
+        report.engine = self.engine_description()
+        return report
 
     def upscale_videos(self, inputs: list[str | Path], out_dir: str | Path, *, codec: str = "auto",
                        crf: float | None = 18, preset: str | None = "medium", pix_fmt: str | None = None,

@@ -68,15 +68,49 @@ def test_raw_elementary_streams_open_like_files(tmp_path, fmt, codec, suffix, ca
         assert container.duration / 1e6 == pytest.approx(0.8, abs=0.05)
 
 
-def test_pipes_are_refused_before_any_work_with_what_to_do(clip_factory, tmp_path) -> None:
-    clip = clip_factory("c.mp4")
+def test_a_pipe_in_is_upscaled_in_one_pass_with_its_audio(clip_factory, tmp_path) -> None:
+    clip = clip_factory("c.mkv", frames=24)
+    out = tmp_path / "o.mkv"
     with open(clip, "rb") as data:
-        piped = subprocess.run([sys.executable, "-m", "rtsr", "/dev/stdin", "-o", str(tmp_path / "o.mkv")],
+        piped = subprocess.run([sys.executable, "-m", "rtsr", "-", "-o", str(out), "--scale", "2", "--engine", "cpu"],
+                               stdin=data, capture_output=True, text=True, timeout=120)
+    assert piped.returncode == 0, piped.stderr
+    assert "one pass" in piped.stderr and "copied: #1 audio aac" in piped.stderr
+    with av.open(str(out)) as container:
+        assert [s.type for s in container.streams] == ["video", "audio"]
+        assert container.streams.video[0].width == 192
+    assert len(frames_of(out)) == 24
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.mkv", "o.mkv"]  # no temporary, no work folder
+
+
+@pytest.mark.parametrize("fmt, magic", [(None, b"\x1a\x45\xdf\xa3"), ("mpegts", b"G")])
+def test_a_pipe_out_carries_the_stream_as_it_is_encoded(clip_factory, tmp_path, fmt, magic) -> None:
+    clip = clip_factory("c.mp4", frames=24)
+    piped = subprocess.run([sys.executable, "-m", "rtsr", str(clip), "-o", "-", "--scale", "2", "--engine", "cpu",
+                            *(["-f", fmt] if fmt else [])], capture_output=True, timeout=120)
+    assert piped.returncode == 0, piped.stderr.decode()
+    assert piped.stdout.startswith(magic) and b"wrote standard output" in piped.stderr  # logs on stderr only
+    (tmp_path / "got").write_bytes(piped.stdout)
+    with av.open(str(tmp_path / "got")) as container:
+        assert sorted(s.type for s in container.streams) == ["audio", "video"]
+    assert len(frames_of(tmp_path / "got")) == 24
+
+
+def test_an_mp4_with_its_index_at_the_end_says_why_it_cannot_come_through_a_pipe(clip_factory, tmp_path) -> None:
+    clip = clip_factory("c.mp4", width=320, height=240, frames=96)  # beyond what FFmpeg's buffer can seek back in
+    with open(clip, "rb") as data:
+        piped = subprocess.run([sys.executable, "-m", "rtsr", "-", "-o", str(tmp_path / "o.mkv")],
                                stdin=data, capture_output=True, text=True, timeout=60)
-    assert piped.returncode == 1 and "reads files, not pipes" in piped.stderr and "cat > clip.ts" in piped.stderr
-    assert [p.name for p in tmp_path.iterdir()] == ["c.mp4"]  # no work folder, no output
-    assert main(["-", "-o", str(tmp_path / "o.mkv")]) == 1
-    assert main([str(clip), "-o", "-"]) == 1
+    assert piped.returncode == 1 and "+faststart" in piped.stderr and "Traceback" not in piped.stderr
+
+
+def test_the_python_api_streams_too(clip_factory, tmp_path) -> None:
+    from rtsr.upscaler import Upscaler
+
+    report = Upscaler("fsrcnn", 2, "cpu").upscale_stream(clip_factory("c.mkv"), tmp_path / "o.mkv")
+    assert report.frames == 12 and report.jobs_reason.startswith("one pass")
+    with pytest.raises(RtsrError, match="is a pipe"):
+        Upscaler("fsrcnn", 2, "cpu").upscale_video("-", tmp_path / "x.mkv")
 
 
 # --------------------------------------------------------------------------- interlaced video
@@ -222,8 +256,11 @@ def test_ray_addresses_are_checked_within_the_timeout() -> None:
         check_ray_address(f"127.0.0.1:{port}", 1.0)
     assert time.perf_counter() - started < 3
     silent.close()
+    unused = socket.socket()
+    unused.bind(("127.0.0.1", 0))  # a port nobody listens on
     with pytest.raises(RtsrError, match="cannot reach"):
-        check_ray_address(f"127.0.0.1:{port}", 1.0)  # nothing listens there now
+        check_ray_address(f"127.0.0.1:{unused.getsockname()[1]}", 1.0)
+    unused.close()
     grpc, port = _listener(bytes([0, 0, 0, 4, 0, 0, 0, 0, 0]))  # an HTTP/2 SETTINGS frame, as gRPC sends
     check_ray_address(f"127.0.0.1:{port}", 2.0)
     check_ray_address(f"ray://127.0.0.1:{port}", 2.0)

@@ -210,9 +210,23 @@ def choose_pix_fmt(codec: av.codec.Codec, layout: PlaneLayout, requested: str | 
     return supported[0]
 
 
+# MPEG-TS has no codec table for FFmpeg to query (PyAV lists 8 codecs); what its muxer writes, by name.
+MPEGTS_CODECS = frozenset({"h264", "libx264", "h264_nvenc", "libopenh264", "hevc", "libx265", "hevc_nvenc",
+                           "mpeg2video", "mpeg1video", "mpeg4", "av1", "libsvtav1", "libaom-av1", "vc1", "aac",
+                           "libfdk_aac", "mp2", "mp3", "libmp3lame", "ac3", "eac3", "dts", "opus", "libopus",
+                           "truehd", "dvb_subtitle", "dvbsub", "dvb_teletext", "hdmv_pgs_subtitle"})
+
+
+def muxer_holds(output: av.container.OutputContainer, codec: str) -> bool:
+    """Whether ``output``'s muxer can hold ``codec`` (an encoder's or a copied stream's codec name)."""
+    if output.format.name == "mpegts":
+        return codec in MPEGTS_CODECS
+    return codec in output.supported_codecs
+
+
 def add_video_stream(output: av.container.OutputContainer, plan: EncodePlan) -> av.video.stream.VideoStream:
     """Add the planned video stream to ``output`` (not yet started); EncodeError when the container can't hold it."""
-    if plan.codec not in output.supported_codecs:
+    if not muxer_holds(output, plan.codec):
         raise EncodeError(f"a {plan.muxer} file cannot hold {plan.codec} video; choose another --codec or extension")
     options = {**encoder_options(plan.codec, plan.crf, plan.preset), **plan.options}
     if plan.codec == "libsvtav1":

@@ -29,8 +29,7 @@ def check_output(dst: Path, overwrite: bool) -> str:
     """Validate an output path (extension, existing file, directory); returns the muxer name."""
     dst = Path(dst)
     if is_pipe(dst):
-        raise InputError(f"rtsr writes files, not pipes ({dst}): name an output file; "
-                         "`rtsr live FILE` shows a file upscaled as it plays")
+        raise InputError(f"{dst} is a pipe: it is written in one pass (`rtsr IN -o -`, Upscaler.upscale_stream)")
     muxer = muxer_for(dst)
     if dst.is_dir():
         raise InputError(f"output is a directory: {dst}")

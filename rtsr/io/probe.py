@@ -87,9 +87,8 @@ def open_input(path: Path) -> av.container.InputContainer:
     if is_pipe(path):
         # A pipe cannot be rewound after the probe, cut into segments or read again for the final mux:
         # refused before any work, rather than failing after it.
-        raise InputError(f"rtsr reads files, not pipes ({path}): save the stream first (`cat > clip.ts`, "
-                         "`ffmpeg -i URL -c copy clip.mkv`), then `rtsr clip.ts -o OUT`; "
-                         "`rtsr live URL -o OUT` records a network stream upscaled")
+        raise InputError(f"{path} is a pipe: it is read in one pass (`rtsr - -o OUT`, Upscaler.upscale_stream), "
+                         "without segments or resume")
     if not path.exists():
         raise InputError(f"input not found: {path}")
     if path.is_dir():
@@ -118,7 +117,7 @@ RAW_STREAM_FORMATS = frozenset({"h264", "hevc", "vvc", "mpegvideo", "m4v", "cavs
 
 
 def probe_video(container: av.container.InputContainer, path: Path, rate: Fraction | None = None,
-                deinterlace: str = "auto") -> VideoInfo:
+                deinterlace: str = "auto", rewind: bool = True) -> VideoInfo:
     """Describe the main video stream of an open container, or raise InputError when there is none.
 
     Decodes the first frame for its display matrix, then rewinds the
@@ -126,13 +125,17 @@ def probe_video(container: av.container.InputContainer, path: Path, rate: Fracti
     it cannot: InputVideo.open then opens the file again). ``rate`` (frames
     per second) overrides the stream's own: for raw streams without timing.
     ``deinterlace`` (auto, on, off) decides ``info.deinterlace`` from the
-    field order found (rtsr.io.deinterlace).
+    field order found (rtsr.io.deinterlace). ``rewind`` False (a pipe) decodes
+    nothing: no display matrix, and the field order from the stream's flag only.
     """
     stream = main_video_stream(container)
     if stream is None:
         raise InputError(f"{path} has no video stream")
     ctx = stream.codec_context
     if not ctx.width or not ctx.height or ctx.format is None:
+        if not rewind and "mp4" in container.format.name:
+            raise InputError(f"{path}: an MP4 whose index is at its end cannot be read from a pipe; give the "
+                             "file itself, or remux it with `ffmpeg -i IN -c copy -movflags +faststart OUT.mp4`")
         raise InputError(f"{path}: the video stream has no decodable picture size")
     fmt = ctx.format
     layout = format_layout(fmt)
@@ -148,7 +151,7 @@ def probe_video(container: av.container.InputContainer, path: Path, rate: Fracti
     elif not frames and rate and container_seconds(container) and not raw:  # a raw stream's "duration" is a guess
         frames = round(container_seconds(container) * float(rate))
     sar = ctx.sample_aspect_ratio
-    first, rewind_error = _first_frame(container, stream)
+    first, rewind_error = _first_frame(container, stream) if rewind else (None, None)
     order = field_order(ctx.field_order, first)
     info = VideoInfo(stream.index, ctx.width, ctx.height, fmt.name, layout, color, stream.time_base,
                      Fraction(rate) if rate else None, int(frames or 0),
@@ -248,6 +251,23 @@ class InputVideo:
             container = open_input(path)
             container.streams[failed.info.index].thread_type = "AUTO"
             return cls(path, container, failed.info)
+        except BaseException:
+            container.close()
+            raise
+
+    @classmethod
+    def open_pipe(cls, path: Path, rate: Fraction | None = None, deinterlace: str = "auto") -> InputVideo:
+        """Open a pipe (``-``: standard input, or a FIFO) for one pass, probed without rewinding.
+
+        FFmpeg keeps the packets it read to find the streams and hands them
+        out again, so nothing is lost; only rtsr.streaming reads such an input.
+        """
+        try:
+            container = av.open("pipe:0" if str(path) in ("-", "pipe:", "pipe:0") else str(path), "r")
+        except av.FFmpegError as err:
+            raise InputError(f"cannot read {path}: not a media stream FFmpeg understands ({err.strerror})") from None
+        try:
+            return cls(path, container, probe_video(container, path, rate, deinterlace, rewind=False))
         except BaseException:
             container.close()
             raise

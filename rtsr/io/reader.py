@@ -24,7 +24,7 @@ import heapq
 import itertools
 import logging
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from fractions import Fraction
 from typing import Protocol
 
@@ -100,9 +100,13 @@ class FrameReader:
     def __init__(self, container: av.container.InputContainer | None,
                  stream: av.video.stream.VideoStream | None, *, step: int = 1, after_pts: int | None = None,
                  drop_damaged: bool = False, clock: Clock | None = None, reorder_depth: int = 8,
-                 deinterlace: str | None = None) -> None:
+                 deinterlace: str | None = None, other_streams: tuple[av.stream.Stream, ...] = (),
+                 on_packet: Callable[[av.Packet], object] | None = None) -> None:
         self.container, self.stream = container, stream
         self.deinterlace = deinterlace  # a field order: frames leave through bwdif (rtsr.io.deinterlace)
+        # A one-pass run (rtsr.streaming) reads the streams it copies in the same pass: their packets
+        # go to ``on_packet`` as they are demuxed, in file order among the frames.
+        self.other_streams, self.on_packet = other_streams, on_packet
         self.decoder: av.CodecContext | None = stream.codec_context if stream is not None else None
         self._packets: Iterable[av.Packet] | None = None
         self._time_base: Fraction | None = None  # stamped on frames decoded from bare packets
@@ -147,10 +151,16 @@ class FrameReader:
             self._seek(self.after_pts)
         if self._packets is not None:
             packets: Iterable[av.Packet | None] = itertools.chain(self._packets, [None])  # None flushes
+        elif self.other_streams:
+            packets = self.container.demux([self.stream, *self.other_streams])
         else:
             packets = self.container.demux(self.stream)
         awaiting_keyframe = False
         for packet in packets:
+            if self.other_streams and packet.stream.index != self.stream.index:
+                if packet.size:
+                    self.on_packet(packet)
+                continue
             started = time.perf_counter()
             try:
                 decoded = self.decoder.decode(packet)

@@ -17,6 +17,7 @@ from pathlib import Path
 import av
 
 from rtsr.errors import DecodeError, EncodeError
+from rtsr.io.encode import MPEGTS_CODECS
 from rtsr.report import Report
 
 log = logging.getLogger("rtsr")
@@ -76,7 +77,7 @@ def assemble(src: Path, video_index: int, chunks: list[Path], plan: list[int], t
         if chapters:
             output.set_chapters(chapters)
             report.chapters = len(chapters)
-        copies = _add_copies(source, output, plan)
+        copies = add_copies(source, output, plan)
         output.start_encoding()
         others = source.demux([source.streams[i] for i in copies]) if copies else iter(())
         video_packets = ((packet, video) for packet in _video_packets(chunks, headers))
@@ -156,7 +157,7 @@ def plan_copies(source: av.container.InputContainer, video_index: int, muxer: st
     not after hours of upscaling.
     """
     with av.open(io.BytesIO(), "w", format=muxer) as scratch:  # only asked what it can hold
-        supported = set(scratch.supported_codecs)
+        supported = MPEGTS_CODECS if muxer == "mpegts" else set(scratch.supported_codecs)
     chapters = len(source.chapters())
     chapter_track = bool(chapters) and "mov" in source.format.name.split(",")
     plan: list[int] = []
@@ -191,7 +192,7 @@ def plan_copies(source: av.container.InputContainer, video_index: int, muxer: st
     return plan
 
 
-def _add_copies(source: av.container.InputContainer, output: av.container.OutputContainer,
+def add_copies(source: av.container.InputContainer, output: av.container.OutputContainer,
                 plan: list[int]) -> dict[int, av.stream.Stream]:
     """Add the planned streams to ``output``; returns input index -> output stream for packet copies."""
     copies: dict[int, av.stream.Stream] = {}

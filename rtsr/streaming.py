@@ -1,0 +1,134 @@
+"""One pass from input to output, for pipes: ``cat clip.ts | rtsr - -o out.mkv``, ``rtsr in.mp4 -o - | mpv -``.
+
+A file run encodes into resumable chunks and muxes them with the input's
+other streams at the end, reading the input twice. A pipe can be read once
+and written once, so here the same stages (rtsr.pipeline: decode, upscale,
+encode threads) run with two differences:
+
+* the decode thread demuxes the copied streams (audio, subtitles) too, and
+  their packets travel through the queues beside the frames;
+* the encode thread writes one output container, the upscaled video encoded
+  and the copied packets muxed as they come (FFmpeg interleaves them by time).
+
+No segments and no resume: an interrupted pipe cannot be read again. To
+standard output the stream is Matroska (or ``--format mpegts``), written as
+it is encoded; to a file it is written to a hidden temporary and renamed at
+the end, as every rtsr output is.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import av
+
+from rtsr.atomic import commit_file, temporary_path
+from rtsr.errors import EncodeError
+from rtsr.io.encode import (
+    EncodePlan,
+    EncodeSettings,
+    add_video_stream,
+    check_encoder_settings,
+    check_size,
+    choose_pix_fmt,
+    video_encoder,
+)
+from rtsr.io.probe import InputVideo
+from rtsr.io.reader import FrameReader
+from rtsr.io.remux import add_copies, copyable_tags, plan_copies
+from rtsr.pipeline import DecodeStage, EncodeStage, Pipeline, UpscaleStage, run_stages
+from rtsr.report import ProgressFactory, Report, StageClock
+
+log = logging.getLogger("rtsr")
+
+STREAM_FORMATS = {"matroska": "matroska", "mkv": "matroska", "mpegts": "mpegts", "ts": "mpegts", "nut": "nut"}
+STDOUT = "-"
+
+
+class StreamWriter:
+    """The encode thread's end of a one-pass run: frames encoded, copied packets muxed, into one container."""
+
+    def __init__(self, output: av.container.OutputContainer, video: av.video.stream.VideoStream,
+                 copies: dict[int, av.stream.Stream]) -> None:
+        self.output, self.video, self.copies = output, video, copies
+        self.frames = 0
+
+    def write(self, item: av.VideoFrame | av.Packet) -> None:
+        if isinstance(item, av.Packet):
+            target = self.copies.get(item.stream.index)
+            if target is not None:
+                item.stream = target
+                self.output.mux(item)
+            return
+        self.output.mux(self.video.encode(item))
+        self.frames += 1
+
+    def finish(self) -> None:
+        self.output.mux(self.video.encode(None))  # the encoder's held frames
+
+    def close(self) -> None:
+        """Nothing here: the run closes the container."""
+
+
+def stream_format(requested: str | None, dst: str) -> str:
+    """The muxer of a one-pass output: ``--format``, else by the file's extension, else Matroska."""
+    if requested:
+        if requested not in STREAM_FORMATS:
+            raise EncodeError(f"--format takes {', '.join(sorted(set(STREAM_FORMATS)))}, not {requested!r}")
+        return STREAM_FORMATS[requested]
+    if dst == STDOUT:
+        return "matroska"
+    from rtsr.io.output import muxer_for  # noqa: PLC0415
+
+    return muxer_for(Path(dst))
+
+
+def stream_video(upscaler, video: InputVideo, dst: str, settings: EncodeSettings, muxer: str,
+                 report: Report, progress: ProgressFactory | None = None) -> Report:
+    """Upscale ``video`` into ``dst`` (a file path, or "-" for standard output) in one pass; fills ``report``."""
+    started = time.perf_counter()
+    info = video.info
+    codec = video_encoder(settings.codec)
+    check_encoder_settings(codec.name, settings.crf, settings.preset)
+    pix_fmt = choose_pix_fmt(codec, info.layout, settings.pix_fmt)
+    out_size = info.layout.encodable_size(info.width * upscaler.scale, info.height * upscaler.scale)
+    check_size(codec.name, out_size)
+    report.input_size, report.output_size, report.pix_fmt = info.size, out_size, pix_fmt
+    copy_plan = plan_copies(video.container, info.index, muxer, report)
+    plan = EncodePlan(muxer=muxer, codec=codec.name, pix_fmt=pix_fmt, size=out_size, time_base=info.time_base,
+                      rate=info.rate, crf=settings.crf, preset=settings.preset, color=info.color,
+                      sample_aspect_ratio=info.sample_aspect_ratio)
+    target = "pipe:1" if dst == STDOUT else str(temporary_path(Path(dst)))
+    clock = StageClock()
+    try:
+        with av.open(target, "w", format=muxer) as output:
+            output.metadata.update(copyable_tags(video.container.metadata))
+            encoder = add_video_stream(output, plan)
+            if info.display_matrix:
+                encoder.set_display_matrix(list(info.display_matrix))
+            copies = add_copies(video.container, output, copy_plan)
+            output.start_encoding()
+            pipeline = Pipeline()
+            others = tuple(video.container.streams[i] for i in copies)
+            reader = FrameReader(video.container, video.stream, step=info.frame_step, clock=clock,
+                                 deinterlace=info.field_order if info.deinterlace else None,
+                                 other_streams=others,
+                                 on_packet=lambda packet: pipeline.put(pipeline.to_upscale, packet))
+            with upscaler.engine.sharing_cores():
+                planes = upscaler.plane_upscaler(info, out_size, clock)
+                try:
+                    run_stages(DecodeStage(pipeline, reader), UpscaleStage(info, planes, pix_fmt, report),
+                               EncodeStage(pipeline, StreamWriter(output, encoder, copies), clock), pipeline,
+                               progress(info.frames, 0) if progress else None)
+                finally:
+                    report.corrupt_packets += reader.corrupt_packets
+        if dst != STDOUT:
+            commit_file(Path(target), Path(dst))
+    finally:
+        if dst != STDOUT:
+            Path(target).unlink(missing_ok=True)
+    report.wall_seconds = time.perf_counter() - started
+    report.stage_seconds = dict(clock.seconds)
+    return report
