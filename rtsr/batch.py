@@ -156,12 +156,12 @@ def upscale_many(inputs: list[Path], out_dir: Path, run_one: Callable[[InputVide
         log.info("leaving out %s", note)
     stills = sum(note.endswith(": a still picture") for note in notes)
     if stills:
-        log.warning("%d still picture%s left out: `rtsr photo.png -o photo_x3.png` upscales a picture; "
-                    "image sequences as video are not supported yet", stills, "s" * (stills != 1))
+        log.warning("%d still picture%s left out: `rtsr photo.png -o photo_x3.png` upscales a picture, and "
+                    "`rtsr FOLDER -o out.mp4 --fps 24` a folder of frames as one video", stills, "s" * (stills != 1))
     if not videos:
         raise InputError("no video files among the inputs"
-                         + (f" ({stills} still picture{'s' * (stills != 1)}: upscale each with "
-                            "`rtsr photo.png -o photo_x3.png`)" if stills else ""))
+                         + (f" ({stills} still picture{'s' * (stills != 1)}: `rtsr photo.png -o photo_x3.png` for "
+                            "one, `rtsr FOLDER -o out.mp4 --fps 24` for frames)" if stills else ""))
     out_dir.mkdir(parents=True, exist_ok=True)
     targets = output_paths(videos, out_dir)
     batch = BatchReport()

@@ -25,6 +25,7 @@ from rtsr.io.deinterlace import MODES
 from rtsr.io.encode import check_encoder_settings, video_encoder
 from rtsr.io.output import OUTPUT_FORMATS, check_paths
 from rtsr.io.probe import InputVideo, VideoInfo, is_pipe
+from rtsr.io.sequences import is_pattern, output_pattern
 from rtsr.cli_args import ENGINE_HELP, crf_value, jobs_value, positive_seconds, rate_value, upscaler_from
 from rtsr.live.command import live_command
 from rtsr.logs import log_to_stderr
@@ -52,6 +53,8 @@ examples:
   rtsr photo.jpg -o photo_x3.png              a picture to a picture (.png, .jpg, .webp, .tif, .bmp)
   rtsr clip.h264 -o clip_x3.mkv --fps 30      a raw stream; --fps when it carries no frame rate
   cat clip.ts | rtsr - -o clip_x2.mkv         from a pipe, in one pass (no segments, no resume)
+  rtsr "frames/%05d.png" -o up.mp4 --fps 24   numbered pictures in (or a folder with --fps)
+  rtsr clip.mkv -o "up/%05d.png"              frames out as lossless pictures (.png, .tif, .webp)
   rtsr clip.mkv -o - --scale 2 | mpv -        to a pipe: Matroska (or -f mpegts) as it is encoded
 
 engines: auto picks tensorrt > cuda on a GPU; without one it times the CPU engines (PyTorch cpu,
@@ -115,7 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
                              "mpegts or nut")
     parser.add_argument("--fps", type=rate_value, metavar="RATE",
                         help="the input's frame rate (24, 29.97, 30000/1001): for raw streams (.h264, .hevc) that "
-                             "carry none or the wrong one; one input only")
+                             "carry none or the wrong one, and picture sequences (default 25); one input only")
     parser.add_argument("--no-compile", action="store_true",
                         help="cuda engine: run the network eagerly, without torch.compile (which compiles "
                              "once per frame size and caches the result)")
@@ -183,14 +186,25 @@ def _configure_logging(quiet: bool) -> None:
     log_to_stderr(logging.ERROR if quiet else logging.INFO)
 
 
+def _one_pass(args: argparse.Namespace) -> bool:
+    """Whether the run is rtsr.streaming's: a pipe in or out, or a picture sequence in or out."""
+    src, dst = args.input[0], args.output
+    if len(args.input) != 1:
+        return False
+    sequence_in = is_pattern(src) or (src.is_dir() and args.fps is not None)
+    if sequence_in and args.output_is_folder:
+        args.output = Path(output_pattern(dst, True))  # frames into the folder
+    return sequence_in or is_pattern(args.output) or is_pipe(src) or str(dst) == "-" or is_pipe(dst)
+
+
 def _upscale(args: argparse.Namespace) -> int:
     _refuse_urls(args.input)
+    if _one_pass(args):
+        return _upscale_stream(args)
     if is_batch(args.input, args.output, args.output_is_folder):
         return _upscale_many(args)
     if is_picture_output(args.output):
         return _upscale_picture(args)
-    if is_pipe(args.input[0]) or str(args.output) == "-" or is_pipe(args.output):
-        return _upscale_stream(args)
     with _validate(args) as video:
         upscaler = upscaler_from(args)
         _warn_if_slow(upscaler, video.info)
@@ -206,16 +220,16 @@ def _upscale(args: argparse.Namespace) -> int:
 
 
 def _upscale_stream(args: argparse.Namespace) -> int:
-    """A pipe in or out (rtsr.streaming): ``cat x.ts | rtsr - -o out.mkv``, ``rtsr in.mp4 -o - | mpv -``."""
+    """One pass (rtsr.streaming): a pipe in or out (``cat x.ts | rtsr - -o out.mkv``, ``rtsr in.mp4 -o - |
+    mpv -``), or a picture sequence in or out (``rtsr "f/%05d.png" -o out.mp4 --fps 24``, ``-o "up/%05d.png"``)."""
     _check_settings(args)
-    if len(args.input) > 1:
-        raise RtsrError("a pipe takes one input")
-    log.info("one pass (a pipe): no segments, and no resume if it is interrupted")
+    log.info("one pass (a pipe or a picture sequence): no segments, and no resume if it is interrupted")
     upscaler = upscaler_from(args)
     report = upscaler.upscale_stream(
         args.input[0], "-" if str(args.output) in ("-", "pipe:1", "/dev/stdout") else args.output,
         codec=args.codec, crf=args.crf, preset=args.preset, pix_fmt=args.pix_fmt, format=args.format,
-        progress=not args.quiet and sys.stderr.isatty(), deinterlace=args.deinterlace, fps=args.fps)
+        progress=not args.quiet and sys.stderr.isatty(), deinterlace=args.deinterlace, fps=args.fps,
+        overwrite=args.overwrite)
     if not args.quiet:
         print(report.summary(), file=sys.stderr)
     return EXIT_OK

@@ -1,8 +1,8 @@
 """Colour maths in torch: YUV matrices and ranges, the model's value domain, chroma resampling.
 
 The facts these compute with (plane layouts, colour tags, chroma siting) live
-in rtsr.formats, which the torch-free I/O code shares. Everything here is plain torch on whatever device the tensors live on, so the
-CPU engine and the GPU engines share one implementation.
+in rtsr.formats, which the torch-free I/O code shares. Everything here is plain
+torch on whatever device the tensors live on, so the CPU engine and the GPU engines share one implementation.
 
 Conventions
 * A *code value* is the integer stored in a plane: 0..255 for 8-bit,
@@ -25,14 +25,8 @@ import math
 import torch
 import torch.nn.functional as F
 
-from rtsr.formats import SITING_OFFSET, ChromaSiting, ColorInfo, PlaneLayout
+from rtsr.formats import MATRIX_COEFFICIENTS, SITING_OFFSET, ChromaSiting, ColorInfo, PlaneLayout
 
-# (Kr, Kb) luma coefficients per matrix; Kg = 1 - Kr - Kb.
-MATRIX_COEFFICIENTS: dict[str, tuple[float, float]] = {
-    "bt601": (0.299, 0.114),
-    "bt709": (0.2126, 0.0722),
-    "bt2020": (0.2627, 0.0593),
-}
 
 
 # --------------------------------------------------------------------------- luma

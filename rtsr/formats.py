@@ -18,7 +18,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-# FFmpeg's AVColorSpace values -> the matrix rtsr.color computes with (keys of its MATRIX_COEFFICIENTS).
+# (Kr, Kb) luma coefficients per matrix; Kg = 1 - Kr - Kb. rtsr.color computes with them in torch,
+# rtsr.io.planes in numpy (RGB input).
+MATRIX_COEFFICIENTS: dict[str, tuple[float, float]] = {
+    "bt601": (0.299, 0.114),
+    "bt709": (0.2126, 0.0722),
+    "bt2020": (0.2627, 0.0593),
+}
+
+# FFmpeg's AVColorSpace values -> the matrix rtsr.color computes with (keys of MATRIX_COEFFICIENTS).
 AVCOL_SPC_TO_MATRIX = {1: "bt709", 5: "bt601", 6: "bt601", 9: "bt2020", 10: "bt2020"}
 # ...and the tag written for a matrix that was assumed (BT.601 as SMPTE 170M, as FFmpeg writes it).
 MATRIX_TO_AVCOL_SPC = {"bt601": 6, "bt709": 1, "bt2020": 9}

@@ -10,6 +10,9 @@ encode threads) run with two differences:
 * the encode thread writes one output container, the upscaled video encoded
   and the copied packets muxed as they come (FFmpeg interleaves them by time).
 
+Picture sequences (rtsr.io.sequences) take this path too, in and out: they
+have no timestamps to cut at, and written frames are final as they come.
+
 No segments and no resume: an interrupted pipe cannot be read again. To
 standard output the stream is Matroska (or ``--format mpegts``), written as
 it is encoded; to a file it is written to a hidden temporary and renamed at
@@ -37,6 +40,7 @@ from rtsr.io.encode import (
 )
 from rtsr.io.probe import InputVideo
 from rtsr.io.reader import FrameReader
+from rtsr.io.sequences import is_pattern, sequence_encoder
 from rtsr.io.remux import add_copies, copyable_tags, plan_copies
 from rtsr.pipeline import DecodeStage, EncodeStage, Pipeline, UpscaleStage, run_stages
 from rtsr.report import ProgressFactory, Report, StageClock
@@ -73,7 +77,10 @@ class StreamWriter:
 
 
 def stream_format(requested: str | None, dst: str) -> str:
-    """The muxer of a one-pass output: ``--format``, else by the file's extension, else Matroska."""
+    """The muxer of a one-pass output: ``--format``, else by the file's extension, else Matroska;
+    ``image2`` for a picture sequence (rtsr.io.sequences)."""
+    if is_pattern(dst):
+        return "image2"
     if requested:
         if requested not in STREAM_FORMATS:
             raise EncodeError(f"--format takes {', '.join(sorted(set(STREAM_FORMATS)))}, not {requested!r}")
@@ -90,20 +97,33 @@ def stream_video(upscaler, video: InputVideo, dst: str, settings: EncodeSettings
     """Upscale ``video`` into ``dst`` (a file path, or "-" for standard output) in one pass; fills ``report``."""
     started = time.perf_counter()
     info = video.info
-    codec = video_encoder(settings.codec)
-    check_encoder_settings(codec.name, settings.crf, settings.preset)
-    pix_fmt = choose_pix_fmt(codec, info.layout, settings.pix_fmt)
+    sequence = muxer == "image2"
+    options: dict[str, str] = {}
+    if sequence:  # lossless pictures at the input's depth; the encoder settings do not apply
+        name, options, pix_fmt = sequence_encoder(dst, info.layout.bits)
+        codec = video_encoder(name)
+        settings = EncodeSettings(codec.name, None, None, pix_fmt)
+    else:
+        codec = video_encoder(settings.codec)
+        check_encoder_settings(codec.name, settings.crf, settings.preset)
+        pix_fmt = choose_pix_fmt(codec, info.layout, settings.pix_fmt)
     out_size = info.layout.encodable_size(info.width * upscaler.scale, info.height * upscaler.scale)
     check_size(codec.name, out_size)
     report.input_size, report.output_size, report.pix_fmt = info.size, out_size, pix_fmt
-    copy_plan = plan_copies(video.container, info.index, muxer, report)
+    report.codec = codec.name
+    copy_plan = [] if sequence else plan_copies(video.container, info.index, muxer, report)
+    if sequence:
+        report.skipped_streams += [f"#{s.index} {s.type} (a picture sequence holds only pictures)"
+                                   for s in video.container.streams if s.type in ("audio", "subtitle")]
     plan = EncodePlan(muxer=muxer, codec=codec.name, pix_fmt=pix_fmt, size=out_size, time_base=info.time_base,
-                      rate=info.rate, crf=settings.crf, preset=settings.preset, color=info.color,
-                      sample_aspect_ratio=info.sample_aspect_ratio)
-    target = "pipe:1" if dst == STDOUT else str(temporary_path(Path(dst)))
+                      rate=info.rate, crf=settings.crf, preset=settings.preset, options=options,
+                      color=None if sequence else info.color, sample_aspect_ratio=info.sample_aspect_ratio)
+    # A sequence's files are each written under a temporary name and renamed by the muxer itself.
+    target = dst if sequence else "pipe:1" if dst == STDOUT else str(temporary_path(Path(dst)))
+    atomic = not sequence and dst != STDOUT
     clock = StageClock()
     try:
-        with av.open(target, "w", format=muxer) as output:
+        with av.open(target, "w", format=muxer, options={"atomic_writing": "1"} if sequence else {}) as output:
             output.metadata.update(copyable_tags(video.container.metadata))
             encoder = add_video_stream(output, plan)
             if info.display_matrix:
@@ -124,10 +144,10 @@ def stream_video(upscaler, video: InputVideo, dst: str, settings: EncodeSettings
                                progress(info.frames, 0) if progress else None)
                 finally:
                     report.corrupt_packets += reader.corrupt_packets
-        if dst != STDOUT:
+        if atomic:
             commit_file(Path(target), Path(dst))
     finally:
-        if dst != STDOUT:
+        if atomic:
             Path(target).unlink(missing_ok=True)
     report.wall_seconds = time.perf_counter() - started
     report.stage_seconds = dict(clock.seconds)

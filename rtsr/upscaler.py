@@ -18,6 +18,7 @@ from rtsr.errors import InputError
 from rtsr.io.encode import EncodeSettings, check_encoder_settings, resolve_codec, video_encoder
 from rtsr.io.output import check_output, check_paths, muxer_for
 from rtsr.io.probe import InputVideo, VideoInfo, is_pipe
+from rtsr.io.sequences import check_sequence_output, is_pattern
 from rtsr.models import check_scale, get_architecture
 from rtsr.runs import RunOptions, upscale_input
 from rtsr.streaming import STDOUT, stream_format, stream_video
@@ -169,18 +170,23 @@ class Upscaler:
     def upscale_stream(self, src: str | Path | InputVideo, dst: str | Path, *, codec: str = "auto",
                        crf: float | None = 18, preset: str | None = "medium", pix_fmt: str | None = None,
                        format: str | None = None, progress: bool = False, deinterlace: str = "auto",
-                       fps: Fraction | float | None = None) -> Report:
+                       fps: Fraction | float | None = None, overwrite: bool = False) -> Report:
         """Upscale in one pass, for pipes: ``src`` "-" reads standard input, ``dst`` "-" writes standard
         output (Matroska unless ``format`` says mpegts or nut). No segments, no resume (rtsr.streaming).
-        Audio and subtitles are copied as for files. A file ``dst`` appears only when complete."""
+        Audio and subtitles are copied as for files. A file ``dst`` appears only when complete.
+        Picture sequences too: ``src`` a pattern (``frames/%05d.png``) or a folder of pictures, at ``fps``
+        (default 25); ``dst`` a pattern (``up/%05d.png``, PNG/TIFF/WebP, lossless) (rtsr.io.sequences)."""
         dst = str(dst)
         muxer = stream_format(format, dst)
-        if dst != STDOUT:
-            check_output(Path(dst), overwrite=False)
+        if muxer == "image2":
+            check_sequence_output(dst, overwrite)
+        elif dst != STDOUT:
+            check_output(Path(dst), overwrite)
         if isinstance(src, InputVideo):
             return self._stream(src, dst, muxer, codec, EncodeSettings(codec, crf, preset, pix_fmt), progress)
         rate = Fraction(fps) if fps else None
-        opener = InputVideo.open_pipe if is_pipe(Path(src)) else InputVideo.open
+        opener = (InputVideo.open_pipe if is_pipe(Path(src)) else InputVideo.open_sequence
+                  if is_pattern(src) or Path(src).is_dir() else InputVideo.open)
         with opener(Path(src), rate, deinterlace) as video:
             return self._stream(video, dst, muxer, codec, EncodeSettings(codec, crf, preset, pix_fmt), progress)
 

@@ -74,9 +74,9 @@ def test_one_run_probes_the_input_once(clip_factory, random_weights, tmp_path, m
             opens.append(args)
         return real_open(file, *args, **kwargs)
 
-    def counting_probe(container, path):
+    def counting_probe(container, path, *args, **kwargs):
         probes.append(path)
-        return real_probe(container, path)
+        return real_probe(container, path, *args, **kwargs)
 
     monkeypatch.setattr(av, "open", counting_open)
     monkeypatch.setattr(rtsr.io.probe, "probe_video", counting_probe)

@@ -203,8 +203,8 @@ def test_output_is_never_half_written_on_encoder_errors(clip_factory, upscaler, 
         upscaler().upscale_video(src, tmp_path / "b.mp4", codec="nonsense264")
     with pytest.raises(EncodeError, match="cannot hold libx264"):
         upscaler().upscale_video(src, tmp_path / "c.webm", codec="libx264")
-    with pytest.raises(EncodeError, match="cannot start encoding"):
-        upscaler().upscale_video(src, tmp_path / "d.mp4", preset="warp-speed")
+    with pytest.raises(EncodeError, match="unknown --preset 'warp-speed' for libx264: use ultrafast"):
+        upscaler().upscale_video(src, tmp_path / "d.mp4", preset="warp-speed")  # checked before any work
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4"]
 
 

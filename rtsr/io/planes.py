@@ -12,7 +12,14 @@ from typing import Protocol, TypeVar
 import av
 import numpy as np
 
-from rtsr.formats import AVCOL_RANGE_JPEG, AVCOL_RANGE_MPEG, MATRIX_TO_SWSCALE, ColorInfo, PlaneLayout
+from rtsr.formats import (
+    AVCOL_RANGE_JPEG,
+    AVCOL_RANGE_MPEG,
+    MATRIX_COEFFICIENTS,
+    MATRIX_TO_SWSCALE,
+    ColorInfo,
+    PlaneLayout,
+)
 
 PlaneFunction = Callable[[list[np.ndarray]], list[np.ndarray]]
 T = TypeVar("T")
@@ -47,21 +54,54 @@ def frame_planes(frame: av.VideoFrame, layout: PlaneLayout, width: int, height: 
     frames are resized (bicubic) to the size the run was set up for, so the
     output keeps one size and shows the whole picture. RGB frames are
     converted with ``color``'s matrix and range (the ones the output is
-    tagged with), not swscale's default.
+    tagged with), exactly (:func:`rgb_planes`), not by swscale.
     """
-    convert: dict[str, object] = {}
     if color is not None and frame.format.is_rgb:
-        convert = {"dst_colorspace": MATRIX_TO_SWSCALE[color.matrix],
-                   "dst_color_range": AVCOL_RANGE_JPEG if color.full_range else AVCOL_RANGE_MPEG}
+        if (frame.width, frame.height) != (width, height):
+            frame = frame.reformat(width=width, height=height, interpolation="BICUBIC")
+        return rgb_planes(frame, layout, color)
     if (frame.width, frame.height) != (width, height):
-        frame = frame.reformat(width=width, height=height, format=layout.pix_fmt, interpolation="BICUBIC",
-                               **convert)
+        frame = frame.reformat(width=width, height=height, format=layout.pix_fmt, interpolation="BICUBIC")
     elif frame.format.name != layout.pix_fmt:
-        frame = frame.reformat(format=layout.pix_fmt, **convert)
+        frame = frame.reformat(format=layout.pix_fmt)
     dtype = np.uint8 if layout.bits == 8 else np.uint16
     cw, ch = layout.chroma_size(width, height)
     sizes = [(width, height), (cw, ch), (cw, ch)]
     return [_plane_view(p, w, h, dtype) for p, (w, h) in zip(frame.planes, sizes)]
+
+
+def rgb_planes(frame: av.VideoFrame, layout: PlaneLayout, color: ColorInfo) -> list[np.ndarray]:
+    """An RGB frame's Y, U, V planes in ``layout``, with ``color``'s matrix and range, computed exactly.
+
+    swscale's RGB to full-range YUV rounds chroma down: grey 100 came out with
+    chroma 127 in places, a 2-code tint in R and B once converted back. Here
+    the matrix is applied in float, chroma is averaged over each subsampled
+    block (centre-sited, as rtsr.formats takes RGB sources), and each value
+    is rounded once.
+    """
+    bits = layout.bits
+    deep = bits > 8 or frame.format.name.startswith(("rgb48", "bgr48", "gbrp1", "rgba64", "bgra64"))
+    rgb = frame.to_ndarray(format="rgb48le" if deep else "rgb24").astype(np.float64) / (65535.0 if deep else 255.0)
+    kr, kb = MATRIX_COEFFICIENTS[color.matrix]
+    luma = kr * rgb[..., 0] + (1.0 - kr - kb) * rgb[..., 1] + kb * rgb[..., 2]
+    pb = (rgb[..., 2] - luma) / (2.0 * (1.0 - kb))
+    pr = (rgb[..., 0] - luma) / (2.0 * (1.0 - kr))
+    step = float(1 << (bits - 8))
+    top = float((1 << bits) - 1)
+    y_off, y_span, c_span = (0.0, top, top) if color.full_range else (16.0 * step, 219.0 * step, 224.0 * step)
+    dtype = np.uint8 if bits == 8 else np.uint16
+    sx, sy = layout.chroma_shift
+
+    def codes(value: np.ndarray) -> np.ndarray:
+        return np.clip(np.rint(value), 0, top).astype(dtype)
+
+    def subsampled(plane: np.ndarray) -> np.ndarray:
+        height, width = plane.shape
+        padded = np.pad(plane, ((0, -height % (1 << sy)), (0, -width % (1 << sx))), mode="edge")
+        return padded.reshape(padded.shape[0] >> sy, 1 << sy, padded.shape[1] >> sx, 1 << sx).mean(axis=(1, 3))
+
+    mid = 128.0 * step
+    return [codes(y_off + y_span * luma), codes(mid + c_span * subsampled(pb)), codes(mid + c_span * subsampled(pr))]
 
 
 def planes_frame(planes: list[np.ndarray], layout: PlaneLayout) -> av.VideoFrame:
@@ -89,7 +129,10 @@ def finish_frame(planes: list[np.ndarray], source: av.VideoFrame, layout: PlaneL
     out = planes_frame(planes, layout)
     tag_color(out, color)
     if layout.pix_fmt != pix_fmt:
-        out = out.reformat(format=pix_fmt)
+        # swscale is told the matrix and ranges: left to itself it took full-range grey 100 for 97-98 in RGB.
+        space, code_range = MATRIX_TO_SWSCALE[color.matrix], AVCOL_RANGE_JPEG if color.full_range else AVCOL_RANGE_MPEG
+        out = out.reformat(format=pix_fmt, src_colorspace=space, dst_colorspace=space, src_color_range=code_range,
+                           dst_color_range=AVCOL_RANGE_JPEG if av.VideoFormat(pix_fmt).is_rgb else code_range)
         tag_color(out, color)
     out.pts, out.time_base, out.duration = source.pts, source.time_base, source.duration
     return out

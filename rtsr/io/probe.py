@@ -21,6 +21,7 @@ import numpy as np
 
 from rtsr.errors import InputError
 from rtsr.io.deinterlace import field_order, wants_deinterlacing
+from rtsr.io.sequences import open_sequence
 from rtsr.formats import ColorInfo, PlaneLayout, chroma_siting, describe_color, working_layout
 
 log = logging.getLogger("rtsr")
@@ -268,6 +269,17 @@ class InputVideo:
             raise InputError(f"cannot read {path}: not a media stream FFmpeg understands ({err.strerror})") from None
         try:
             return cls(path, container, probe_video(container, path, rate, deinterlace, rewind=False))
+        except BaseException:
+            container.close()
+            raise
+
+    @classmethod
+    def open_sequence(cls, spec: Path, rate: Fraction | None = None, deinterlace: str = "auto") -> InputVideo:
+        """Numbered pictures (``frames/%05d.png``) or a folder's pictures as one video at ``rate`` fps
+        (rtsr.io.sequences), for one pass."""
+        container = open_sequence(spec, rate)
+        try:
+            return cls(spec, container, probe_video(container, spec, None, deinterlace, rewind=False))
         except BaseException:
             container.close()
             raise
