@@ -341,3 +341,27 @@ def test_the_next_recording_to_the_same_path_keeps_a_killed_one_in_sight(random_
     mine = tmp_path / f".rec.rtsr-{os.getppid()}.partial.mp4"  # a running writer's: left alone
     mine.write_bytes(b"x")
     assert rescue_partial_recordings(out, "remove") == [] and mine.exists()
+
+
+@pytest.mark.parametrize("name", ["clip.mp4", "clip.mkv"])
+def test_a_recording_keeps_the_sources_audio_in_sync(clip_factory, tmp_path, name) -> None:
+    clip = clip_factory(name, width=64, height=48, frames=48)  # 2 s of testsrc2 and a 440 Hz tone
+    out = tmp_path / "rec.mp4"
+    report = run_live(open_source(str(clip)), nearest_x2, LiveOptions(window=False, output=out))
+    assert report.recorded == 48
+    with av.open(str(out)) as container:
+        video, audio = container.streams.video[0], container.streams.audio[0]
+        assert audio.codec_context.name == "aac"
+        both = [p for p in container.demux(video, audio) if p.pts is not None]
+        packets = [p for p in both if p.stream.type == "audio"]
+        first_video = min((p for p in both if p.stream.type == "video"), key=lambda p: p.pts)
+    starts = float(packets[0].pts * packets[0].time_base), float(first_video.pts * first_video.time_base)
+    ends = float((packets[-1].pts + packets[-1].duration) * packets[-1].time_base)
+    assert abs(starts[0] - starts[1]) < 0.15  # both start with the recording's first frame
+    assert 1.8 < ends < 2.3  # the whole 2 s of sound, not squeezed or stretched
+
+
+def test_a_camera_records_the_picture_only() -> None:
+    from rtsr.live.sources import CameraSource
+
+    assert CameraSource.audio is None

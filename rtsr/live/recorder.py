@@ -13,7 +13,7 @@ import av
 from rtsr.atomic import commit_file, temporary_path
 from rtsr.errors import EncodeError
 from rtsr.formats import LAYOUTS, describe_color
-from rtsr.io.encode import EncodePlan, add_video_stream, choose_pix_fmt, video_encoder
+from rtsr.io.encode import EncodePlan, add_video_stream, choose_pix_fmt, muxer_holds, video_encoder
 from rtsr.io.output import muxer_for
 from rtsr.io.planes import frame_planes, planes_frame
 from rtsr.io.probe import format_layout
@@ -21,6 +21,7 @@ from rtsr.io.probe import format_layout
 log = logging.getLogger("rtsr")
 
 RECORD_QUEUE_FRAMES = 16  # about half a second at 30 fps: rides out an encoder hiccup, bounds memory
+AUDIO_QUEUE_PACKETS = 256  # several seconds of AAC: copied packets are small, and wait for the next frame
 _CLOSING = object()
 
 
@@ -42,10 +43,16 @@ class Recorder:
     bounded and the live picture never waits for the disk. An encoder or
     disk failure stops the thread; ``error`` then holds an EncodeError that
     the session raises, after :meth:`close` has finalised what was written.
+
+    ``audio`` (the source's audio stream) adds its packets, copied, timed on
+    the same capture clock as the frames (:meth:`add_audio`); packets from
+    before the first frame are left out. A codec the container cannot hold
+    is left out with a warning.
     """
 
     def __init__(self, path: Path, size: tuple[int, int], rate: float | None, codec: str = "libx264",
-                 crf: float | None = 20, preset: str | None = "veryfast") -> None:
+                 crf: float | None = 20, preset: str | None = "veryfast",
+                 audio: av.audio.stream.AudioStream | None = None) -> None:
         self.path, self.size, self.rate = Path(path), size, rate
         self.partial = temporary_path(self.path)  # renamed to ``path`` when closed
         self.codec, self.crf, self.preset = video_encoder(codec), crf, preset
@@ -57,6 +64,11 @@ class Recorder:
         self.last_pts = -1
         self.written = 0
         self.skipped = 0
+        self.audio_template = audio
+        self.audio_queue: queue.Queue = queue.Queue(AUDIO_QUEUE_PACKETS)
+        self.audio_stream: av.stream.Stream | None = None
+        self.audio_last = -1
+        self.audio_packets = 0
         self.thread = threading.Thread(target=self._work, name="rtsr-record", daemon=True)
         self.thread.start()
 
@@ -71,10 +83,18 @@ class Recorder:
                 log.warning("the recording encoder cannot keep up; frames are left out of %s", self.path)
             self.skipped += 1
 
+    def add_audio(self, packet: av.Packet, captured: float) -> None:
+        """Queue one of the source's audio packets (``captured``: its time on the frames' clock)."""
+        try:
+            self.audio_queue.put_nowait((packet, captured))
+        except queue.Full:
+            pass  # the thread has stopped or stalled: the picture comes first
+
     def _work(self) -> None:
         try:
             while True:
                 item = self.queue.get()
+                self._copy_audio()
                 if item is _CLOSING:
                     return
                 self._encode(*item)
@@ -92,6 +112,30 @@ class Recorder:
                           crf=self.crf, preset=self.preset, color=color)
         self.container = av.open(str(self.partial), "w", format=plan.muxer, options=_streamable(plan.muxer))
         self.stream = add_video_stream(self.container, plan)
+        template = self.audio_template
+        if template is not None:
+            if muxer_holds(self.container, template.codec_context.name):
+                self.audio_stream = self.container.add_stream_from_template(template)
+            else:
+                log.warning("the source's %s audio cannot go into a %s recording: recording the picture only",
+                            template.codec_context.name, plan.muxer)
+
+    def _copy_audio(self) -> None:
+        """Mux the audio packets queued so far, each at its capture time since the first frame."""
+        while True:
+            try:
+                packet, captured = self.audio_queue.get_nowait()
+            except queue.Empty:
+                return
+            if self.audio_stream is None or self.first is None or packet.time_base is None:
+                continue
+            pts = round((captured - self.first) / packet.time_base)
+            if pts < 0 or pts <= self.audio_last:
+                continue  # before the recording's first frame, or out of order
+            packet.pts = packet.dts = self.audio_last = pts
+            packet.stream = self.audio_stream
+            self.container.mux(packet)
+            self.audio_packets += 1
 
     def _encode(self, frame: av.VideoFrame, captured: float) -> None:
         if self.container is None:
@@ -125,6 +169,10 @@ class Recorder:
                     break
         self.thread.join()
         if self.container is not None:
+            try:
+                self._copy_audio()
+            except (av.FFmpegError, OSError, ValueError) as err:
+                self.error = self.error or EncodeError(f"recording to {self.path} failed: {err}")
             try:  # the encoder still holds its lookahead: flush it, also after a failure, to keep what it can
                 self.container.mux(self.stream.encode(None))
             except (av.FFmpegError, OSError, ValueError) as err:

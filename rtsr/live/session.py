@@ -159,12 +159,15 @@ class _Session:
 
     def start_recording(self, path: Path, upscaled: av.VideoFrame) -> None:
         o = self.options
-        self.recorder = Recorder(path, _even(upscaled), self.source.rate, o.codec, o.crf, o.preset)
+        self.recorder = Recorder(path, _even(upscaled), self.source.rate, o.codec, o.crf, o.preset,
+                                 audio=self.source.audio)
+        self.source.on_audio = self.recorder.add_audio  # the source's sound, while this recording runs
         log.info("recording to %s", path)
 
     def stop_recording(self) -> None:
         """Finalise the recording; raises its EncodeError when the encoder failed."""
         recorder, self.recorder = self.recorder, None
+        self.source.on_audio = None
         if recorder is not None:
             self.report.recorded += recorder.close()
             self.report.not_recorded += recorder.skipped

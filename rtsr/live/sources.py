@@ -11,7 +11,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Protocol
 
@@ -38,6 +38,8 @@ class Source(Protocol):
 
     description: str
     rate: float | None
+    audio: av.audio.stream.AudioStream | None  # the sound recordings copy, when the source has any
+    on_audio: Callable[[av.Packet, float], object] | None  # where its packets go, with their capture times
 
     def frame_size(self) -> tuple[int, int] | None:
         """(width, height) of the frames to come when the source says so before the first one, else None."""
@@ -50,6 +52,9 @@ class Source(Protocol):
 
 class CameraSource:
     """A webcam or capture card through OpenCV (index like 0, or a /dev/video path); frames are BGR."""
+
+    audio = None  # OpenCV captures pictures only
+    on_audio = None
 
     def __init__(self, device: int | str) -> None:
         self.description = f"camera {device}"
@@ -90,6 +95,9 @@ class PyAVSource:
         self.container, self.stream = self._open(attempts=1)
         rate = self.stream.average_rate or self.stream.guessed_rate
         self.rate = float(rate) if rate else None
+        self.audio = next(iter(self.container.streams.audio), None)
+        self.on_audio: Callable[[av.Packet, float], object] | None = None  # set by the session while recording
+        self._clock_offset: float | None = None  # capture clock minus source time, from the first frame
 
     def frame_size(self) -> tuple[int, int] | None:
         width, height = self.stream.codec_context.width, self.stream.codec_context.height
@@ -148,9 +156,13 @@ class PyAVSource:
     def _decode(self, stop: threading.Event) -> Iterator[tuple[av.VideoFrame, float]]:
         time_base = self.stream.time_base
         order = field_order(self.stream.codec_context.field_order, None)  # broadcast streams are interlaced
+        self.audio = next(iter(self.container.streams.audio), None)  # (a reconnect opens a new container)
         reader = FrameReader(self.container, self.stream, step=frame_step(self.rate, time_base),
                              reorder_depth=0,  # held frames are latency
-                             deinterlace=order if order in ("tff", "bff") else None)
+                             deinterlace=order if order in ("tff", "bff") else None,
+                             other_streams=(self.audio,) if self.audio is not None else (),
+                             on_packet=self._audio_packet)
+        self._clock_offset = None
         started: float | None = None
         first_pts: float | None = None
         for frame in reader.frames():
@@ -163,7 +175,18 @@ class PyAVSource:
                 ahead = started + (seconds - first_pts) - time.monotonic()
                 if ahead > 0:
                     stop.wait(ahead)
-            yield frame, time.monotonic()
+            captured = time.monotonic()
+            if self._clock_offset is None and frame.pts is not None and time_base:
+                self._clock_offset = captured - float(frame.pts * time_base)
+            yield frame, captured
+
+    def _audio_packet(self, packet: av.Packet) -> None:
+        """An audio packet to the recorder, timed on the capture clock through the first frame's offset
+        (packets before the first frame, or without a pts, have no place on it and are dropped)."""
+        sink, offset = self.on_audio, self._clock_offset
+        if sink is None or offset is None or packet.pts is None or packet.time_base is None:
+            return
+        sink(packet, offset + float(packet.pts * packet.time_base))
 
     def close(self) -> None:
         self.container.close()
