@@ -112,7 +112,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--pix-fmt", help="output pixel format (default: the input's; 10-bit stays 10-bit)")
     parser.add_argument("--deinterlace", choices=MODES, default="auto",
                         help="interlaced input (DVD, broadcast, camcorder) through FFmpeg's bwdif before upscaling: "
-                             "auto (when the stream or its first frame says interlaced), on, off (default auto)")
+                             "auto (when the stream or its first frame says interlaced), on, off, or fields (one frame "
+                             "per field: 50i becomes 50p; one job) (default auto)")
     parser.add_argument("-f", "--format", choices=("matroska", "mkv", "mpegts", "ts", "nut"),
                         help="container of a stream written to standard output (-o -): matroska (default), "
                              "mpegts or nut")

@@ -155,18 +155,18 @@ class UpscaleStage:
     def _finish(self, planes: list[np.ndarray], source: av.VideoFrame) -> av.VideoFrame:
         info = self.info
         out = finish_frame(planes, source, info.layout, info.color, self.pix_fmt)
-        out.time_base = info.time_base
+        out.time_base = info.output_time_base
         self.report.frames += 1
         if source.pts is not None:
             self.report.last_frame_seconds = max(self.report.last_frame_seconds,
-                                                 float(source.pts * info.time_base))
+                                                 float(source.pts * info.output_time_base))
         return out
 
     def _note_resized(self, frame: av.VideoFrame) -> None:
         """Count a frame whose size is not the stream's first size; warn at the first one."""
         info = self.info
         if not self.report.resized_frames:
-            at = float(frame.pts * info.time_base) if frame.pts is not None else float("nan")
+            at = float(frame.pts * info.output_time_base) if frame.pts is not None else float("nan")
             log.warning("the input changes resolution at %.3f s (%d×%d, was %d×%d): such frames are resized "
                         "to %d×%d before upscaling", at, frame.width, frame.height, info.width, info.height,
                         info.width, info.height)
@@ -264,8 +264,9 @@ def prepare_job(video: InputVideo, dst: Path, scale: int, settings: EncodeSettin
     check_size(codec.name, out_size)
     report.input_size, report.output_size, report.pix_fmt = info.size, out_size, pix_fmt
     copies = plan_copies(video.container, info.index, muxer, report)
-    plan = EncodePlan(muxer=muxer, codec=codec.name, pix_fmt=pix_fmt, size=out_size, time_base=info.time_base,
-                      rate=info.rate, crf=settings.crf, preset=settings.preset, color=info.color,
+    plan = EncodePlan(muxer=muxer, codec=codec.name, pix_fmt=pix_fmt, size=out_size,
+                      time_base=info.output_time_base, rate=info.output_rate, crf=settings.crf,
+                      preset=settings.preset, color=info.color,
                       sample_aspect_ratio=info.sample_aspect_ratio)
     return OutputJob(video, dst, muxer, plan, copies,
                      job_identity(src, **(identity or {}), codec=codec.name, crf=settings.crf,
@@ -311,12 +312,13 @@ def run_whole(job: OutputJob, upscale_planes: PlaneRing, report: Report, clock: 
     try:
         pipeline = Pipeline()
         reader = FrameReader(video.container, video.stream, step=info.frame_step, after_pts=work.last_pts,
-                             clock=clock, deinterlace=info.field_order if info.deinterlace else None)
+                             clock=clock, deinterlace=info.field_order if info.deinterlace else None,
+                             fields=info.field_rate)
         writer = ChunkWriter(work, job.plan, checkpoint_seconds)
         try:
             run_stages(DecodeStage(pipeline, reader), UpscaleStage(info, upscale_planes, job.plan.pix_fmt, report),
                        EncodeStage(pipeline, writer, clock), pipeline,
-                       progress(info.frames, work.frames_done) if progress else None,
+                       progress(info.output_frames, work.frames_done) if progress else None,
                        work.frames_done)
         finally:
             report.corrupt_packets += reader.corrupt_packets
@@ -337,12 +339,12 @@ def note_missing_frames(info: VideoInfo, report: Report) -> None:
     header or its duration (an estimate for variable frame rates), so a
     shortfall counts above 1 % or 2 frames.
     """
-    decoded = report.frames + report.resumed_frames
-    missing = info.frames - decoded
-    if info.frames and missing > max(2, info.frames // 100):
+    decoded, promised = report.frames + report.resumed_frames, info.output_frames
+    missing = promised - decoded
+    if promised and missing > max(2, promised // 100):
         report.missing_frames = missing
         log.warning("the input promises about %d frames but %d could be decoded (up to %.2f s): about %d are "
-                    "missing, so the input is damaged or truncated", info.frames, decoded,
+                    "missing, so the input is damaged or truncated", promised, decoded,
                     report.last_frame_seconds, missing)
 
 
@@ -354,7 +356,7 @@ def finish_output(job: OutputJob, work: WorkFolder, report: Report, clock: Stage
     info = job.video.info
     try:
         write_atomically(job.dst, lambda tmp: assemble(job.video.path, info.index, work.files(), job.copies, tmp,
-                                                      job.muxer, info.time_base, info.display_matrix, report))
+                                                      job.muxer, info.output_time_base, info.display_matrix, report))
     except av.FFmpegError as err:
         raise EncodeError(f"writing {job.dst.name} from the upscaled chunks failed: {err}") from err
     clock.add("encode", time.perf_counter() - started)

@@ -83,7 +83,8 @@ def upscale_input(upscaler: Upscaler, video: InputVideo, dst: Path, options: Run
     info = video.info
     if info.deinterlace:
         order = {"tff": "top field first", "bff": "bottom field first"}.get(info.field_order, "field order per frame")
-        report.deinterlaced = f"bwdif, {order}; one frame per frame, at the input's frame rate"
+        per = "field, at twice" if info.field_rate else "frame, at"
+        report.deinterlaced = f"bwdif, {order}; one frame per {per} the input's frame rate"
     elif info.field_order in ("tff", "bff"):
         log.warning("the input is interlaced (%s) and --deinterlace is off: the fields' comb is upscaled into the "
                     "picture", info.field_order)
@@ -103,7 +104,9 @@ def upscale_input(upscaler: Upscaler, video: InputVideo, dst: Path, options: Run
             if state is not None:
                 report.engine_notes.append(state)
 
-    if options.jobs == 1 and options.ray is None:
+    if (options.jobs == 1 and options.ray is None) or info.field_rate:
+        if info.field_rate and (options.jobs != 1 or options.ray is not None):
+            report.jobs_reason = "one job: segments are cut in frames, and a field-rate output has two per frame"
         return whole()
     plan = plan_input(job, options.segment_seconds)
     if plan.unsplittable:

@@ -115,8 +115,9 @@ def stream_video(upscaler, video: InputVideo, dst: str, settings: EncodeSettings
     if sequence:
         report.skipped_streams += [f"#{s.index} {s.type} (a picture sequence holds only pictures)"
                                    for s in video.container.streams if s.type in ("audio", "subtitle")]
-    plan = EncodePlan(muxer=muxer, codec=codec.name, pix_fmt=pix_fmt, size=out_size, time_base=info.time_base,
-                      rate=info.rate, crf=settings.crf, preset=settings.preset, options=options,
+    plan = EncodePlan(muxer=muxer, codec=codec.name, pix_fmt=pix_fmt, size=out_size,
+                      time_base=info.output_time_base, rate=info.output_rate, crf=settings.crf,
+                      preset=settings.preset, options=options,
                       color=None if sequence else info.color, sample_aspect_ratio=info.sample_aspect_ratio)
     # A sequence's files are each written under a temporary name and renamed by the muxer itself.
     target = dst if sequence else "pipe:1" if dst == STDOUT else str(temporary_path(Path(dst)))
@@ -134,14 +135,14 @@ def stream_video(upscaler, video: InputVideo, dst: str, settings: EncodeSettings
             others = tuple(video.container.streams[i] for i in copies)
             reader = FrameReader(video.container, video.stream, step=info.frame_step, clock=clock,
                                  deinterlace=info.field_order if info.deinterlace else None,
-                                 other_streams=others,
+                                 fields=info.field_rate, other_streams=others,
                                  on_packet=lambda packet: pipeline.put(pipeline.to_upscale, packet))
             with upscaler.engine.sharing_cores():
                 planes = upscaler.plane_upscaler(info, out_size, clock)
                 try:
                     run_stages(DecodeStage(pipeline, reader), UpscaleStage(info, planes, pix_fmt, report),
                                EncodeStage(pipeline, StreamWriter(output, encoder, copies), clock), pipeline,
-                               progress(info.frames, 0) if progress else None)
+                               progress(info.output_frames, 0) if progress else None)
                 finally:
                     report.corrupt_packets += reader.corrupt_packets
         if atomic:

@@ -146,7 +146,39 @@ def test_interlaced_input_is_deinterlaced_and_flagged_progressive(tmp_path, flag
         assert container.streams.video[0].codec_context.field_order == 1  # progressive
     done, kept = frames_of(out), frames_of(raw)
     assert len(done) == len(kept) == 24
+    assert [f.time for f in done] == pytest.approx([f.time for f in kept])  # the input's timestamps
     assert np.mean([comb(f) for f in done]) < 0.5 * np.mean([comb(f) for f in kept])
+
+
+def test_field_rate_gives_a_frame_per_field(tmp_path, capsys) -> None:
+    src = encode(tmp_path / "i.mkv", picture=woven, options={"flags": "+ildct+ilme", "x264-params": "tff=1"})
+    out = tmp_path / "fields.mkv"
+    assert main([str(src), "-o", str(out), "--scale", "2", "--engine", "cpu", "--deinterlace", "fields",
+                 "--jobs", "2"]) == 0
+    err = capsys.readouterr().err
+    assert "one frame per field" in err and "jobs: 1 (one job: segments are cut in frames" in err
+    times = [f.time for f in frames_of(out)]
+    assert len(times) == 48 and np.diff(times) == pytest.approx(np.full(47, 1 / 48), abs=0.0011)
+    assert "MISSING" not in err
+
+
+def test_a_resumed_deinterlaced_read_matches_the_whole_one(tmp_path) -> None:
+    from rtsr.io.reader import FrameReader
+
+    src = encode(tmp_path / "i.mkv", picture=woven, options={"flags": "+ildct+ilme", "x264-params": "tff=1",
+                                                              "g": "6"})
+
+    def read(after: int | None, fields: bool) -> list[tuple[int, bytes]]:
+        with InputVideo.open(src) as video:
+            reader = FrameReader(video.container, video.stream, step=video.info.frame_step, after_pts=after,
+                                 deinterlace="tff", fields=fields)
+            return [(f.pts, bytes(f.planes[0])) for f in reader.frames()]
+
+    for fields in (False, True):
+        whole = read(None, fields)
+        cut = whole[len(whole) // 2 + 1][0]  # resume part-way, after a frame that is not a keyframe's
+        resumed = read(cut, fields)
+        assert resumed and resumed == [item for item in whole if item[0] > cut]  # bwdif had its context
 
 
 def test_progressive_input_is_left_alone(clip_factory) -> None:

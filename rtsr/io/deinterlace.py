@@ -27,7 +27,7 @@ class Clock(Protocol):
 
 # FFmpeg's AVFieldOrder -> rtsr's name: 1 progressive, 2 TT, 3 BB, 4 TB (top shown first), 5 BT.
 FIELD_ORDERS = {1: "progressive", 2: "tff", 3: "bff", 4: "tff", 5: "bff"}
-MODES = ("auto", "on", "off")
+MODES = ("auto", "on", "off", "fields")  # fields: deinterlaced at the field rate (50i -> 50p)
 
 
 def field_order(codec_order: int, first_frame: av.VideoFrame | None) -> str:
@@ -40,14 +40,15 @@ def field_order(codec_order: int, first_frame: av.VideoFrame | None) -> str:
 
 
 def wants_deinterlacing(mode: str, order: str) -> bool:
-    """``on``: always; ``auto``: when the field order says interlaced; ``off``: never."""
+    """``on`` and ``fields``: always; ``auto``: when the field order says interlaced; ``off``: never."""
     if mode not in MODES:
         raise InputError(f"--deinterlace takes {', '.join(MODES)}, not {mode!r}")
-    return mode == "on" or (mode == "auto" and order in ("tff", "bff"))
+    return mode in ("on", "fields") or (mode == "auto" and order in ("tff", "bff"))
 
 
 class Deinterlacer:
-    """Frames in, the same frames deinterlaced out (bwdif, one per input frame, pts kept).
+    """Frames in, the same frames deinterlaced out (bwdif, one per input frame; with ``fields``, one
+    per field), in half the input's time base as bwdif gives them (see :func:`deinterlaced`).
 
     bwdif looks one frame ahead, so each push returns the frames that are
     ready (none for the first); ``flush`` returns the last. ``order`` is the
@@ -55,8 +56,9 @@ class Deinterlacer:
     The graph is built on the first frame, from its size and format.
     """
 
-    def __init__(self, order: str) -> None:
+    def __init__(self, order: str, fields: bool = False) -> None:
         self.parity = order if order in ("tff", "bff") else "auto"
+        self.mode = "send_field" if fields else "send_frame"
         self._graph: av.filter.Graph | None = None
         self._source = self._sink = None
 
@@ -64,7 +66,7 @@ class Deinterlacer:
         graph = av.filter.Graph()
         self._source = graph.add_buffer(width=frame.width, height=frame.height, format=frame.format,
                                         time_base=frame.time_base)
-        bwdif = graph.add("bwdif", f"mode=send_frame:parity={self.parity}:deint=all")
+        bwdif = graph.add("bwdif", f"mode={self.mode}:parity={self.parity}:deint=all")
         self._sink = graph.add("buffersink")
         self._source.link_to(bwdif)
         bwdif.link_to(self._sink)
@@ -92,20 +94,30 @@ class Deinterlacer:
             yield frame  # bwdif clears the frame's interlaced flag: the encoder writes progressive
 
 
-def deinterlaced(frames: Iterator[av.VideoFrame], order: str, clock: Clock | None = None) -> Iterator[av.VideoFrame]:
-    """``frames`` through a Deinterlacer, each output frame in its input's time base; the filter's
-    time is added to ``clock`` as decoding (it is part of reading the input)."""
-    deinterlacer = Deinterlacer(order)
+def deinterlaced(frames: Iterator[av.VideoFrame], order: str, clock: Clock | None = None,
+                 fields: bool = False) -> Iterator[av.VideoFrame]:
+    """``frames`` through a Deinterlacer, in their input's time base (halved with ``fields``); the
+    filter's time is added to ``clock`` as decoding (it is part of reading the input).
+
+    bwdif always answers in half its input's time base (pts doubled, so a second field fits between),
+    even when it sends one frame per frame: its pts are converted to the time base wanted here.
+    """
+    deinterlacer = Deinterlacer(order, fields)
     time_base = None
+
+    def rebased(out: av.VideoFrame) -> av.VideoFrame:
+        if out.pts is not None and out.time_base and out.time_base != time_base:
+            out.pts = round(out.pts * out.time_base / time_base)
+        out.time_base = time_base
+        return out
+
     for frame in frames:
-        time_base = frame.time_base
+        time_base = frame.time_base / 2 if fields else frame.time_base
         started = time.perf_counter()
         ready = deinterlacer.push(frame)
         if clock is not None:
             clock.add("decode", time.perf_counter() - started)
         for out in ready:
-            out.time_base = time_base
-            yield out
+            yield rebased(out)
     for out in deinterlacer.flush():
-        out.time_base = time_base
-        yield out
+        yield rebased(out)

@@ -44,6 +44,21 @@ class VideoInfo:
     display_matrix: tuple[int, ...] | None  # 9 ints, FFmpeg's layout: rotation/flip for display
     field_order: str = "unknown"  # "progressive", "tff", "bff" or "unknown" (rtsr.io.deinterlace)
     deinterlace: bool = False  # frames go through bwdif before upscaling (decided when the input is opened)
+    field_rate: bool = False  # ... one frame per field: the output has twice the frames, in half the time base
+
+    @property
+    def output_time_base(self) -> Fraction:
+        """The time base of the frames the pipeline upscales (half the stream's at the field rate)."""
+        return self.time_base / 2 if self.field_rate else self.time_base
+
+    @property
+    def output_rate(self) -> Fraction | None:
+        return self.rate * 2 if self.field_rate and self.rate else self.rate
+
+    @property
+    def output_frames(self) -> int:
+        """Frames the output is expected to have (from ``frames``)."""
+        return self.frames * 2 if self.field_rate else self.frames
 
     @property
     def size(self) -> tuple[int, int]:
@@ -157,7 +172,7 @@ def probe_video(container: av.container.InputContainer, path: Path, rate: Fracti
     info = VideoInfo(stream.index, ctx.width, ctx.height, fmt.name, layout, color, stream.time_base,
                      Fraction(rate) if rate else None, int(frames or 0),
                      Fraction(sar) if sar and sar != 1 else None, _display_matrix(first), order,
-                     wants_deinterlacing(deinterlace, order))
+                     wants_deinterlacing(deinterlace, order), deinterlace == "fields")
     if rewind_error is not None:
         raise RewindFailed(f"cannot rewind the input after probing it ({rewind_error})", info)
     return info

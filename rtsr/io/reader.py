@@ -100,10 +100,15 @@ class FrameReader:
     def __init__(self, container: av.container.InputContainer | None,
                  stream: av.video.stream.VideoStream | None, *, step: int = 1, after_pts: int | None = None,
                  drop_damaged: bool = False, clock: Clock | None = None, reorder_depth: int = 8,
-                 deinterlace: str | None = None, other_streams: tuple[av.stream.Stream, ...] = (),
+                 deinterlace: str | None = None, fields: bool = False,
+                 other_streams: tuple[av.stream.Stream, ...] = (),
                  on_packet: Callable[[av.Packet], object] | None = None) -> None:
         self.container, self.stream = container, stream
-        self.deinterlace = deinterlace  # a field order: frames leave through bwdif (rtsr.io.deinterlace)
+        # A field order: frames leave through bwdif (rtsr.io.deinterlace), one per field with ``fields``.
+        # The range (after_pts, first_pts, end_pts) is then applied to bwdif's output, so the first frame
+        # of a resumed run or a segment has the frame before it as context, as in a whole run; after_pts is
+        # in the output's time base (half the stream's with ``fields``), first_pts and end_pts in the stream's.
+        self.deinterlace, self.fields = deinterlace, fields
         # A one-pass run (rtsr.streaming) reads the streams it copies in the same pass: their packets
         # go to ``on_packet`` as they are demuxed, in file order among the frames.
         self.other_streams, self.on_packet = other_streams, on_packet
@@ -125,7 +130,8 @@ class FrameReader:
     @classmethod
     def from_packets(cls, decoder: av.CodecContext, packets: Iterable[av.Packet], time_base: Fraction, *,
                      first_pts: int | None = None, end_pts: int | None = None, step: int = 1,
-                     clock: Clock | None = None, deinterlace: str | None = None) -> FrameReader:
+                     clock: Clock | None = None, deinterlace: str | None = None,
+                     fields: bool = False) -> FrameReader:
         """Frames decoded by ``decoder`` from ``packets`` (decode order), kept when ``first_pts <= pts < end_pts``.
 
         ``time_base`` is the packets' (a bare decoder does not stamp it on frames).
@@ -134,7 +140,7 @@ class FrameReader:
         ``first_pts`` and may run past ``end_pts``, so that every frame of the
         range comes out with the pts the whole input's decode gives it.
         """
-        reader = cls(None, None, step=step, clock=clock, deinterlace=deinterlace)
+        reader = cls(None, None, step=step, clock=clock, deinterlace=deinterlace, fields=fields)
         reader.decoder, reader._packets, reader._time_base = decoder, packets, time_base
         reader.first_pts, reader.end_pts = first_pts, end_pts
         decoder.thread_type = "AUTO"
@@ -143,12 +149,23 @@ class FrameReader:
     def frames(self) -> Iterator[av.VideoFrame]:
         """The frames in display order (deinterlaced when asked), under the policy above."""
         if self.deinterlace is None:
-            return self._decoded()
-        return deinterlaced(self._decoded(), self.deinterlace, self.clock)
+            return self._decoded(in_range=True)
+        return self._in_range(deinterlaced(self._decoded(in_range=False), self.deinterlace, self.clock, self.fields))
 
-    def _decoded(self) -> Iterator[av.VideoFrame]:
+    def _in_range(self, frames: Iterator[av.VideoFrame]) -> Iterator[av.VideoFrame]:
+        """Deinterlaced ``frames`` within the reader's range (see __init__)."""
+        scale = 2 if self.fields else 1
+        for frame in frames:
+            if self.end_pts is not None and frame.pts >= self.end_pts * scale:
+                return
+            if (self.after_pts is None or frame.pts > self.after_pts) and \
+                    (self.first_pts is None or frame.pts >= self.first_pts * scale):
+                yield frame
+
+    def _decoded(self, in_range: bool) -> Iterator[av.VideoFrame]:
+        """Decoded frames in display order; only those in the reader's range with ``in_range``."""
         if self.after_pts is not None and self.container is not None:
-            self._seek(self.after_pts)
+            self._seek(self.after_pts // 2 if self.fields else self.after_pts)
         if self._packets is not None:
             packets: Iterable[av.Packet | None] = itertools.chain(self._packets, [None])  # None flushes
         elif self.other_streams:
@@ -181,22 +198,22 @@ class FrameReader:
                         self.damaged_frames += 1
                         continue
                 self._positions.append(self._counted)
-                for ready in self._wanted(self.pts_order.push(frame)):
-                    if self.end_pts is not None and ready.pts >= self.end_pts:
+                for ready in self._wanted(self.pts_order.push(frame), in_range):
+                    if in_range and self.end_pts is not None and ready.pts >= self.end_pts:
                         return  # pts only increase from here: the range is complete
                     yield ready
-        for ready in self._wanted(self.pts_order.flush()):
-            if self.end_pts is not None and ready.pts >= self.end_pts:
+        for ready in self._wanted(self.pts_order.flush(), in_range):
+            if in_range and self.end_pts is not None and ready.pts >= self.end_pts:
                 break
             yield ready
         if self.pts_order.repaired:
             log.warning("%d video timestamps were not increasing and were moved forward", self.pts_order.repaired)
 
-    def _wanted(self, ready: Iterator[av.VideoFrame]) -> Iterator[av.VideoFrame]:
+    def _wanted(self, ready: Iterator[av.VideoFrame], in_range: bool = True) -> Iterator[av.VideoFrame]:
         for frame in ready:
             self.position = self._positions.popleft()
-            if (self.after_pts is None or frame.pts > self.after_pts) and \
-                    (self.first_pts is None or frame.pts >= self.first_pts):
+            if not in_range or ((self.after_pts is None or frame.pts > self.after_pts)
+                                and (self.first_pts is None or frame.pts >= self.first_pts)):
                 yield frame
 
     def _seek(self, pts: int) -> None:

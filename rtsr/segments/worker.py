@@ -83,7 +83,8 @@ def encode_segment(upscaler: PlaneUpscalerSource, task: SegmentTask, packets: Pa
     counts = Report(source=task.label, output=str(out), model="", scale=0, engine="")
     reader = FrameReader.from_packets(packets.decoder.open_decoder(), packets.av_packets(), info.time_base,
                                       first_pts=segment.start, end_pts=segment.end, step=info.frame_step,
-                                      clock=clock, deinterlace=info.field_order if info.deinterlace else None)
+                                      clock=clock, deinterlace=info.field_order if info.deinterlace else None,
+                                      fields=info.field_rate)
     destination = SegmentFile(out)
     pipeline = Pipeline()
     writer = ChunkWriter(destination, task.plan, math.inf)
