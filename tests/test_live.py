@@ -355,8 +355,8 @@ def test_a_recording_keeps_the_sources_audio_in_sync(clip_factory, tmp_path, nam
         both = [p for p in container.demux(video, audio) if p.pts is not None]
         packets = [p for p in both if p.stream.type == "audio"]
         first_video = min((p for p in both if p.stream.type == "video"), key=lambda p: p.pts)
-    starts = float(packets[0].pts * packets[0].time_base), float(first_video.pts * first_video.time_base)
-    ends = float((packets[-1].pts + packets[-1].duration) * packets[-1].time_base)
+        starts = float(packets[0].pts * packets[0].time_base), float(first_video.pts * first_video.time_base)
+        ends = float((packets[-1].pts + packets[-1].duration) * packets[-1].time_base)
     assert abs(starts[0] - starts[1]) < 0.15  # both start with the recording's first frame
     assert 1.8 < ends < 2.3  # the whole 2 s of sound, not squeezed or stretched
 
@@ -365,3 +365,39 @@ def test_a_camera_records_the_picture_only() -> None:
     from rtsr.live.sources import CameraSource
 
     assert CameraSource.audio is None
+
+
+def test_a_named_sound_input_is_recorded_with_a_source_that_has_none(tmp_path) -> None:
+    from rtsr.live.sound import SoundDevice, WithSound
+
+    out = tmp_path / "cam.mp4"
+    source = WithSound(open_source(SOURCE), SoundDevice("lavfi:sine=frequency=440:sample_rate=48000"))
+    report = run_live(source, nearest_x2, LiveOptions(window=False, output=out, duration=2.0))
+    assert report.recorded >= 36
+    with av.open(str(out)) as container:  # packets are read while their container is open
+        assert container.streams.audio[0].codec_context.name == "aac"
+        both = [p for p in container.demux() if p.pts is not None]
+        audio = [p for p in both if p.stream.type == "audio"]
+        video = [p for p in both if p.stream.type == "video"]
+        audio_start = float(audio[0].pts * audio[0].time_base)
+        video_start = float(min(p.pts for p in video) * video[0].time_base)
+        video_end = float(max(p.pts for p in video) * video[0].time_base)
+        audio_end = float(audio[-1].pts * audio[-1].time_base)
+    assert abs(audio_start - video_start) < 0.15 and abs(audio_end - video_end) < 0.3
+
+
+@pytest.mark.parametrize("spec, message", [("sine", "takes FORMAT:DEVICE"), ("nosuchformat:x", "cannot open")])
+def test_a_bad_sound_input_is_one_line(spec, message, capsys) -> None:
+    from rtsr.cli import main
+
+    assert main(["live", SOURCE, "--no-window", "--duration", "1", "--audio", spec]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0]
+
+
+def test_a_source_with_sound_keeps_its_own(clip_factory, capsys) -> None:
+    from rtsr.cli import main
+
+    clip = clip_factory("c.mkv", width=64, height=48, frames=24)
+    assert main(["live", str(clip), "--no-window", "--audio", "lavfi:sine"]) == 1
+    assert "has its own sound" in capsys.readouterr().err

@@ -15,6 +15,7 @@ from rtsr.errors import RtsrError
 from rtsr.io.encode import check_encoder_settings, video_encoder
 from rtsr.io.output import check_output
 from rtsr.live import KEYS, LiveOptions, LiveUpscaler, open_source, run_live
+from rtsr.live.sound import SoundDevice, WithSound
 from rtsr.live.sources import NETWORK_TIMEOUT
 
 log = logging.getLogger("rtsr")
@@ -81,6 +82,9 @@ def live_command(argv: list[str], parser_class: type[argparse.ArgumentParser]) -
     parser.add_argument("--codec", default="libx264", help="recording encoder (default libx264)")
     parser.add_argument("--crf", type=crf_value, default=20, help="recording quality (default 20)")
     parser.add_argument("--preset", default="veryfast", help="recording preset (default veryfast)")
+    parser.add_argument("--audio", metavar="FORMAT:DEVICE",
+                        help="record sound from this FFmpeg input with a source that has none (a camera): "
+                             "pulse:default, alsa:hw:1, lavfi:sine=frequency=440")
     parser.add_argument("--screenshot-dir", type=Path, default=Path("."), help="where 's' saves PNGs")
     args = parser.parse_args(argv)
     if args.output is not None:
@@ -91,6 +95,16 @@ def live_command(argv: list[str], parser_class: type[argparse.ArgumentParser]) -
             and not os.environ.get("WAYLAND_DISPLAY"):
         raise RtsrError("no display to open a window on; use --no-window -o out.mp4")
     source = open_source(args.source, args.timeout)  # first: a typo in the source should not wait for a model
+    if args.audio is not None:
+        if source.audio is not None:
+            source.close()
+            raise RtsrError(f"{source.description} has its own sound, which recordings keep; --audio is for "
+                            "sources without (cameras)")
+        try:
+            source = WithSound(source, SoundDevice(args.audio))
+        except BaseException:
+            source.close()
+            raise
     size = source.frame_size()
     try:
         upscaler = upscaler_from(args)

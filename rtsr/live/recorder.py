@@ -17,6 +17,7 @@ from rtsr.io.encode import EncodePlan, add_video_stream, choose_pix_fmt, muxer_h
 from rtsr.io.output import muxer_for
 from rtsr.io.planes import frame_planes, planes_frame
 from rtsr.io.probe import format_layout
+from rtsr.live.sound import SoundFormat
 
 log = logging.getLogger("rtsr")
 
@@ -47,12 +48,13 @@ class Recorder:
     ``audio`` (the source's audio stream) adds its packets, copied, timed on
     the same capture clock as the frames (:meth:`add_audio`); packets from
     before the first frame are left out. A codec the container cannot hold
-    is left out with a warning.
+    is left out with a warning. ``audio`` as a SoundFormat (a sound device's,
+    rtsr.live.sound) takes decoded frames instead, encoded as AAC.
     """
 
     def __init__(self, path: Path, size: tuple[int, int], rate: float | None, codec: str = "libx264",
                  crf: float | None = 20, preset: str | None = "veryfast",
-                 audio: av.audio.stream.AudioStream | None = None) -> None:
+                 audio: av.audio.stream.AudioStream | SoundFormat | None = None) -> None:
         self.path, self.size, self.rate = Path(path), size, rate
         self.partial = temporary_path(self.path)  # renamed to ``path`` when closed
         self.codec, self.crf, self.preset = video_encoder(codec), crf, preset
@@ -69,6 +71,7 @@ class Recorder:
         self.audio_stream: av.stream.Stream | None = None
         self.audio_last = -1
         self.audio_packets = 0
+        self.resampler: av.AudioResampler | None = None  # a sound device's frames, to the AAC encoder's format
         self.thread = threading.Thread(target=self._work, name="rtsr-record", daemon=True)
         self.thread.start()
 
@@ -83,8 +86,9 @@ class Recorder:
                 log.warning("the recording encoder cannot keep up; frames are left out of %s", self.path)
             self.skipped += 1
 
-    def add_audio(self, packet: av.Packet, captured: float) -> None:
-        """Queue one of the source's audio packets (``captured``: its time on the frames' clock)."""
+    def add_audio(self, packet: av.Packet | av.AudioFrame, captured: float) -> None:
+        """Queue one of the source's audio packets, or a sound device's frames (``captured``: its time
+        on the frames' clock)."""
         try:
             self.audio_queue.put_nowait((packet, captured))
         except queue.Full:
@@ -113,7 +117,10 @@ class Recorder:
         self.container = av.open(str(self.partial), "w", format=plan.muxer, options=_streamable(plan.muxer))
         self.stream = add_video_stream(self.container, plan)
         template = self.audio_template
-        if template is not None:
+        if isinstance(template, SoundFormat):
+            self.audio_stream = self.container.add_stream("aac", rate=template.rate, layout=template.layout)
+            self.resampler = av.AudioResampler(format="fltp", layout=template.layout, rate=template.rate)
+        elif template is not None:
             if muxer_holds(self.container, template.codec_context.name):
                 self.audio_stream = self.container.add_stream_from_template(template)
             else:
@@ -127,7 +134,12 @@ class Recorder:
                 packet, captured = self.audio_queue.get_nowait()
             except queue.Empty:
                 return
-            if self.audio_stream is None or self.first is None or packet.time_base is None:
+            if self.audio_stream is None or self.first is None:
+                continue
+            if isinstance(packet, av.AudioFrame):
+                self._encode_audio(packet, captured)
+                continue
+            if packet.time_base is None:
                 continue
             pts = round((captured - self.first) / packet.time_base)
             if pts < 0 or pts <= self.audio_last:
@@ -135,6 +147,20 @@ class Recorder:
             packet.pts = packet.dts = self.audio_last = pts
             packet.stream = self.audio_stream
             self.container.mux(packet)
+            self.audio_packets += 1
+
+    def _encode_audio(self, frame: av.AudioFrame, captured: float) -> None:
+        """A sound device's frame, encoded at its capture time (in samples since the first video frame)."""
+        rate = self.audio_stream.codec_context.sample_rate
+        start = round((captured - self.first) * rate)
+        if start + frame.samples <= 0:
+            return  # all before the recording's first frame
+        for out in self.resampler.resample(frame):
+            at = max(start, self.audio_last + 1)
+            out.pts, out.time_base = at, Fraction(1, rate)
+            self.audio_last = at + out.samples - 1
+            start += out.samples
+            self.container.mux(self.audio_stream.encode(out))
             self.audio_packets += 1
 
     def _encode(self, frame: av.VideoFrame, captured: float) -> None:
@@ -171,6 +197,8 @@ class Recorder:
         if self.container is not None:
             try:
                 self._copy_audio()
+                if self.resampler is not None and self.audio_stream is not None:
+                    self.container.mux(self.audio_stream.encode(None))  # the AAC encoder's last frames
             except (av.FFmpegError, OSError, ValueError) as err:
                 self.error = self.error or EncodeError(f"recording to {self.path} failed: {err}")
             try:  # the encoder still holds its lookahead: flush it, also after a failure, to keep what it can
