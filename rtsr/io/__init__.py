@@ -8,6 +8,9 @@
 * resume:  WorkFolder -- the chunks and their manifest beside the output
 * remux:   the final mux of the chunks with the input's audio, subtitles and cover art
 * output:  output-path policy (containers, checks before any work)
+* describe: an input's facts for people, and how compressed it looks
+* deinterlace: the field order, and bwdif as a filter graph
+* sequences: numbered pictures in and out (FFmpeg's image2)
 """
 
 from rtsr.io.encode import EncodePlan, EncodeSettings, add_video_stream

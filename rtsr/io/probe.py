@@ -20,9 +20,9 @@ import av
 import numpy as np
 
 from rtsr.errors import InputError
+from rtsr.formats import ColorInfo, PlaneLayout, chroma_siting, describe_color, working_layout
 from rtsr.io.deinterlace import field_order, wants_deinterlacing
 from rtsr.io.sequences import open_sequence
-from rtsr.formats import ColorInfo, PlaneLayout, chroma_siting, describe_color, working_layout
 
 log = logging.getLogger("rtsr")
 

@@ -15,6 +15,12 @@ tools/extract_frames.py. What it decides, in one place:
   after a rejected packet or a corrupt frame up to the next keyframe (they
   predict from it), are dropped and counted.
 * **Timestamps**: :class:`PtsOrder` gives every frame a pts that increases.
+* **Interlaced input**: with ``deinterlace`` (a field order), frames leave
+  through FFmpeg's bwdif (rtsr.io.deinterlace), one per frame or, with
+  ``fields``, one per field; the resume and segment ranges then apply to
+  bwdif's output, so every frame has the same neighbours as in a whole run.
+* **Other streams**: a one-pass run (rtsr.streaming) has the streams it
+  copies demuxed in the same pass, their packets handed to ``on_packet``.
 """
 
 from __future__ import annotations
