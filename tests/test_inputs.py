@@ -17,7 +17,6 @@ import av
 import numpy as np
 import pytest
 
-from conftest import run_rtsr as rtsr
 from rtsr.cli import main
 from rtsr.errors import RtsrError
 from rtsr.io.probe import InputVideo
