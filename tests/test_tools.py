@@ -61,8 +61,7 @@ def test_train_writes_a_loadable_self_describing_checkpoint_and_resumes(image_fo
     first = _train(*common, "--iters", "20")
     assert first.returncode == 0, first.stderr
     assert "it/s" in first.stdout and "ETA" in first.stdout and "validation it 20" in first.stdout
-    loaded = load_model("fsrcnn", 2, out / "best.pt")
-    model, meta = loaded.network, loaded.meta
+    meta = load_model("fsrcnn", 2, out / "best.pt").meta
     assert meta["iterations"] in (10, 20) and meta["val_psnr"] > 0 and meta["data"] == [str(image_folder)]
     assert {"git_commit", "val_images", "loss", "train_seconds"} <= set(meta)
     assert re.fullmatch(r"[0-9a-f]{7,}(-dirty)?|unknown", meta["git_commit"]), meta["git_commit"]
