@@ -30,7 +30,7 @@ from rtsr.cli_args import ENGINE_HELP, crf_value, jobs_value, positive_seconds, 
 from rtsr.live.command import live_command
 from rtsr.logs import log_to_stderr
 from rtsr.models import MODELS, check_scale, get_architecture
-from rtsr.pictures import is_picture_output, read_picture, write_picture
+from rtsr.pictures import is_picture_file, is_picture_output, read_picture, upscale_pictures, write_picture
 from rtsr.report import REALTIME_FPS, clock_time
 from rtsr.segments.driver import DEFAULT_SEGMENT_SECONDS
 from rtsr.segments.ray_pool import RAY_CONNECT_SECONDS, ray_available
@@ -254,15 +254,27 @@ def _upscale_picture(args: argparse.Namespace) -> int:
 
 
 def _upscale_many(args: argparse.Namespace) -> int:
-    """Several inputs or a folder into the output folder; exit 1 when any file failed."""
+    """Several inputs or a folder into the output folder; exit 1 when any file failed.
+
+    Pictures named among the inputs become pictures (rtsr.pictures); a folder's pictures are left out
+    (with what to do: --fps takes them as frames)."""
     _check_settings(args)
     upscaler = upscaler_from(args)
+    say = None if args.quiet else lambda line: print(f"rtsr: {line}", file=sys.stderr)
+    pictures = [path for path in args.input if is_picture_file(path)]
+    failed = upscale_pictures(upscaler, pictures, args.output, args.overwrite, say) if pictures else []
+    videos = [path for path in args.input if path not in pictures]
+    if not videos:
+        for line in failed if args.quiet else []:
+            print(f"rtsr: FAILED {line}", file=sys.stderr)
+        return EXIT_ERROR if failed else EXIT_OK
     batch = upscaler.upscale_videos(
-        args.input, args.output, codec=args.codec, crf=args.crf, preset=args.preset, pix_fmt=args.pix_fmt,
+        videos, args.output, codec=args.codec, crf=args.crf, preset=args.preset, pix_fmt=args.pix_fmt,
         overwrite=args.overwrite, progress=not args.quiet and sys.stderr.isatty(), jobs=args.jobs,
         segment_seconds=args.segment_seconds, ray=args.ray, ray_timeout=args.timeout, deinterlace=args.deinterlace,
-        on_report=None if args.quiet else lambda line: print(f"rtsr: {line}", file=sys.stderr),
+        on_report=say,
     )
+    batch.failed[:0] = failed
     if not args.quiet or batch.failed:
         print(batch.summary(), file=sys.stderr)
     return EXIT_ERROR if batch.failed else EXIT_OK

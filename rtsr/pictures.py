@@ -8,13 +8,14 @@ the luma models, as the papers evaluate), and written with OpenCV, atomically.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from rtsr.atomic import write_atomically
-from rtsr.errors import InputError
+from rtsr.errors import InputError, RtsrError
 from rtsr.io.probe import open_input
 
 PICTURE_OUTPUTS = {".png": [cv2.IMWRITE_PNG_COMPRESSION, 6], ".jpg": [cv2.IMWRITE_JPEG_QUALITY, 95],
@@ -24,6 +25,36 @@ PICTURE_OUTPUTS = {".png": [cv2.IMWRITE_PNG_COMPRESSION, 6], ".jpg": [cv2.IMWRIT
 
 def is_picture_output(path: Path) -> bool:
     return Path(path).suffix.lower() in PICTURE_OUTPUTS
+
+
+def is_picture_file(path: Path) -> bool:
+    """A file named as a picture (.png, .jpg, ...): named inputs of a batch that are upscaled as pictures."""
+    return Path(path).is_file() and Path(path).suffix.lower() in PICTURE_OUTPUTS
+
+
+def upscale_pictures(upscaler, pictures: list[Path], out_dir: Path, overwrite: bool,
+                     say: Callable[[str], None] | None = None) -> list[str]:
+    """Each picture into ``out_dir`` under its own name (a format rtsr cannot write becomes .png);
+    returns the failures, one line each. Existing outputs are skipped unless ``overwrite``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    failed = []
+    for src in pictures:
+        dst = out_dir / (src.name if src.suffix.lower() in PICTURE_OUTPUTS else src.stem + ".png")
+        if dst.exists() and not overwrite:
+            if say:
+                say(f"{src.name}: skipped, {dst} exists")
+            continue
+        try:
+            big = upscaler.upscale_image(read_picture(src))
+            write_picture(big, dst, overwrite)
+        except RtsrError as err:
+            failed.append(f"{src.name}: {err}")
+            if say:
+                say(f"{src.name}: FAILED: {err}")
+            continue
+        if say:
+            say(f"{src.name} → {dst} ({big.shape[1]}×{big.shape[0]})")
+    return failed
 
 
 def read_picture(path: Path) -> np.ndarray:

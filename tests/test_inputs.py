@@ -349,3 +349,51 @@ def test_a_folder_of_pictures_says_what_to_do(tmp_path, capsys) -> None:
     assert main([str(folder), "-o", f"{tmp_path / 'out'}/"]) == 1
     err = capsys.readouterr().err
     assert "3 still pictures" in err and "rtsr photo.png -o photo_x3.png" in err
+
+
+def test_pictures_named_one_by_one_stay_pictures(tmp_path, clip_factory, capsys) -> None:
+    import cv2
+
+    names = []
+    for index in range(2):
+        path = tmp_path / f"p{index}.png"
+        cv2.imwrite(str(path), np.random.default_rng(index).integers(0, 256, (20, 30, 3), dtype=np.uint8))
+        names.append(str(path))
+    clip = clip_factory("v.mp4")
+    out = tmp_path / "out"
+    assert main([*names, str(clip), "-o", f"{out}/", "--scale", "2", "--engine", "cpu"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["p0.png", "p1.png", "v.mp4"]
+    assert cv2.imread(str(out / "p0.png")).shape == (40, 60, 3)
+
+
+def test_picture_sequences_in_and_out(tmp_path, capsys) -> None:
+    import cv2
+
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for index in range(6):
+        grey = np.full((24, 32, 3), 40 * index, np.uint8)
+        cv2.imwrite(str(frames / f"{index:05d}.png"), grey)
+    video = tmp_path / "seq.mkv"
+    assert main([f"{frames}/%05d.png", "-o", str(video), "--fps", "12", "--scale", "2", "--engine", "cpu"]) == 0
+    times = [f.time for f in frames_of(video)]
+    assert len(times) == 6 and times[-1] == pytest.approx(5 / 12, abs=0.01)
+    assert main([str(frames), "-o", str(tmp_path / "glob.mkv"), "--fps", "12", "--engine", "cpu"]) == 0
+    assert len(frames_of(tmp_path / "glob.mkv")) == 6
+    up = tmp_path / "up"
+    assert main([str(video), "-o", f"{up}/%04d.png", "--engine", "cpu", "--scale", "2"]) == 0
+    written = sorted(up.iterdir())
+    assert [p.name for p in written] == [f"{n:04d}.png" for n in range(1, 7)]
+    picture = cv2.imread(str(written[3]))
+    assert picture.shape == (96, 128, 3) and np.abs(picture.astype(int) - 120).max() <= 3  # grey stays grey
+    assert main([str(video), "-o", f"{up}/%04d.png", "--engine", "cpu", "--scale", "2"]) == 1  # exists
+    assert "output exists" in capsys.readouterr().err
+
+
+def test_ten_bit_video_writes_sixteen_bit_pictures(clip_factory, tmp_path) -> None:
+    import cv2
+
+    clip = clip_factory("deep.mkv", pix_fmt="yuv420p10le", codec="libx265", frames=3,
+                        extra_options={"x265-params": "log-level=error"})
+    assert main([str(clip), "-o", f"{tmp_path}/%03d.tif", "--engine", "cpu", "--scale", "2"]) == 0
+    assert cv2.imread(str(tmp_path / "001.tif"), cv2.IMREAD_UNCHANGED).dtype == np.uint16
