@@ -38,6 +38,7 @@ from rtsr.io.encode import (
     choose_pix_fmt,
     video_encoder,
 )
+from rtsr.io.output import muxer_for
 from rtsr.io.probe import InputVideo
 from rtsr.io.reader import FrameReader
 from rtsr.io.sequences import is_pattern, sequence_encoder
@@ -87,8 +88,6 @@ def stream_format(requested: str | None, dst: str) -> str:
         return STREAM_FORMATS[requested]
     if dst == STDOUT:
         return "matroska"
-    from rtsr.io.output import muxer_for  # noqa: PLC0415
-
     return muxer_for(Path(dst))
 
 
