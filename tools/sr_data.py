@@ -75,10 +75,19 @@ class PatchSampler:
     """
 
     def __init__(self, paths: list[Path], scale: int, patch: int, planes: str, seed: int,
-                 weighting: Weighting = "pixel", context: int = 0) -> None:
+                 weighting: Weighting = "pixel", context: int = 0,
+                 extra_pairs: list[tuple[np.ndarray, np.ndarray]] = ()) -> None:
+        """``extra_pairs``: (LR, HR) uint8 RGB pairs made elsewhere (tools/degrade.py's compressed LR),
+        each drawn as often as an image's pair of its size ("pixel") or as one image ("image")."""
         self.scale, self.patch, self.context = scale, patch, context
         self.pairs: list[tuple[np.ndarray, np.ndarray]] = []
         weights: list[float] = []
+        for lr_rgb, hr_rgb in extra_pairs:
+            if min(lr_rgb.shape[:2]) < patch + 2 * context:
+                continue
+            lr = to_planes(Image.fromarray(lr_rgb), planes)
+            self.pairs.append((lr, to_planes(Image.fromarray(hr_rgb), planes)))
+            weights.append(float(lr.shape[1] * lr.shape[2]) if weighting == "pixel" else 1.0)
         for path in paths:
             image = load_rgb(path)
             areas = []

@@ -47,7 +47,7 @@ def split_paths(paths: list[Path], val_count: int) -> tuple[list[Path], list[Pat
 def run_settings(args: argparse.Namespace, names: tuple[str, ...]) -> dict[str, object]:
     """The settings ``names`` of ``args`` as plain values (paths as strings), for state.pt."""
     values = vars(args)
-    return {name: [str(d) for d in values[name]] if name == "data" else values[name] for name in names}
+    return {name: [str(d) for d in values[name]] if name in ("data", "pairs") else values[name] for name in names}
 
 
 def changed_settings(saved: dict[str, object], current: dict[str, object]) -> list[str]:

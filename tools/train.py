@@ -57,6 +57,7 @@ from typing import get_args
 
 import torch
 
+from degrade import load_pairs
 from sr_data import PatchSampler, Weighting, batch_loader, image_paths, load_validation, validate
 from sr_runs import (changed_settings, check_device_options, device_name, git_commit, run_settings, save_state,
                      schedule_progress, split_paths)
@@ -76,6 +77,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--model", choices=list(MODELS), required=True)
     p.add_argument("--scale", type=int, choices=SCALES, required=True)
     p.add_argument("--data", type=Path, nargs="+", required=True, help="folders of HR training images")
+    p.add_argument("--pairs", type=Path, nargs="+", default=[],
+                   help="caches of (LR, HR) pairs from tools/degrade.py (compressed LR), trained on beside --data's "
+                        "images; validation stays on --data's held-out images")
     p.add_argument("--out", type=Path, required=True, help="run folder (state.pt, best.pt)")
     p.add_argument("--iters", type=int, default=250000, help="total iterations of the schedule")
     p.add_argument("--batch", type=int, default=16)
@@ -131,7 +135,7 @@ def trainable_parameters(model: torch.nn.Module, tune: str) -> list[torch.nn.Par
 
 # What a run learns from. A resumed run must keep these; --iters, --lr and
 # --min-lr may change (to lengthen or reshape the schedule), --max-minutes too.
-RUN_SETTINGS = ("model", "scale", "data", "patch", "context", "batch", "loss", "weighting", "tune", "seed",
+RUN_SETTINGS = ("model", "scale", "data", "pairs", "patch", "context", "batch", "loss", "weighting", "tune", "seed",
                 "val_count")
 
 
@@ -181,8 +185,15 @@ def main(argv: list[str] | None = None) -> None:
         optimizer.load_state_dict(state["optimizer"])
 
     print(f"loading {len(train_paths)} training / {len(val_paths)} validation images ...", flush=True)
+    extra, degradations = [], []
+    for folder in args.pairs:
+        pairs, made = load_pairs(folder)
+        if made["scale"] != args.scale:
+            raise SystemExit(f"{folder} holds ×{made['scale']} pairs, not ×{args.scale}")
+        extra += pairs
+        degradations.append(made["level"])
     sampler = PatchSampler(train_paths, args.scale, args.patch, planes, args.seed + iteration,
-                           args.weighting, args.context)
+                           args.weighting, args.context, extra)
     batches = iter(batch_loader(sampler, args.batch, args.seed + iteration, args.workers, device))
     val_items = load_validation(val_paths, args.scale, planes)
     print(f"{len(sampler.pairs)} augmented training images; {sum(p.numel() for p in model.parameters())} "
@@ -236,6 +247,8 @@ def main(argv: list[str] | None = None) -> None:
                         data=[str(d) for d in args.data], val_images=[p.name for p in val_paths],
                         loss=args.loss, batch=args.batch, patch=args.patch, context=args.context,
                         weighting=args.weighting,
+                        degradation=sorted(set(degradations)) or ["none"],
+                        pairs=[str(d) for d in args.pairs],
                         tune=args.tune, git_commit=commit,
                         init=str(args.init) if args.init else None,
                         train_seconds=round(train_seconds()), device=device_name(device), amp=args.amp,

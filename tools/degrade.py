@@ -1,0 +1,227 @@
+"""Training pairs for compressed input: HR clips with motion, their LR through real codecs (issue 27).
+
+    python tools/degrade.py --data ../shared/datasets/train/T91 ../shared/datasets/train/BSD200 \\
+        --scale 4 --level heavy --clips-per-image 2 --out runs/pairs_x4_heavy
+    python tools/train.py --model fsrcnn --scale 4 --pairs runs/pairs_x4_heavy --out runs/fsrcnn_x4_heavy ...
+
+Our weights were trained on pristine LR (bicubic and nothing else), and on
+footage that went through H.264 their gain melts (docs/check.md measures
+it). Tools that do better train on what users have: here every HR image
+becomes short clips with motion -- a pan, with a slow zoom, across the
+image -- so that a codec's inter-frame (P/B) artefacts are in the LR and not
+only its intra ones. Each clip is shrunk by the papers' bicubic (rtsr.metrics),
+then encoded in memory through PyAV with one codec of the ``level``, 4:2:0,
+and decoded again:
+
+* light: libx264 CRF 18-24, libx265 CRF 22-28, libvpx-vp9 CRF 28-38, JPEG q 80-95
+* heavy: libx264 CRF 26-36, libx265 CRF 28-38, libvpx-vp9 CRF 40-52,
+  mpeg2video / mpeg4 at 0.05-0.2 bit/pixel, JPEG q 30-60
+
+(presets drawn from veryfast..slow). Everything is drawn from one seed, so
+the same command makes the same pairs. The pairs (LR, HR, uint8 RGB) go into
+numbered ``.npz`` shards in ``--out`` with a ``pairs.json`` that says how
+they were made; ``train.py --pairs`` trains on them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import time
+from dataclasses import asdict, dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+from sr_data import image_paths, load_rgb
+
+from rtsr.metrics import resize_bicubic
+
+LEVELS = ("light", "heavy")
+PRESETS = ("veryfast", "faster", "fast", "medium", "slow")
+MIN_LR_SIZE = 64  # libx265 (PyAV 18) corrupted the heap on 48×48 frames, below its 64-pixel CTU; 64 ran clean
+
+
+@dataclass(frozen=True)
+class CodecDraw:
+    """One codec setting drawn for a clip."""
+
+    codec: str
+    options: dict[str, str]
+
+    def describe(self) -> str:
+        return f"{self.codec} {' '.join(f'{k}={v}' for k, v in self.options.items())}".strip()
+
+
+def draw_codec(level: str, rng: np.random.Generator, pixels_per_second: float) -> CodecDraw:
+    """A codec and its quality for one clip of ``level`` (see the module doc)."""
+    preset = str(rng.choice(PRESETS))
+    if level == "light":
+        choice = rng.integers(4)
+        if choice == 0:
+            return CodecDraw("libx264", {"crf": str(rng.integers(18, 25)), "preset": preset})
+        if choice == 1:
+            return CodecDraw("libx265", {"crf": str(rng.integers(22, 29)), "preset": preset,
+                                         "x265-params": "log-level=error"})
+        if choice == 2:
+            return CodecDraw("libvpx-vp9", {"crf": str(rng.integers(28, 39)), "b": "0", "deadline": "good",
+                                            "cpu-used": "4"})
+        return CodecDraw("mjpeg", {"q:v": str(int(np.interp(rng.integers(80, 96), (30, 95), (25, 2))))})
+    choice = rng.integers(6)
+    if choice == 0:
+        return CodecDraw("libx264", {"crf": str(rng.integers(26, 37)), "preset": preset})
+    if choice == 1:
+        return CodecDraw("libx265", {"crf": str(rng.integers(28, 39)), "preset": preset,
+                                     "x265-params": "log-level=error"})
+    if choice == 2:
+        return CodecDraw("libvpx-vp9", {"crf": str(rng.integers(40, 53)), "b": "0", "deadline": "good",
+                                        "cpu-used": "4"})
+    if choice in (3, 4):  # a bit rate, capped: PyAV passes no per-frame quantiser to these encoders
+        codec = "mpeg2video" if choice == 3 else "mpeg4"
+        bits = str(max(4000, int(rng.uniform(0.05, 0.2) * pixels_per_second)))
+        return CodecDraw(codec, {"b": bits, "maxrate": bits, "bufsize": str(2 * int(bits))})
+    return CodecDraw("mjpeg", {"q:v": str(int(np.interp(rng.integers(30, 61), (30, 95), (25, 2))))})
+
+
+def pan_clip(image: np.ndarray, frames: int, size: tuple[int, int], rng: np.random.Generator) -> list[np.ndarray]:
+    """``frames`` (h, w, 3) crops of ``size`` (w, h) moving across ``image`` (H, W, 3): a pan of 1-4 px a
+    frame in a random direction, with a zoom of up to ±1 % a frame (resampled by the papers' bicubic)."""
+    width, height = size
+    image_h, image_w = image.shape[:2]
+    zoom = float(rng.uniform(-0.01, 0.01))
+    step = rng.uniform(1, 4) * np.array([np.cos(angle := rng.uniform(0, 2 * np.pi)), np.sin(angle)])
+    span = np.abs(step) * frames
+    x0 = rng.uniform(0, max(0.0, image_w - width * 1.1 - span[0]))
+    y0 = rng.uniform(0, max(0.0, image_h - height * 1.1 - span[1]))
+    start = np.array([x0 if step[0] >= 0 else x0 + span[0], y0 if step[1] >= 0 else y0 + span[1]])
+    clip = []
+    for index in range(frames):
+        factor = (1 + zoom) ** index
+        crop_w, crop_h = min(image_w, round(width * factor)), min(image_h, round(height * factor))
+        left, top = np.clip(start + step * index, 0, [image_w - crop_w, image_h - crop_h]).round().astype(int)
+        crop = image[top:top + crop_h, left:left + crop_w]
+        clip.append(crop if (crop_w, crop_h) == (width, height) else resize_bicubic(crop, width, height))
+    return clip
+
+
+def through_codec(frames: list[np.ndarray], draw: CodecDraw, rate: int = 25) -> list[np.ndarray]:
+    """(h, w, 3) uint8 RGB frames (even sizes) encoded as one 4:2:0 video with ``draw``, and decoded again."""
+    height, width = frames[0].shape[:2]
+    buffer = io.BytesIO()
+    muxer = "webm" if draw.codec == "libvpx-vp9" else "matroska"
+    with av.open(buffer, "w", format=muxer) as out:
+        stream = out.add_stream(draw.codec, rate=rate, options=dict(draw.options))
+        stream.width, stream.height = width, height
+        stream.pix_fmt = "yuvj420p" if draw.codec == "mjpeg" else "yuv420p"
+        for index, rgb in enumerate(frames):
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24").reformat(
+                format=stream.pix_fmt, dst_colorspace="ITU601",
+                dst_color_range=2 if draw.codec == "mjpeg" else 1)
+            frame.pts, frame.time_base = index, Fraction(1, rate)
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    buffer.seek(0)
+    with av.open(buffer) as container:
+        decoded = [f.to_ndarray(format="rgb24", src_colorspace="ITU601",
+                                src_color_range=2 if draw.codec == "mjpeg" else 1)
+                   for f in container.decode(video=0)]
+    if len(decoded) != len(frames):
+        raise RuntimeError(f"{draw.describe()} gave {len(decoded)} frames for {len(frames)}")
+    return decoded
+
+
+def degraded_pairs(image: np.ndarray, scale: int, level: str, frames: int, size: int,
+                   rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, CodecDraw]:
+    """One clip of ``image``: (frames, h, w, 3) degraded LR, (frames, h·s, w·s, 3) HR, and the codec used.
+
+    ``size`` is the LR side (even, at least MIN_LR_SIZE); the HR crops are ``size·scale``.
+    """
+    if size % 2 or size < MIN_LR_SIZE:
+        raise ValueError(f"the LR side must be even and at least {MIN_LR_SIZE}, not {size}")
+    hr = pan_clip(image, frames, (size * scale, size * scale), rng)
+    lr = [resize_bicubic(frame, size, size) for frame in hr]
+    draw = draw_codec(level, rng, size * size * 25)
+    return np.stack(through_codec(lr, draw)), np.stack(hr), draw
+
+
+@dataclass
+class CacheInfo:
+    scale: int
+    level: str
+    seed: int
+    frames_per_clip: int
+    lr_size: int
+    images: list[str]
+    clips: int = 0
+    pairs: int = 0
+    bytes: int = 0
+    build_seconds: float = 0.0
+    codecs: dict[str, int] | None = None
+
+
+def build_cache(paths: list[Path], out: Path, scale: int, level: str, clips_per_image: int = 2,
+                frames: int = 8, lr_size: int = 64, seed: int = 0) -> CacheInfo:
+    """Write the pairs of every image's clips into ``out`` (one .npz shard per image) and pairs.json."""
+    if level not in LEVELS:
+        raise SystemExit(f"--level takes {', '.join(LEVELS)}")
+    out.mkdir(parents=True, exist_ok=True)
+    info = CacheInfo(scale, level, seed, frames, lr_size, [str(p) for p in paths], codecs={})
+    started = time.perf_counter()
+    rng = np.random.default_rng(seed)
+    for number, path in enumerate(paths):
+        image = np.asarray(load_rgb(path))
+        if min(image.shape[:2]) < lr_size * scale * 1.15:
+            continue  # too small for a moving crop
+        lrs, hrs = [], []
+        for _ in range(clips_per_image):
+            lr, hr, draw = degraded_pairs(image, scale, level, frames, lr_size, rng)
+            lrs.append(lr)
+            hrs.append(hr)
+            info.codecs[draw.codec] = info.codecs.get(draw.codec, 0) + 1
+            info.clips += 1
+        shard = out / f"{number:05d}.npz"
+        np.savez_compressed(shard, lr=np.concatenate(lrs), hr=np.concatenate(hrs))
+        info.pairs += sum(len(x) for x in lrs)
+        info.bytes += shard.stat().st_size
+    info.build_seconds = round(time.perf_counter() - started, 1)
+    (out / "pairs.json").write_text(json.dumps(asdict(info), indent=2))
+    return info
+
+
+def load_pairs(folder: Path) -> tuple[list[tuple[np.ndarray, np.ndarray]], dict]:
+    """The (LR, HR) uint8 RGB pairs of a cache made by :func:`build_cache`, and its pairs.json."""
+    meta = json.loads((folder / "pairs.json").read_text())
+    pairs = []
+    for shard in sorted(folder.glob("*.npz")):
+        with np.load(shard) as data:
+            pairs += list(zip(data["lr"], data["hr"]))
+    if not pairs:
+        raise SystemExit(f"no pairs in {folder}")
+    return pairs, meta
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", type=Path, nargs="+", required=True, help="folders of HR training images")
+    p.add_argument("--scale", type=int, choices=(2, 3, 4), required=True)
+    p.add_argument("--level", choices=LEVELS, required=True)
+    p.add_argument("--clips-per-image", type=int, default=2)
+    p.add_argument("--frames", type=int, default=8, help="frames per clip")
+    p.add_argument("--lr-size", type=int, default=64, help="LR side of a clip's frames (even, at least 64: "
+                   "libx265 corrupted memory on smaller frames, smaller than its 64-pixel coding unit)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=Path, required=True)
+    args = p.parse_args(argv)
+    if args.lr_size % 2 or args.lr_size < MIN_LR_SIZE:
+        p.error(f"--lr-size must be even (4:2:0) and at least {MIN_LR_SIZE}")
+    info = build_cache(image_paths(args.data), args.out, args.scale, args.level, args.clips_per_image,
+                       args.frames, args.lr_size, args.seed)
+    print(f"{info.pairs} pairs from {info.clips} clips in {info.build_seconds} s, {info.bytes / 1e6:.1f} MB "
+          f"in {args.out}; codecs {info.codecs}")
+
+
+if __name__ == "__main__":
+    main()
