@@ -78,10 +78,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--scale", type=int, default=2)
     parser.add_argument("--model", default="fsrcnn")
     parser.add_argument("--engine", default="cpu")
+    parser.add_argument("--weights", type=Path, help="weights instead of the shipped ones (e.g. a train.py best.pt)")
     parser.add_argument("--crf", nargs="+", default=["clean", "18", "28", "33"])
     parser.add_argument("--frames", type=int, default=12)
     args = parser.parse_args(argv)
-    upscaler = Upscaler(args.model, args.scale, args.engine)
+    upscaler = Upscaler(args.model, args.scale, args.engine, weights=args.weights)
     print("| clip | user's clip | predicted, clean test | predicted, codec matched | actual |\n|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as scratch_dir:
         for clip in args.clips:
