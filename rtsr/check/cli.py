@@ -25,9 +25,10 @@ examples:
   rtsr check film.mkv --scale 2 --models fsrcnn srcnn srresnet --json
 
 It samples a dozen frames over the clip and never decodes the whole file.
-quality: each frame is shrunk by the scale and brought back by bicubic and by
-  each model; the models' PSNR/SSIM gain over bicubic (BT.601 luma) predicts
-  what they add at the real size (docs/check.md: how, and where it does not).
+quality: each frame is shrunk by the scale, compressed again as the input is
+  (H.264: at its own quantiser), and brought back by bicubic and by each
+  model; the models' PSNR/SSIM gain over bicubic (BT.601 luma) predicts what
+  they add at the real size (docs/check.md: how, and where it does not).
 speed: decode, the frame work, each engine and the encoder are timed on the
   clip's own frame size; the expected rate is the stages back to back."""
 
