@@ -40,7 +40,7 @@ import torch.nn.functional as F
 from av.codec.hwaccel import HWAccel, hwdevices_available
 
 from rtsr.engines.base import HostTimer
-from rtsr.io.encode import EncodePlan, add_video_stream
+from rtsr.io.encode import EncodePlan, add_video_stream, timed_encode
 from rtsr.io.planes import frame_planes
 from rtsr.io.probe import InputVideo, VideoInfo
 from rtsr.io.reader import FrameReader
@@ -169,16 +169,6 @@ def _encode_fps(upscaled: Path, codec: str, crf: float | None, preset: str | Non
         plan = EncodePlan(muxer="mp4", codec=codec, pix_fmt=ctx.pix_fmt, size=(ctx.width, ctx.height),
                           time_base=stream.time_base, rate=Fraction(stream.average_rate) if stream.average_rate
                           else None, crf=crf, preset=preset)
-        seconds, frames = 0.0, 0
         with av.open(str(scratch), "w", format="mp4") as out:
-            encoder = add_video_stream(out, plan)
-            for frame in source.decode(stream):
-                frame.pict_type = av.video.frame.PictureType.NONE  # let the encoder choose, as in the run
-                started = time.perf_counter()
-                out.mux(encoder.encode(frame))
-                seconds += time.perf_counter() - started
-                frames += 1
-            started = time.perf_counter()
-            out.mux(encoder.encode(None))
-            seconds += time.perf_counter() - started
+            seconds, frames = timed_encode(out, add_video_stream(out, plan), source.decode(stream))
     return frames / seconds if seconds else 0.0

@@ -18,6 +18,7 @@ from typing import Callable, NoReturn, Sequence
 
 from rtsr import __version__, bench
 from rtsr.batch import is_batch
+from rtsr.cli_args import ENGINE_HELP, crf_value, jobs_value, positive_seconds, rate_value, upscaler_from
 from rtsr.engines import choose_engine
 from rtsr.engines_cli import engines_command, export_command
 from rtsr.errors import RtsrError
@@ -26,7 +27,6 @@ from rtsr.io.encode import check_encoder_settings, video_encoder
 from rtsr.io.output import OUTPUT_FORMATS, check_paths
 from rtsr.io.probe import InputVideo, VideoInfo, is_pipe
 from rtsr.io.sequences import is_pattern, output_pattern
-from rtsr.cli_args import ENGINE_HELP, crf_value, jobs_value, positive_seconds, rate_value, upscaler_from
 from rtsr.live.command import live_command
 from rtsr.logs import log_to_stderr
 from rtsr.models import MODELS, check_scale, get_architecture
@@ -34,6 +34,7 @@ from rtsr.pictures import is_picture_file, is_picture_output, read_picture, upsc
 from rtsr.report import REALTIME_FPS, clock_time
 from rtsr.segments.driver import DEFAULT_SEGMENT_SECONDS
 from rtsr.segments.ray_pool import RAY_CONNECT_SECONDS, ray_available
+from rtsr.streaming import STREAM_FORMATS
 from rtsr.upscaler import Upscaler
 
 EXIT_OK, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 130, 143
@@ -114,7 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="interlaced input (DVD, broadcast, camcorder) through FFmpeg's bwdif before upscaling: "
                              "auto (when the stream or its first frame says interlaced), on, off, or fields (one frame "
                              "per field: 50i becomes 50p; one job) (default auto)")
-    parser.add_argument("-f", "--format", choices=("matroska", "mkv", "mpegts", "ts", "nut"),
+    parser.add_argument("-f", "--format", choices=tuple(STREAM_FORMATS),
                         help="container of a stream written to standard output (-o -): matroska (default), "
                              "mpegts or nut")
     parser.add_argument("--fps", type=rate_value, metavar="RATE",

@@ -29,6 +29,7 @@ import argparse
 import io
 import json
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -56,34 +57,46 @@ class CodecDraw:
         return f"{self.codec} {' '.join(f'{k}={v}' for k, v in self.options.items())}".strip()
 
 
+def _crf(codec: str, low: int, high: int, **fixed: str) -> Callable[..., CodecDraw]:
+    """A codec at a CRF drawn from low..high, the clip's preset where the codec takes x264's presets."""
+    def draw(rng: np.random.Generator, preset: str, pixels_per_second: float) -> CodecDraw:
+        options = {"crf": str(rng.integers(low, high + 1))}
+        options.update({"preset": preset} if codec in ("libx264", "libx265") else {})
+        return CodecDraw(codec, {**options, **fixed})
+    return draw
+
+
+def _jpeg(low: int, high: int) -> Callable[..., CodecDraw]:
+    """MJPEG at a JPEG quality drawn from low..high (mapped onto FFmpeg's q:v, 25 for q 30 .. 2 for q 95)."""
+    def draw(rng: np.random.Generator, preset: str, pixels_per_second: float) -> CodecDraw:
+        return CodecDraw("mjpeg", {"q:v": str(int(np.interp(rng.integers(low, high + 1), (30, 95), (25, 2))))})
+    return draw
+
+
+def _bit_rate(codec: str) -> Callable[..., CodecDraw]:
+    """A bit rate, capped, of 0.05-0.2 bit/pixel: PyAV passes no per-frame quantiser to these encoders."""
+    def draw(rng: np.random.Generator, preset: str, pixels_per_second: float) -> CodecDraw:
+        bits = str(max(4000, int(rng.uniform(0.05, 0.2) * pixels_per_second)))
+        return CodecDraw(codec, {"b": bits, "maxrate": bits, "bufsize": str(2 * int(bits))})
+    return draw
+
+
+_X265 = {"x265-params": "log-level=error"}
+_VP9 = {"b": "0", "deadline": "good", "cpu-used": "4"}
+# Per level, the codecs a clip is drawn from, each equally likely (the module doc lists them).
+LEVEL_CODECS: dict[str, tuple[Callable[..., CodecDraw], ...]] = {
+    "light": (_crf("libx264", 18, 24), _crf("libx265", 22, 28, **_X265), _crf("libvpx-vp9", 28, 38, **_VP9),
+              _jpeg(80, 95)),
+    "heavy": (_crf("libx264", 26, 36), _crf("libx265", 28, 38, **_X265), _crf("libvpx-vp9", 40, 52, **_VP9),
+              _bit_rate("mpeg2video"), _bit_rate("mpeg4"), _jpeg(30, 60)),
+}
+
+
 def draw_codec(level: str, rng: np.random.Generator, pixels_per_second: float) -> CodecDraw:
     """A codec and its quality for one clip of ``level`` (see the module doc)."""
     preset = str(rng.choice(PRESETS))
-    if level == "light":
-        choice = rng.integers(4)
-        if choice == 0:
-            return CodecDraw("libx264", {"crf": str(rng.integers(18, 25)), "preset": preset})
-        if choice == 1:
-            return CodecDraw("libx265", {"crf": str(rng.integers(22, 29)), "preset": preset,
-                                         "x265-params": "log-level=error"})
-        if choice == 2:
-            return CodecDraw("libvpx-vp9", {"crf": str(rng.integers(28, 39)), "b": "0", "deadline": "good",
-                                            "cpu-used": "4"})
-        return CodecDraw("mjpeg", {"q:v": str(int(np.interp(rng.integers(80, 96), (30, 95), (25, 2))))})
-    choice = rng.integers(6)
-    if choice == 0:
-        return CodecDraw("libx264", {"crf": str(rng.integers(26, 37)), "preset": preset})
-    if choice == 1:
-        return CodecDraw("libx265", {"crf": str(rng.integers(28, 39)), "preset": preset,
-                                     "x265-params": "log-level=error"})
-    if choice == 2:
-        return CodecDraw("libvpx-vp9", {"crf": str(rng.integers(40, 53)), "b": "0", "deadline": "good",
-                                        "cpu-used": "4"})
-    if choice in (3, 4):  # a bit rate, capped: PyAV passes no per-frame quantiser to these encoders
-        codec = "mpeg2video" if choice == 3 else "mpeg4"
-        bits = str(max(4000, int(rng.uniform(0.05, 0.2) * pixels_per_second)))
-        return CodecDraw(codec, {"b": bits, "maxrate": bits, "bufsize": str(2 * int(bits))})
-    return CodecDraw("mjpeg", {"q:v": str(int(np.interp(rng.integers(30, 61), (30, 95), (25, 2))))})
+    codecs = LEVEL_CODECS[level]
+    return codecs[rng.integers(len(codecs))](rng, preset, pixels_per_second)
 
 
 def pan_clip(image: np.ndarray, frames: int, size: tuple[int, int], rng: np.random.Generator) -> list[np.ndarray]:

@@ -18,6 +18,7 @@ the limiting stage's own rate, which is reported beside it as the best case.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -25,7 +26,7 @@ import av
 
 from rtsr.bench_stages import StandInEngine
 from rtsr.engines.picking import settle_engine
-from rtsr.io.encode import EncodePlan, EncodeSettings, add_video_stream, choose_pix_fmt, video_encoder
+from rtsr.io.encode import EncodePlan, EncodeSettings, add_video_stream, choose_pix_fmt, timed_encode, video_encoder
 from rtsr.io.planes import frame_planes
 from rtsr.io.probe import VideoInfo
 from rtsr.plane_upscaler import PlaneUpscaler
@@ -115,24 +116,16 @@ def encode_seconds(info: VideoInfo, frames: list[av.VideoFrame], scale: int, set
                       time_base=Fraction(1, 1000), rate=info.rate, crf=settings.crf, preset=settings.preset,
                       color=info.color)
     step = round(1000 / float(info.rate)) if info.rate else 40
-    sink = _NullSink()
-    seconds, fed = 0.0, 0
-    with av.open(sink, "w", format="matroska") as out:
-        stream = add_video_stream(out, plan)
+
+    def upscaled() -> Iterator[av.VideoFrame]:  # at least MIN_ENCODE frames, the run's frames repeated if fewer
         for index in range(max(MIN_ENCODE, len(frames))):
-            if fed >= MIN_ENCODE and (seconds > budget or index >= len(frames)):
-                break
-            source = frames[index % len(frames)]
-            big = source.reformat(width=out_size[0], height=out_size[1], format=pix_fmt, interpolation="BICUBIC")
+            big = frames[index % len(frames)].reformat(width=out_size[0], height=out_size[1], format=pix_fmt,
+                                                       interpolation="BICUBIC")
             big.pts, big.time_base = index * step, Fraction(1, 1000)
-            big.pict_type = av.video.frame.PictureType.NONE
-            started = time.perf_counter()
-            out.mux(stream.encode(big))
-            seconds += time.perf_counter() - started
-            fed += 1
-        started = time.perf_counter()
-        out.mux(stream.encode(None))
-        seconds += time.perf_counter() - started
+            yield big
+
+    with av.open(_NullSink(), "w", format="matroska") as out:
+        seconds, fed = timed_encode(out, add_video_stream(out, plan), upscaled(), budget, MIN_ENCODE)
     return seconds / fed, fed
 
 

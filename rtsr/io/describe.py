@@ -135,7 +135,7 @@ def describe_input(video: InputVideo) -> InputDescription:
         path=str(video.path), container=container.format.name, codec=ctx.name,
         profile=stream.profile or None, width=info.width, height=info.height, fps=fps, pix_fmt=info.pix_fmt,
         bit_depth=info.layout.bits, color=color, bit_rate=bit_rate,
-        compression=describe_compression(video),
+        compression=compression(ctx.name, bit_rate, info.width, info.height, fps),
         field_order=FIELD_ORDERS.get(int(ctx.field_order or 0), "field order not flagged"),
         duration_seconds=round(duration, 3) if duration else None, frames=info.frames,
         audio_streams=len(container.streams.audio), subtitle_streams=len(container.streams.subtitles),

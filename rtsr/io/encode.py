@@ -9,8 +9,10 @@ the same way everywhere.
 from __future__ import annotations
 
 import logging
+import math
 import os
-from collections.abc import Mapping
+import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
 
@@ -222,6 +224,29 @@ def muxer_holds(output: av.container.OutputContainer, codec: str) -> bool:
     if output.format.name == "mpegts":
         return codec in MPEGTS_CODECS
     return codec in output.supported_codecs
+
+
+def timed_encode(output: av.container.OutputContainer, stream: av.video.stream.VideoStream,
+                 frames: Iterable[av.VideoFrame], budget: float = math.inf, min_frames: int = 1) -> tuple[float, int]:
+    """Encode ``frames`` into ``stream`` and flush it; (seconds spent in the encoder, frames fed).
+
+    Only the encoder's calls are timed, not the making of the frames. Frames
+    stop being taken once ``budget`` seconds of encoding have passed and at
+    least ``min_frames`` were fed. Each frame's picture type is cleared, so
+    the encoder chooses it, as in a run (a decoded frame says I, P or B).
+    """
+    seconds, fed = 0.0, 0
+    for frame in frames:
+        if fed >= min_frames and seconds > budget:
+            break
+        frame.pict_type = av.video.frame.PictureType.NONE
+        started = time.perf_counter()
+        output.mux(stream.encode(frame))
+        seconds += time.perf_counter() - started
+        fed += 1
+    started = time.perf_counter()
+    output.mux(stream.encode(None))
+    return seconds + time.perf_counter() - started, fed
 
 
 def add_video_stream(output: av.container.OutputContainer, plan: EncodePlan) -> av.video.stream.VideoStream:

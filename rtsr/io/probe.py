@@ -282,19 +282,20 @@ class InputVideo:
             container = av.open("pipe:0" if str(path) in ("-", "pipe:", "pipe:0") else str(path), "r")
         except av.FFmpegError as err:
             raise InputError(f"cannot read {path}: not a media stream FFmpeg understands ({err.strerror})") from None
-        try:
-            return cls(path, container, probe_video(container, path, rate, deinterlace, rewind=False))
-        except BaseException:
-            container.close()
-            raise
+        return cls._probed_once(path, container, rate, deinterlace)
 
     @classmethod
     def open_sequence(cls, spec: Path, rate: Fraction | None = None, deinterlace: str = "auto") -> InputVideo:
         """Numbered pictures (``frames/%05d.png``) or a folder's pictures as one video at ``rate`` fps
         (rtsr.io.sequences), for one pass."""
-        container = open_sequence(spec, rate)
+        return cls._probed_once(spec, open_sequence(spec, rate), None, deinterlace)
+
+    @classmethod
+    def _probed_once(cls, path: Path, container: av.container.InputContainer, rate: Fraction | None,
+                     deinterlace: str) -> InputVideo:
+        """``container`` probed without rewinding (it is read once); closed when the probe fails."""
         try:
-            return cls(spec, container, probe_video(container, spec, None, deinterlace, rewind=False))
+            return cls(path, container, probe_video(container, path, rate, deinterlace, rewind=False))
         except BaseException:
             container.close()
             raise
