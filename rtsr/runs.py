@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from rtsr.io.deinterlace import INTERLACED
 from rtsr.io.describe import describe_compression
 from rtsr.io.encode import EncodeSettings
 from rtsr.io.probe import InputVideo
@@ -85,7 +86,7 @@ def upscale_input(upscaler: Upscaler, video: InputVideo, dst: Path, options: Run
         order = {"tff": "top field first", "bff": "bottom field first"}.get(info.field_order, "field order per frame")
         per = "field, at twice" if info.field_rate else "frame, at"
         report.deinterlaced = f"bwdif, {order}; one frame per {per} the input's frame rate"
-    elif info.field_order in ("tff", "bff"):
+    elif info.field_order in INTERLACED:
         log.warning("the input is interlaced (%s) and --deinterlace is off: the fields' comb is upscaled into the "
                     "picture", info.field_order)
         report.deinterlaced = f"NOT deinterlaced: the input is interlaced ({info.field_order}), --deinterlace off"

@@ -397,3 +397,15 @@ def test_ten_bit_video_writes_sixteen_bit_pictures(clip_factory, tmp_path) -> No
                         extra_options={"x265-params": "log-level=error"})
     assert main([str(clip), "-o", f"{tmp_path}/%03d.tif", "--engine", "cpu", "--scale", "2"]) == 0
     assert cv2.imread(str(tmp_path / "001.tif"), cv2.IMREAD_UNCHANGED).dtype == np.uint16
+
+
+def test_a_frame_flag_alone_leaves_the_field_order_to_bwdif() -> None:
+    from rtsr.io.deinterlace import Deinterlacer, field_order, wants_deinterlacing
+
+    class Flagged:
+        interlaced_frame = True
+
+    order = field_order(0, Flagged())  # the stream says nothing; PyAV shows no field order on frames
+    assert order == "interlaced" and wants_deinterlacing("auto", order)
+    assert Deinterlacer(order).parity == "auto"  # not a guessed "tff": a BFF clip would be woven backwards
+    assert field_order(3, Flagged()) == "bff" and field_order(0, None) == "unknown"

@@ -30,12 +30,15 @@ FIELD_ORDERS = {1: "progressive", 2: "tff", 3: "bff", 4: "tff", 5: "bff"}
 MODES = ("auto", "on", "off", "fields")  # fields: deinterlaced at the field rate (50i -> 50p)
 
 
+INTERLACED = ("tff", "bff", "interlaced")  # "interlaced": the frames say so, not which field comes first
+
+
 def field_order(codec_order: int, first_frame: av.VideoFrame | None) -> str:
-    """"tff", "bff", "progressive" or "unknown": the stream's flag, else the first frame's."""
+    """"tff", "bff", "progressive", "unknown", or "interlaced" when only the first frame's flag says so
+    (PyAV shows no field order on frames: bwdif then reads each frame's own)."""
     order = FIELD_ORDERS.get(int(codec_order or 0), "unknown")
-    if order == "unknown" and first_frame is not None:
-        if first_frame.interlaced_frame:
-            order = "tff" if getattr(first_frame, "top_field_first", True) else "bff"
+    if order == "unknown" and first_frame is not None and first_frame.interlaced_frame:
+        order = "interlaced"
     return order
 
 
@@ -43,7 +46,7 @@ def wants_deinterlacing(mode: str, order: str) -> bool:
     """``on`` and ``fields``: always; ``auto``: when the field order says interlaced; ``off``: never."""
     if mode not in MODES:
         raise InputError(f"--deinterlace takes {', '.join(MODES)}, not {mode!r}")
-    return mode in ("on", "fields") or (mode == "auto" and order in ("tff", "bff"))
+    return mode in ("on", "fields") or (mode == "auto" and order in INTERLACED)
 
 
 class Deinterlacer:

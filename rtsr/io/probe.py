@@ -42,7 +42,7 @@ class VideoInfo:
     frames: int  # from the container, or estimated from the duration; 0 if unknown
     sample_aspect_ratio: Fraction | None  # pixel shape of anamorphic video; None when square/unknown
     display_matrix: tuple[int, ...] | None  # 9 ints, FFmpeg's layout: rotation/flip for display
-    field_order: str = "unknown"  # "progressive", "tff", "bff" or "unknown" (rtsr.io.deinterlace)
+    field_order: str = "unknown"  # "progressive", "tff", "bff", "interlaced" or "unknown" (rtsr.io.deinterlace)
     deinterlace: bool = False  # frames go through bwdif before upscaling (decided when the input is opened)
     field_rate: bool = False  # ... one frame per field: the output has twice the frames, in half the time base
 
