@@ -187,19 +187,20 @@ def _psnr(a: torch.Tensor, b: torch.Tensor, shave: int) -> float:
     return 10 * math.log10(1 / max(error, 1e-12))
 
 
-def load_model(name: str, scale: int, weights: Path | None = None) -> LoadedModel:
+def load_model(name: str, scale: int, weights: Path | None = None, degradation: str = "none") -> LoadedModel:
     """Build ``name`` at ``scale`` with trained weights, in eval mode on the CPU, and describe it.
 
-    ``weights`` defaults to the shipped file for (name, scale). Raises
-    WeightsError when no weights exist, or when the file is for another
-    architecture or scale.
+    ``weights`` defaults to the shipped file for (name, scale), trained for
+    input of ``degradation`` (rtsr.models.DEGRADATIONS). Raises WeightsError
+    when no weights exist, or when the file is for another architecture or scale.
     """
     architecture = get_architecture(name)
     check_scale(scale)
     if weights is None:
-        weights = architecture.weights_path(scale)
+        weights = architecture.weights_path(scale, degradation)
         if not weights.is_file():
-            raise WeightsError(f"no trained weights for {name} ×{scale}; pass --weights FILE")
+            kind = "" if degradation == "none" else f" for {degradation} input"
+            raise WeightsError(f"no trained weights{kind} for {name} ×{scale}; pass --weights FILE")
     payload = read_checkpoint(weights)
     state = payload["state_dict"]
     stored_arch = payload.get("architecture")

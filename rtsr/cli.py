@@ -22,6 +22,8 @@ from rtsr.cli_args import ENGINE_HELP, crf_value, jobs_value, positive_seconds, 
 from rtsr.engines import choose_engine
 from rtsr.engines_cli import engines_command, export_command
 from rtsr.errors import RtsrError
+from rtsr.io.degradation import CHOICES as DEGRADATION_CHOICES
+from rtsr.io.degradation import judge_picture
 from rtsr.io.deinterlace import MODES
 from rtsr.io.encode import check_encoder_settings, video_encoder
 from rtsr.io.output import OUTPUT_FORMATS, check_paths
@@ -30,7 +32,7 @@ from rtsr.io.sequences import is_pattern, output_pattern
 from rtsr.live.command import live_command
 from rtsr.logs import log_to_stderr
 from rtsr.models import MODELS, check_scale, get_architecture
-from rtsr.pictures import is_picture_file, is_picture_output, read_picture, upscale_pictures, write_picture
+from rtsr.pictures import is_picture_file, is_picture_output, read_picture_and_codec, upscale_pictures, write_picture
 from rtsr.report import REALTIME_FPS, clock_time
 from rtsr.segments.driver import DEFAULT_SEGMENT_SECONDS
 from rtsr.segments.ray_pool import RAY_CONNECT_SECONDS, ray_available
@@ -101,6 +103,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--scale", type=int, default=3, help="upscaling factor: 2, 3 or 4 (default 3)")
     parser.add_argument("--engine", default="auto", help=ENGINE_HELP)
     parser.add_argument("--weights", type=Path, help="weights file instead of the shipped ones")
+    parser.add_argument("--degradation", choices=DEGRADATION_CHOICES, default="auto",
+                        help="shipped weights for clean input (none) or for compressed input (compressed); auto "
+                             "(default) judges each input by its codec and quantiser or bits per pixel, and the "
+                             "summary says which it picked and why")
     parser.add_argument("--engine-dir", type=Path,
                         help="cache of built engines and CPU verdicts (default: $RTSR_ENGINE_DIR, "
                              "a checkout's engines/, or ~/.cache/rtsr/engines)")
@@ -240,17 +246,20 @@ def _upscale_stream(args: argparse.Namespace) -> int:
 def _upscale_picture(args: argparse.Namespace) -> int:
     """One picture to one picture (rtsr.pictures): ``rtsr photo.jpg -o photo_x3.png``."""
     _check_settings(args)
-    rgb = read_picture(args.input[0])
+    source = args.input[0]
+    rgb, codec = read_picture_and_codec(source)
     if args.output.exists() and not args.overwrite:
         raise RtsrError(f"output exists: {args.output} (pass --overwrite to replace it)")
     upscaler = upscaler_from(args)
+    weights = upscaler.pick_weights(lambda: judge_picture(source, codec, rgb.shape[1], rgb.shape[0]))
     started = time.perf_counter()
     big = upscaler.upscale_image(rgb)
     seconds = time.perf_counter() - started
     write_picture(big, args.output, args.overwrite)
     if not args.quiet:
         print(f"{rgb.shape[1]}×{rgb.shape[0]} → {big.shape[1]}×{big.shape[0]} ({upscaler.model} ×{upscaler.scale}, "
-              f"{upscaler.engine_description()}) in {seconds:.2f} s\nwrote {args.output}", file=sys.stderr)
+              f"{upscaler.engine_description()}) in {seconds:.2f} s\nweights: {weights}\nwrote {args.output}",
+              file=sys.stderr)
     return EXIT_OK
 
 

@@ -54,4 +54,5 @@ def positive_seconds(text: str) -> float:
 
 def upscaler_from(args: argparse.Namespace) -> Upscaler:
     """The upscaler the options of ``rtsr`` and ``rtsr live`` ask for (--model, --scale, --engine, ...)."""
-    return Upscaler(args.model, args.scale, args.engine, args.weights, args.engine_dir, compile=not args.no_compile)
+    return Upscaler(args.model, args.scale, args.engine, args.weights, args.engine_dir, compile=not args.no_compile,
+                    degradation=getattr(args, "degradation", "auto"))

@@ -28,6 +28,8 @@ from torch import nn
 from rtsr.errors import WeightsError
 
 SCALES = (2, 3, 4)
+# What shipped weights were trained for: pristine LR (the papers), or LR through real codecs (issue 27)
+DEGRADATIONS = ("none", "compressed")
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 
 
@@ -308,9 +310,10 @@ class Architecture:
         """True when the state dict has exactly this family's top-level modules."""
         return {k.split(".")[0] for k in state} == self.top_level
 
-    def weights_path(self, scale: int) -> Path:
-        """The shipped weights file for ``scale`` (it may not exist)."""
-        return WEIGHTS_DIR / f"{self.name}_x{scale}.pt"
+    def weights_path(self, scale: int, degradation: str = "none") -> Path:
+        """The shipped weights file for ``scale``, trained for input of ``degradation`` (one of
+        DEGRADATIONS; it may not exist: only FSRCNN has weights for compressed input)."""
+        return WEIGHTS_DIR / f"{self.name}_x{scale}{'' if degradation == 'none' else '_' + degradation}.pt"
 
 
 # The one registry: every model rtsr can run, by the name users type.

@@ -16,6 +16,7 @@ import numpy as np
 
 from rtsr.atomic import write_atomically
 from rtsr.errors import InputError, RtsrError
+from rtsr.io.degradation import judge_picture
 from rtsr.io.probe import open_input
 
 PICTURE_OUTPUTS = {".png": [cv2.IMWRITE_PNG_COMPRESSION, 6], ".jpg": [cv2.IMWRITE_JPEG_QUALITY, 95],
@@ -45,7 +46,9 @@ def upscale_pictures(upscaler, pictures: list[Path], out_dir: Path, overwrite: b
                 say(f"{src.name}: skipped, {dst} exists")
             continue
         try:
-            big = upscaler.upscale_image(read_picture(src))
+            rgb, codec = read_picture_and_codec(src)
+            weights = upscaler.pick_weights(lambda: judge_picture(src, codec, rgb.shape[1], rgb.shape[0]))
+            big = upscaler.upscale_image(rgb)
             write_picture(big, dst, overwrite)
         except RtsrError as err:
             failed.append(f"{src.name}: {err}")
@@ -53,12 +56,17 @@ def upscale_pictures(upscaler, pictures: list[Path], out_dir: Path, overwrite: b
                 say(f"{src.name}: FAILED: {err}")
             continue
         if say:
-            say(f"{src.name} → {dst} ({big.shape[1]}×{big.shape[0]})")
+            say(f"{src.name} → {dst} ({big.shape[1]}×{big.shape[0]}; weights: {weights})")
     return failed
 
 
 def read_picture(path: Path) -> np.ndarray:
     """The first (only) frame of a picture file as (H, W, 3) uint8 RGB."""
+    return read_picture_and_codec(path)[0]
+
+
+def read_picture_and_codec(path: Path) -> tuple[np.ndarray, str]:
+    """The first (only) frame of a picture file as (H, W, 3) uint8 RGB, and its codec ("png", "mjpeg"...)."""
     with open_input(path) as container:
         if not container.streams.video:
             raise InputError(f"{path} has no picture")
@@ -67,7 +75,7 @@ def read_picture(path: Path) -> np.ndarray:
             raise InputError(f"{path}: no picture could be decoded")
         if container.streams.video[0].frames > 1:
             raise InputError(f"{path} is a video: write it to a video file (.mkv, .mp4)")
-        return frame.to_ndarray(format="rgb24")
+        return frame.to_ndarray(format="rgb24"), container.streams.video[0].codec_context.name
 
 
 def write_picture(rgb: np.ndarray, path: Path, overwrite: bool) -> None:

@@ -56,6 +56,7 @@ class Report:
     engine_notes: list[str] = field(default_factory=list)  # e.g. the cuda engine's "compiled (...)" or "eager: why"
     deinterlaced: str = ""  # how interlaced input was deinterlaced, or why it was not (rtsr.io.deinterlace)
     heavy_compression: str = ""  # why the input looks heavily compressed (rtsr.io.describe), "" when it does not
+    weights: str = ""  # which weights ran and why: "fsrcnn ×4 for compressed input (h264, mean QP 31.2 ...)"
 
     @property
     def fps(self) -> float:
@@ -87,6 +88,8 @@ class Report:
             ("per frame: " if self.jobs == 1 else f"per frame, summed over {self.jobs} workers: ")
             + ", ".join(f"{s} {stages[s]:.1f} ms" for s in STAGES) + f"; bottleneck: {self.bottleneck}",
         ]
+        if self.weights:
+            lines.append(f"weights: {self.weights}")
         if self.jobs_reason:
             lines.append(f"jobs: {self.jobs} ({self.jobs_reason})")
         if self.engine_notes:

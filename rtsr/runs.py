@@ -116,7 +116,7 @@ def upscale_input(upscaler: Upscaler, video: InputVideo, dst: Path, options: Run
         return whole()
     spec = WorkerSpec(upscaler.model, upscaler.scale, upscaler.engine.name, upscaler.weights_path,
                       upscaler.engine_dir, log_level=logging.getLogger("rtsr").getEffectiveLevel(),
-                      compile=upscaler.compile)
+                      compile=upscaler.compile, degradation=upscaler.level)
     if options.ray is not None:
         from rtsr.segments.ray_pool import RayPool  # noqa: PLC0415  (Ray is an optional extra)
 

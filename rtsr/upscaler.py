@@ -11,10 +11,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from rtsr.checkpoints import load_model
-from rtsr.engines import choose_engine, make_engine
+from rtsr.checkpoints import LoadedModel, load_model
+from rtsr.engines import EngineChoice, choose_engine, make_engine
 from rtsr.engines.picking import settle_engine
 from rtsr.errors import InputError
+from rtsr.io.degradation import LEVELS, Degradation, asked, check_choice, judge_video
 from rtsr.io.encode import EncodeSettings, check_encoder_settings, resolve_codec, video_encoder
 from rtsr.io.output import check_output, check_paths, muxer_for
 from rtsr.io.probe import InputVideo, VideoInfo, is_pipe
@@ -43,22 +44,74 @@ class Upscaler:
     (default: rtsr.engines.cache.default_engine_dir); ``compile=False`` keeps
     the cuda engine eager (rtsr.engines.compiled). Raises an RtsrError
     subclass for an unknown model/scale/engine or unusable weights.
+
+    ``degradation``: which shipped weights run, those trained on clean input
+    ("none") or on compressed input ("compressed"); "auto" judges each video
+    when it is opened (rtsr.io.degradation) and says which it picked in the
+    run's report. Pictures through ``upscale_image`` get the clean weights
+    under "auto" (a bare array says nothing of how it was stored) unless the
+    call names a level. Only FSRCNN has weights for compressed input; "auto"
+    keeps the others on their clean weights and says so.
     """
 
     def __init__(self, model: str = "fsrcnn", scale: int = 3, engine: str = "auto",
                  weights: str | Path | None = None, engine_dir: str | Path | None = None,
-                 compile: bool = True) -> None:
+                 compile: bool = True, degradation: str = "auto") -> None:
         get_architecture(model)
         check_scale(scale)
-        choice = choose_engine(engine)
+        try:
+            self.degradation = check_choice(degradation)
+        except ValueError as err:
+            raise InputError(str(err)) from None
+        if weights and degradation not in ("auto", "none"):
+            raise InputError("--weights names the weights to run, so --degradation cannot pick others")
+        self._engine_choice = choose_engine(engine)
         self.engine_requested = engine  # Ray workers choose their own engine on their node
         self.weights_path = str(weights) if weights else None  # as given: segment workers load the same
         self.engine_dir = str(engine_dir) if engine_dir else None
-        self.loaded = load_model(model, scale, Path(weights) if weights else None)
         self.compile = compile
-        # auto without a GPU: a MeasuredCpuEngine, which picks per frame shape (rtsr.engines.picking)
-        self.engine, self.engine_choice = make_engine(choice, self.loaded,
-                                                      Path(engine_dir) if engine_dir else None, compile)
+        self._model_name, self._scale = model, scale
+        self._variants: dict[str, tuple[LoadedModel, object, EngineChoice]] = {}
+        self.level = "none" if degradation == "auto" else degradation  # the weights loaded now
+        self.weights_choice = asked(self.level) if degradation != "auto" else Degradation("none", "no input judged")
+        self._use(self.level)
+
+    def _use(self, level: str) -> None:
+        """Make the weights for ``level`` (and their engine) the ones that run."""
+        self.loaded, self.engine, self.engine_choice = self._variant(level)
+        self.level = level
+
+    def _variant(self, level: str) -> tuple[LoadedModel, object, EngineChoice]:
+        """The weights for ``level`` and their engine, loaded once."""
+        if level not in self._variants:
+            loaded = load_model(self._model_name, self._scale, Path(self.weights_path) if self.weights_path
+                                else None, level)
+            # auto without a GPU: a MeasuredCpuEngine, which picks per frame shape (rtsr.engines.picking)
+            engine, choice = make_engine(self._engine_choice, loaded,
+                                         Path(self.engine_dir) if self.engine_dir else None, self.compile)
+            self._variants[level] = (loaded, engine, choice)
+        return self._variants[level]
+
+    def choose_weights(self, video: InputVideo) -> str:
+        """Under ``degradation="auto"``, judge ``video`` and run the weights for it; returns what runs and why,
+        for the report: "fsrcnn ×4 for compressed input (h264, mean QP 31.2 over 48 frames)"."""
+        return self.pick_weights(lambda: judge_video(video))
+
+    def pick_weights(self, judge: Callable[[], Degradation]) -> str:
+        """As :meth:`choose_weights`, with the input judged by ``judge`` (called only under "auto"; pictures
+        and live sources are judged by rtsr.io.degradation's other functions)."""
+        if self.weights_path:
+            return f"{self.weights_path} (given)"
+        return self._choose(judge() if self.degradation == "auto" else asked(self.degradation))
+
+    def _choose(self, judged: Degradation) -> str:
+        if judged.level != "none" and not get_architecture(self._model_name).weights_path(
+                self._scale, judged.level).is_file():
+            judged = Degradation("none", f"{judged.reason}; no shipped {self._model_name} ×{self._scale} "
+                                         f"weights for {judged.level} input")
+        self._use(judged.level)
+        self.weights_choice = judged
+        return f"{self.model} ×{self.scale} {judged.describe()}"
 
     @property
     def model(self) -> str:
@@ -108,14 +161,23 @@ class Upscaler:
         engine.synchronize()
         return (time.perf_counter() - started) * height / rows
 
-    def upscale_image(self, rgb: np.ndarray) -> np.ndarray:
-        """(H, W, 3) uint8 RGB -> (H·scale, W·scale, 3) uint8 RGB."""
+    def upscale_image(self, rgb: np.ndarray, degradation: str | None = None) -> np.ndarray:
+        """(H, W, 3) uint8 RGB -> (H·scale, W·scale, 3) uint8 RGB, with the weights chosen last (the clean ones
+        until a video or picture file is judged), or for this call those for ``degradation`` ("none",
+        "compressed"; given ``weights`` always run)."""
+        engine, planes = self.engine, self.loaded.planes
+        if degradation is not None:
+            if degradation not in LEVELS:
+                raise InputError(f"degradation {degradation!r}: choose from {', '.join(LEVELS)}")
+            if not self.weights_path:
+                loaded, engine, _ = self._variant(degradation)
+                planes = loaded.planes
         if not isinstance(rgb, np.ndarray) or rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
             raise InputError("upscale_image takes an H×W×3 uint8 RGB array")
         if rgb.shape[0] == 0 or rgb.shape[1] == 0:
             raise InputError(f"upscale_image got an empty picture ({rgb.shape[1]}×{rgb.shape[0]})")
         rgb = np.ascontiguousarray(rgb)  # views such as cv2.imread(p)[..., ::-1] have negative strides
-        return upscale_rgb_image(self.engine, self.loaded.planes, self.scale, rgb)
+        return upscale_rgb_image(engine, planes, self.scale, rgb)
 
     def plane_upscaler(self, info: VideoInfo, out_size: tuple[int, int],
                        clock: StageClock | None = None) -> PlaneUpscaler:
@@ -193,8 +255,9 @@ class Upscaler:
     def _stream(self, video: InputVideo, dst: str, muxer: str, codec: str, settings: EncodeSettings,
                 progress: bool) -> Report:
         settings = dataclasses.replace(settings, codec=resolve_codec(codec, self.engine.device.type == "cuda", muxer))
+        weights = self.choose_weights(video)
         report = Report(source=str(video.path), output="standard output" if dst == STDOUT else dst, model=self.model,
-                        scale=self.scale, engine=self.engine_description(), codec=settings.codec)
+                        scale=self.scale, engine=self.engine_description(), codec=settings.codec, weights=weights)
         report.jobs_reason = "one pass: a pipe is read once, so no segments and no resume"
         report = stream_video(self, video, dst, settings, muxer, report, terminal_progress if progress else None)
         report.engine = self.engine_description()
@@ -229,8 +292,9 @@ class Upscaler:
         return resolve_codec(codec, self.engine.device.type == "cuda", muxer_for(dst))
 
     def _run(self, video: InputVideo, dst: Path, options: RunOptions) -> Report:
+        weights = self.choose_weights(video)
         settings = dataclasses.replace(options.settings, codec=self.codec_for(options.settings.codec, dst))
         options = dataclasses.replace(options, settings=settings)
         report = Report(source=str(video.path), output=str(dst), model=self.model, scale=self.scale,
-                        engine=self.engine_description(), codec=settings.codec)
+                        engine=self.engine_description(), codec=settings.codec, weights=weights)
         return upscale_input(self, video, dst, options, report, StageClock())

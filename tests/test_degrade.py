@@ -51,8 +51,10 @@ def test_the_cache_round_trips(picture, tmp_path) -> None:
     info = build_cache([folder / "a.png", folder / "b.png"], tmp_path / "pairs", 2, "heavy", clips_per_image=1,
                        frames=4, seed=1)
     assert info.clips == 2 and info.pairs == 8 and info.bytes > 0 and sum(info.codecs.values()) == 2
-    pairs, meta = load_pairs(tmp_path / "pairs")
-    assert len(pairs) == 8 and meta["level"] == "heavy" and pairs[0][1].shape == (128, 128, 3)
+    pairs, held, meta = load_pairs(tmp_path / "pairs")
+    assert len(pairs) == 8 and not held and meta["level"] == "heavy" and pairs[0][1].shape == (128, 128, 3)
+    pairs, held, _ = load_pairs(tmp_path / "pairs", hold_out={"b.png"})  # a run's validation image
+    assert len(pairs) == 4 and len(held) == 4
     with pytest.raises(ValueError, match="at least 64"):
         degraded_pairs(picture, 2, "light", 2, 48, np.random.default_rng(0))
 
@@ -66,7 +68,9 @@ def test_train_learns_from_cached_pairs_and_says_so(picture, tmp_path) -> None:
     images.mkdir()
     for index in range(4):
         Image.fromarray(np.roll(picture, 40 * index, axis=1)).save(images / f"{index}.png")
-    build_cache([images / "0.png"], tmp_path / "pairs", 2, "heavy", clips_per_image=1, frames=4, seed=0)
+    # 2.png is the run's validation image (--val-count 1 of 4): its clips validate, they are not learnt from
+    build_cache([images / "0.png", images / "2.png"], tmp_path / "pairs", 2, "heavy", clips_per_image=1, frames=4,
+                seed=0)
     out = tmp_path / "run"
     tools = Path(__file__).resolve().parents[1] / "tools"
     run = subprocess.run([sys.executable, str(tools / "train.py"), "--model", "fsrcnn", "--scale", "2",
@@ -74,6 +78,9 @@ def test_train_learns_from_cached_pairs_and_says_so(picture, tmp_path) -> None:
                           "--iters", "4", "--batch", "2", "--val-count", "1", "--val-every", "4", "--threads", "1"],
                          capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
-    assert "19 augmented training images" in run.stdout  # 3 images × 5 sizes, and the cache's 4 pairs
+    # 3 images × 5 sizes and 0.png's 4 pairs; every other frame of 2.png's clip held out
+    assert "19 augmented training images, 2 held-out compressed frames" in run.stdout
+    assert ", compressed " in run.stdout
     meta = load_model("fsrcnn", 2, out / "best.pt").meta
     assert meta["degradation"] == ["heavy"] and meta["pairs"] == [str(tmp_path / "pairs")]
+    assert meta["val_psnr"] == meta["val_psnr_compressed"] != meta["val_psnr_clean"]

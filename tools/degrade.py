@@ -204,16 +204,20 @@ def build_cache(paths: list[Path], out: Path, scale: int, level: str, clips_per_
     return info
 
 
-def load_pairs(folder: Path) -> tuple[list[tuple[np.ndarray, np.ndarray]], dict]:
-    """The (LR, HR) uint8 RGB pairs of a cache made by :func:`build_cache`, and its pairs.json."""
+def load_pairs(folder: Path, hold_out: set[str] = frozenset()) -> tuple[
+        list[tuple[np.ndarray, np.ndarray]], list[tuple[np.ndarray, np.ndarray]], dict]:
+    """The (LR, HR) uint8 RGB pairs of a cache made by :func:`build_cache`, split into those to train on and
+    those of the images named in ``hold_out`` (file names: the training run's validation images, which
+    must not be learnt from in any form), and its pairs.json."""
     meta = json.loads((folder / "pairs.json").read_text())
-    pairs = []
+    train, held = [], []
     for shard in sorted(folder.glob("*.npz")):
+        source = Path(meta["images"][int(shard.stem)]).name
         with np.load(shard) as data:
-            pairs += list(zip(data["lr"], data["hr"]))
-    if not pairs:
-        raise SystemExit(f"no pairs in {folder}")
-    return pairs, meta
+            (held if source in hold_out else train).extend(zip(data["lr"], data["hr"]))
+    if not train:
+        raise SystemExit(f"no pairs to train on in {folder}")
+    return train, held, meta
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -77,6 +77,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--size", default="640x360", help="frame size for the speed (WxH)")
     parser.add_argument("--rounds", type=int, default=10, help="timed frames per engine")
     parser.add_argument("--no-int8", action="store_true", help="skip NNCF int8")
+    parser.add_argument("--degradation", choices=("none", "compressed"), default="none",
+                        help="the shipped weights for clean input, or those for compressed input")
     args = parser.parse_args(argv)
     size = tuple(int(v) for v in args.size.split("x"))
     print(f"| model | precision | " + " | ".join(f"{d} PSNR (Δ vs f32)" for d in args.datasets)
@@ -85,7 +87,7 @@ def main(argv: list[str] | None = None) -> None:
     for model in args.models:
         for scale in args.scales:
             started = time.perf_counter()
-            up = Upscaler(model, scale, "cpu")
+            up = Upscaler(model, scale, "cpu", degradation=args.degradation)
             engines = {"cpu": CpuEngine(up.loaded.network), "openvino f32": OpenVinoEngine(up.loaded),
                        "openvino bf16": OpenVinoEngine(up.loaded, precision="bf16")}
             if not args.no_int8:

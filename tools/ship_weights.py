@@ -2,6 +2,8 @@
 
     python tools/ship_weights.py runs/srresnet_x4/best.pt --half
     # -> rtsr/weights/srresnet_x4.pt, what `rtsr --model srresnet --scale 4` loads
+    python tools/ship_weights.py runs/fsrcnn_x4_compressed/best.pt
+    # trained with --pairs: -> rtsr/weights/fsrcnn_x4_compressed.pt, for input rtsr judges compressed
 
 ``--half`` stores the floating-point tensors as fp16: half the bytes in the
 package; the model is rebuilt in fp32 when it loads. The script prints how far
@@ -47,7 +49,10 @@ def main(argv: list[str] | None = None) -> None:
     stored = copy.deepcopy(original)
     if args.half:
         stored.half()  # BN's integer batch counter stays int64
-    target = args.dir / f"{name}_x{scale}.pt"
+    # weights trained on compressed pairs (train.py --pairs) are shipped beside the clean ones, for the
+    # inputs rtsr judges compressed (rtsr.io.degradation)
+    level = "none" if meta.get("degradation", ["none"]) == ["none"] else "compressed"
+    target = args.dir / MODELS[name].weights_path(scale, level).name
     meta["stored_as"] = "float16" if args.half else "float32"
     save_checkpoint(target, stored, name, scale, **meta)
     reloaded = load_model(name, scale, target).network

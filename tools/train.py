@@ -55,10 +55,12 @@ import time
 from pathlib import Path
 from typing import get_args
 
+import numpy as np
 import torch
 
 from degrade import load_pairs
-from sr_data import PatchSampler, Weighting, batch_loader, image_paths, load_validation, validate
+from sr_data import (PatchSampler, Weighting, batch_loader, image_paths, load_validation, rgb_to_y, to_planes,
+                     validate)
 from sr_runs import (changed_settings, check_device_options, device_name, git_commit, run_settings, save_state,
                      schedule_progress, split_paths)
 
@@ -144,6 +146,16 @@ def learning_rate(args: argparse.Namespace, progress: float) -> float:
     return args.min_lr + 0.5 * (args.lr - args.min_lr) * (1 + math.cos(math.pi * progress))
 
 
+def pair_items(pairs: list[tuple[np.ndarray, np.ndarray]], planes: str) -> list[tuple[torch.Tensor, np.ndarray]]:
+    """(LR, HR) uint8 RGB pairs as validation items: (LR model-domain tensor (1, C, h, w), HR Y in [16, 235])."""
+    return [(torch.from_numpy(to_planes(lr, planes))[None], rgb_to_y(hr)) for lr, hr in pairs]
+
+
+def describe_scores(clean: float, compressed: float | None) -> str:
+    """The validation PSNRs as a log line: clean images, and the held-out compressed clips when there are any."""
+    return f"{clean:.3f} dB" + ("" if compressed is None else f", compressed {compressed:.3f} dB")
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     commit = git_commit()  # the code this run started from
@@ -185,20 +197,31 @@ def main(argv: list[str] | None = None) -> None:
         optimizer.load_state_dict(state["optimizer"])
 
     print(f"loading {len(train_paths)} training / {len(val_paths)} validation images ...", flush=True)
-    extra, degradations = [], []
+    extra, held, degradations = [], [], []
     for folder in args.pairs:
-        pairs, made = load_pairs(folder)
+        pairs, held_pairs, made = load_pairs(folder, hold_out={p.name for p in val_paths})
         if made["scale"] != args.scale:
             raise SystemExit(f"{folder} holds ×{made['scale']} pairs, not ×{args.scale}")
         extra += pairs
+        held += held_pairs
         degradations.append(made["level"])
     sampler = PatchSampler(train_paths, args.scale, args.patch, planes, args.seed + iteration,
                            args.weighting, args.context, extra)
     batches = iter(batch_loader(sampler, args.batch, args.seed + iteration, args.workers, device))
     val_items = load_validation(val_paths, args.scale, planes)
-    print(f"{len(sampler.pairs)} augmented training images; {sum(p.numel() for p in model.parameters())} "
-          f"parameters; {device_name(device)}{' bf16' if args.amp else ''}; "
-          f"validation at start: {validate(model, val_items, args.scale, planes):.3f} dB", flush=True)
+    # With --pairs, the weights are for compressed input: the best are those best on the held-out images'
+    # compressed clips (every other frame), and the clean validation is reported beside it.
+    held_items = pair_items(held[::2], planes)
+    if args.pairs and not held_items:
+        raise SystemExit("none of the validation images has compressed pairs: make the pairs from --data's images")
+
+    def scores() -> tuple[float, float | None]:
+        clean = validate(model, val_items, args.scale, planes)
+        return clean, (validate(model, held_items, args.scale, planes) if held_items else None)
+
+    print(f"{len(sampler.pairs)} augmented training images, {len(held_items)} held-out compressed frames; "
+          f"{sum(p.numel() for p in model.parameters())} parameters; {device_name(device)}"
+          f"{' bf16' if args.amp else ''}; validation at start: {describe_scores(*scores())}", flush=True)
 
     model.train()
     session_start = time.perf_counter()
@@ -237,13 +260,15 @@ def main(argv: list[str] | None = None) -> None:
                       f"{rate:.2f} it/s ETA {max(eta, 0) / 60:.1f} min", flush=True)
                 window_start, window_iters = now, 0
             if iteration % args.val_every == 0 or progress >= 1:
-                score = validate(model, val_items, args.scale, planes)
+                clean, compressed = scores()
+                score = clean if compressed is None else compressed
                 marker = ""
                 if score > best:
                     best, marker = score, " (best)"
                     save_checkpoint(
                         args.out / "best.pt", model, args.model, args.scale,
-                        iterations=iteration, val_psnr=round(score, 4),
+                        iterations=iteration, val_psnr=round(score, 4), val_psnr_clean=round(clean, 4),
+                        val_psnr_compressed=None if compressed is None else round(compressed, 4),
                         data=[str(d) for d in args.data], val_images=[p.name for p in val_paths],
                         loss=args.loss, batch=args.batch, patch=args.patch, context=args.context,
                         weighting=args.weighting,
@@ -253,7 +278,7 @@ def main(argv: list[str] | None = None) -> None:
                         init=str(args.init) if args.init else None,
                         train_seconds=round(train_seconds()), device=device_name(device), amp=args.amp,
                     )
-                print(f"validation it {iteration}: {score:.3f} dB{marker}", flush=True)
+                print(f"validation it {iteration}: {describe_scores(clean, compressed)}{marker}", flush=True)
             if iteration % args.save_every == 0:
                 checkpoint()
             if args.max_minutes and time.perf_counter() - session_start > args.max_minutes * 60:

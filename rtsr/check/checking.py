@@ -24,6 +24,7 @@ from rtsr.check.sampling import decode_run, sample_frames
 from rtsr.check.speed import EngineSpeed, StageCosts, inference_rates, stage_costs
 from rtsr.engines.picking import machine_tag
 from rtsr.errors import InputError
+from rtsr.io.degradation import judge_video
 from rtsr.io.describe import InputDescription, describe_input
 from rtsr.io.encode import EncodeSettings
 from rtsr.io.probe import InputVideo
@@ -117,12 +118,13 @@ def run_check(path: Path, scale: int, models: tuple[str, ...] | None, make_upsca
             raise InputError(f"{path}: no frame could be decoded")
         spread = first_frames is None
         run = decode_run(video) if spread else first_frames  # a clip without a length: its first frames
+        judged = judge_video(video)  # the weights a run would pick (rtsr.io.degradation)
     info = video.info
     first = make_upscaler((models or CPU_MODELS)[0])
     device = first.engine.device.type
     models = models or default_models(device)
     upscalers = {models[0]: first, **{m: make_upscaler(m) for m in models[1:]}}
-    notes = []
+    notes = [f"weights: {', '.join(u.pick_weights(lambda: judged) for u in upscalers.values())}"]
     if not spread:
         notes.append("the clip's length is unknown: its first frames were tested")
     match = choose_match(path, description.codec, description.compression)

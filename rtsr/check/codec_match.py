@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import io
 import math
-import struct
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -23,11 +22,9 @@ from pathlib import Path
 import av
 import numpy as np
 
+from rtsr.io.degradation import measure_h264_qp
 from rtsr.io.describe import H264_EQUIVALENT, Compression
-from rtsr.io.probe import main_video_stream
 
-H264_PARAMS = 1  # AV_VIDEO_ENC_PARAMS_H264
-QP_FRAMES = 48  # frames whose quantiser is averaged (from the middle of the clip)
 NEAR_LOSSLESS_QP = 10.0  # below this mean H.264 QP the shrunk frames are tested as they are
 
 
@@ -41,46 +38,6 @@ class CodecMatch:
 
     def describe(self) -> str:
         return f"x264 {self.mode.upper()} {self.value:.0f} ({self.reason})"
-
-
-def _frame_qp(side_data: bytes) -> float | None:
-    """The mean quantiser of one frame from its AVVideoEncParams (base QP plus each block's delta)."""
-    nb_blocks, _pad, blocks_offset, block_size, kind, qp = struct.unpack_from("IIQQii", side_data, 0)
-    if kind != H264_PARAMS:
-        return None
-    if not nb_blocks or block_size < 20:
-        return float(qp)
-    words = np.frombuffer(side_data, np.int32, nb_blocks * block_size // 4, blocks_offset)
-    return float(qp + words.reshape(nb_blocks, block_size // 4)[:, 4].mean())  # delta_qp follows x, y, w, h
-
-
-def measure_h264_qp(path: Path, frames: int = QP_FRAMES) -> tuple[float, int] | None:
-    """(mean QP, frames read) of an H.264 input over ``frames`` frames from its middle; None for other codecs."""
-    with av.open(str(path)) as container:
-        stream = main_video_stream(container)
-        if stream is None or stream.codec_context.name != "h264":
-            return None
-        # One decoding thread: with frame threads the exported quantisers came out slightly different
-        # from run to run (FFmpeg 7), single-threaded they are the same every time.
-        stream.codec_context.options = {"export_side_data": "venc_params"}
-        if container.duration:
-            try:
-                container.seek(container.duration // 2, backward=True)
-            except av.FFmpegError:
-                pass  # unseekable: the first frames say as much
-        values = []
-        try:
-            for frame in container.decode(stream):
-                for side in frame.side_data:
-                    if side.type == av.sidedata.sidedata.Type.VIDEO_ENC_PARAMS:
-                        qp = _frame_qp(bytes(side))
-                        if qp is not None:
-                            values.append(qp)
-                if len(values) >= frames:
-                    break
-        except av.FFmpegError:
-            pass  # a damaged stretch: what was read counts
-    return (float(np.mean(values)), len(values)) if values else None
 
 
 def crf_from_bits(compression: Compression, codec: str) -> float | None:

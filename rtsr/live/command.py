@@ -12,6 +12,7 @@ from pathlib import Path
 from rtsr.atomic import orphaned_temporaries
 from rtsr.cli_args import ENGINE_HELP, crf_value, positive_seconds, upscaler_from
 from rtsr.errors import RtsrError
+from rtsr.io.degradation import CHOICES as DEGRADATION_CHOICES
 from rtsr.io.encode import check_encoder_settings, video_encoder
 from rtsr.io.output import check_output
 from rtsr.live import KEYS, LiveOptions, LiveUpscaler, open_source, run_live
@@ -66,6 +67,9 @@ def live_command(argv: list[str], parser_class: type[argparse.ArgumentParser]) -
     parser.add_argument("--scale", type=int, default=2, help="2, 3 or 4 (default 2)")
     parser.add_argument("--engine", default="auto", help=ENGINE_HELP)
     parser.add_argument("--weights", type=Path, help="weights file instead of the shipped ones")
+    parser.add_argument("--degradation", choices=DEGRADATION_CHOICES, default="auto",
+                        help="weights for clean (none) or compressed input; auto (default): compressed for a lossy "
+                             "stream, clean for a camera")
     parser.add_argument("--engine-dir", type=Path, help="cache of built engines and CPU verdicts")
     parser.add_argument("--no-compile", action="store_true", help="cuda engine: no torch.compile")
     parser.add_argument("-o", "--output", type=Path,
@@ -108,6 +112,7 @@ def live_command(argv: list[str], parser_class: type[argparse.ArgumentParser]) -
     size = source.frame_size()
     try:
         upscaler = upscaler_from(args)
+        weights = upscaler.pick_weights(source.degradation)
         if size is not None:  # auto on the CPU measures now, not while the source already runs
             upscaler.prepare_engine(*size)
     except BaseException:
@@ -120,5 +125,5 @@ def live_command(argv: list[str], parser_class: type[argparse.ArgumentParser]) -
         screenshot_dir=args.screenshot_dir, codec=args.codec, crf=args.crf, preset=args.preset,
     )
     report = run_live(source, LiveUpscaler(upscaler), options)
-    print(report.summary(), file=sys.stderr)
+    print(f"{report.summary()}\nweights: {weights}", file=sys.stderr)
     return 0

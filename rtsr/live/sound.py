@@ -100,6 +100,9 @@ class WithSound:
     def frame_size(self) -> tuple[int, int] | None:
         return self.source.frame_size()
 
+    def degradation(self):  # -> rtsr.io.degradation.Degradation, of the pictures
+        return self.source.degradation()
+
     def frames(self, stop: threading.Event) -> Iterator[tuple[av.VideoFrame, float]]:
         self.device.start()
         yield from self.source.frames(stop)

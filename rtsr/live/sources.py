@@ -19,6 +19,7 @@ import av
 import cv2
 
 from rtsr.errors import InputError
+from rtsr.io.degradation import Degradation, judge_stream
 from rtsr.io.probe import frame_step, main_video_stream
 from rtsr.io.deinterlace import field_order
 from rtsr.io.reader import FrameReader
@@ -47,6 +48,10 @@ class Source(Protocol):
 
     def frames(self, stop: threading.Event) -> Iterator[tuple[av.VideoFrame, float]]: ...
 
+    def degradation(self) -> Degradation:
+        """How compressed the pictures are, for the choice of weights (rtsr.io.degradation)."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -62,6 +67,10 @@ class CameraSource:
         if not self.capture.isOpened():
             raise InputError(f"cannot open camera {device}: no such device, or it is busy")
         self.rate = self.capture.get(cv2.CAP_PROP_FPS) or None
+
+    def degradation(self) -> Degradation:
+        """A camera's frames count as clean: OpenCV does not say how the camera compressed them, if at all."""
+        return Degradation("none", "a camera, taken as clean")
 
     def frame_size(self) -> tuple[int, int] | None:
         width = int(self.capture.get(cv2.CAP_PROP_FRAME_WIDTH))
@@ -102,6 +111,15 @@ class PyAVSource:
     def frame_size(self) -> tuple[int, int] | None:
         width, height = self.stream.codec_context.width, self.stream.codec_context.height
         return (width, height) if width > 0 and height > 0 else None
+
+    def degradation(self) -> Degradation:
+        """How compressed the stream is (rtsr.io.degradation): a file's H.264 by its quantiser, the rest by the
+        header's bit rate (a network stream is not read twice)."""
+        codec = self.stream.codec_context.name
+        size, bit_rate = self.frame_size(), self.stream.bit_rate or self.container.bit_rate
+        bpp = bit_rate / (size[0] * size[1] * self.rate) if size and bit_rate and self.rate else None
+        return judge_stream(codec, bpp, f"{codec} at {bpp:.3f} bit/pixel" if bpp else codec,
+                            None if self.network or self.format else Path(self.url))
 
     def _open(self, attempts: int) -> tuple[av.container.InputContainer, av.video.stream.VideoStream]:
         attempts = attempts if self.network else 1

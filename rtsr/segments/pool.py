@@ -51,6 +51,7 @@ class WorkerSpec:
     torch_threads: int = 1  # inference threads (CPU engine)
     log_level: int = logging.WARNING
     compile: bool = True  # the cuda engine through torch.compile (rtsr.engines.compiled)
+    degradation: str = "none"  # the shipped weights the driver picked for the input (rtsr.io.degradation)
 
     def build_upscaler(self) -> Upscaler:
         """In the worker: its inference threads set, the upscaler loaded (RtsrError when it cannot be)."""
@@ -59,7 +60,8 @@ class WorkerSpec:
         from rtsr.upscaler import Upscaler  # noqa: PLC0415
 
         torch.set_num_threads(self.torch_threads)
-        return Upscaler(self.model, self.scale, self.engine, self.weights, self.engine_dir, self.compile)
+        return Upscaler(self.model, self.scale, self.engine, self.weights, self.engine_dir, self.compile,
+                        "auto" if self.weights else self.degradation)
 
 
 @dataclass

@@ -1,0 +1,148 @@
+"""Which weights an input needs: clean, or trained for compressed input (issue 27). Torch-free.
+
+The shipped weights come in two kinds per model and scale (rtsr.models.DEGRADATIONS):
+``none``, learnt from pristine LR (the papers' protocol), and ``compressed``,
+learnt from LR that went through real codecs (tools/degrade.py). Each is
+better on its own kind of input and worse on the other (docs/quality.md), so
+rtsr judges every input, once, before it loads weights:
+
+* H.264 files: the quantiser the encoder used, read from the stream
+  (``export_side_data=venc_params``, mean over 48 frames from the middle).
+  A mean QP of at least ``COMPRESSED_QP`` means compressed.
+* Other codecs, pipes and pictures: the bits per pixel per frame, in
+  H.264's worth (rtsr.io.describe); below ``CLEAN_BPP`` means compressed.
+  A lossy stream whose rate is unknown counts as compressed: almost all
+  lossy video people have is far below that rate.
+* Lossless codecs (FFV1, PNG, raw video...) and mastering codecs (ProRes,
+  DNxHD) are clean.
+
+The judgement is per input: a stream whose quality changes along the way
+(a live stream adapting its bit rate, a clip cut from sources of different
+quality) gets the weights for its middle (H.264) or its average (others).
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import numpy as np
+
+from rtsr.io.describe import H264_EQUIVALENT, INTRA_HIGH_RATE, LOSSLESS_CODECS, describe_compression
+from rtsr.io.probe import InputVideo, is_pipe, main_video_stream
+
+LEVELS = ("none", "compressed")  # what weights were trained for (rtsr.models.DEGRADATIONS)
+CHOICES = ("auto", *LEVELS)  # what a user may ask for
+# Calibrated on the validation grid (docs/quality.md): the compressed weights beat the clean ones from
+# x264 CRF 18 (mean QP ~20 on the real clips) down; the clean ones win on lossless input.
+COMPRESSED_QP = 15.0
+CLEAN_BPP = 0.2  # H.264-equivalent bits per pixel per frame: x264 CRF 13 or so on calm footage
+QP_FRAMES = 48  # frames whose quantiser is averaged
+H264_PARAMS = 1  # AV_VIDEO_ENC_PARAMS_H264
+
+
+@dataclass(frozen=True)
+class Degradation:
+    """What an input was judged to be: ``level`` (none | compressed) and the evidence, for the summary."""
+
+    level: str
+    reason: str  # "h264, mean QP 31.2 over 48 frames", "lossless ffv1", "asked for (--degradation)"
+
+    def describe(self) -> str:
+        kind = "clean" if self.level == "none" else "compressed"
+        return f"for {kind} input ({self.reason})"
+
+
+def check_choice(choice: str) -> str:
+    """``choice`` when it is one of CHOICES; ValueError otherwise (the CLI's choices list them too)."""
+    if choice not in CHOICES:
+        raise ValueError(f"degradation {choice!r}: choose from {', '.join(CHOICES)}")
+    return choice
+
+
+def _frame_qp(side_data: bytes) -> float | None:
+    """The mean quantiser of one frame from its AVVideoEncParams (base QP plus each block's delta)."""
+    nb_blocks, _pad, blocks_offset, block_size, kind, qp = struct.unpack_from("IIQQii", side_data, 0)
+    if kind != H264_PARAMS:
+        return None
+    if not nb_blocks or block_size < 20:
+        return float(qp)
+    words = np.frombuffer(side_data, np.int32, nb_blocks * block_size // 4, blocks_offset)
+    return float(qp + words.reshape(nb_blocks, block_size // 4)[:, 4].mean())  # delta_qp follows x, y, w, h
+
+
+def measure_h264_qp(path: Path, frames: int = QP_FRAMES) -> tuple[float, int] | None:
+    """(mean QP, frames read) of an H.264 file over ``frames`` frames from its middle; None for other codecs."""
+    with av.open(str(path)) as container:
+        stream = main_video_stream(container)
+        if stream is None or stream.codec_context.name != "h264":
+            return None
+        # One decoding thread: with frame threads the exported quantisers came out slightly different
+        # from run to run (FFmpeg 7), single-threaded they are the same every time.
+        stream.codec_context.options = {"export_side_data": "venc_params"}
+        if container.duration:
+            try:
+                container.seek(container.duration // 2, backward=True)
+            except av.FFmpegError:
+                pass  # unseekable: the first frames say as much
+        values = []
+        try:
+            for frame in container.decode(stream):
+                for side in frame.side_data:
+                    if side.type == av.sidedata.sidedata.Type.VIDEO_ENC_PARAMS:
+                        qp = _frame_qp(bytes(side))
+                        if qp is not None:
+                            values.append(qp)
+                if len(values) >= frames:
+                    break
+        except av.FFmpegError:
+            pass  # a damaged stretch: what was read counts
+    return (float(np.mean(values)), len(values)) if values else None
+
+
+def judge_codec(codec: str, bits_per_pixel: float | None, described: str) -> Degradation:
+    """The level from a codec and its bits per pixel per frame (None: unknown); ``described`` names them."""
+    if codec in LOSSLESS_CODECS:
+        return Degradation("none", f"lossless {codec}")
+    if codec in INTRA_HIGH_RATE:
+        return Degradation("none", f"{codec}, a mastering codec")
+    if bits_per_pixel is None:
+        return Degradation("compressed", f"{codec}, lossy, bit rate unknown")
+    worth = bits_per_pixel / H264_EQUIVALENT.get(codec, 1.0)
+    return Degradation("none" if worth >= CLEAN_BPP else "compressed", described)
+
+
+def judge_stream(codec: str, bits_per_pixel: float | None, described: str, path: Path | None = None) -> Degradation:
+    """The level of a video stream: an H.264 ``path`` (a regular file) by its quantiser, else as judge_codec."""
+    if codec == "h264" and path is not None and path.is_file() and not is_pipe(path):
+        measured = measure_h264_qp(path)
+        if measured is not None:
+            qp, count = measured
+            level = "compressed" if qp >= COMPRESSED_QP else "none"
+            return Degradation(level, f"h264, mean QP {qp:.1f} over {count} frames")
+    return judge_codec(codec, bits_per_pixel, described)
+
+
+def judge_video(video: InputVideo) -> Degradation:
+    """The level of an opened input (a file, a pipe or a picture sequence); reads an H.264 file's quantiser."""
+    compression = describe_compression(video)
+    return judge_stream(video.stream.codec_context.name, compression.bits_per_pixel, compression.reason,
+                        Path(video.path))
+
+
+def judge_picture(path: Path, codec: str, width: int, height: int) -> Degradation:
+    """The level of one picture file (PNG, JPEG, ...) from its codec and its size in bits per pixel."""
+    try:
+        bits = os.path.getsize(path) * 8
+    except OSError:
+        bits = None
+    bpp = bits / (width * height) if bits and width and height else None
+    return judge_codec(codec, bpp, f"{codec} at {bpp:.2f} bit/pixel" if bpp else codec)
+
+
+def asked(level: str) -> Degradation:
+    """A level the user named (no judging)."""
+    return Degradation(level, "asked for")

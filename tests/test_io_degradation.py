@@ -1,0 +1,129 @@
+"""rtsr.io.degradation, and the weights rtsr runs for each input: clean, or trained for compressed input."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from conftest import decode_video
+from conftest import run_rtsr as rtsr
+from rtsr.checkpoints import load_model
+from rtsr.errors import InputError
+from rtsr.io.degradation import judge_codec, judge_picture, judge_video
+from rtsr.io.probe import InputVideo
+from rtsr.models import SCALES
+from rtsr.segments.pool import WorkerSpec
+from rtsr.upscaler import Upscaler
+
+
+@pytest.mark.parametrize("codec, bits_per_pixel, level", [
+    ("ffv1", None, "none"),  # lossless
+    ("prores", 1.5, "none"),  # a mastering codec
+    ("h264", None, "compressed"),  # lossy, rate unknown
+    ("h264", 0.05, "compressed"),
+    ("h264", 0.3, "none"),  # near-lossless
+    ("mpeg2video", 0.3, "compressed"),  # MPEG-2 needs twice H.264's bits for the same picture
+    ("mjpeg", 3.0, "none"),  # a good JPEG
+    ("mjpeg", 0.6, "compressed"),
+])
+def test_codecs_and_rates_are_judged(codec, bits_per_pixel, level) -> None:
+    assert judge_codec(codec, bits_per_pixel, "as described").level == level
+
+
+def test_h264_is_judged_by_its_quantiser_and_lossless_input_is_clean(clip_factory) -> None:
+    heavy = clip_factory("heavy.mp4", width=160, height=120, frames=12, audio=False, extra_options={"crf": "35"})
+    fine = clip_factory("fine.mp4", width=160, height=120, frames=12, audio=False, extra_options={"crf": "4"})
+    lossless = clip_factory("lossless.mkv", width=160, height=120, frames=12, audio=False, codec="ffv1")
+    with InputVideo.open(heavy) as video:
+        judged = judge_video(video)
+    assert judged.level == "compressed" and "h264, mean QP" in judged.reason and "over 12 frames" in judged.reason
+    with InputVideo.open(fine) as video:
+        assert judge_video(video).level == "none"
+    with InputVideo.open(lossless) as video:
+        assert judge_video(video).reason == "lossless ffv1" and judge_video(video).level == "none"
+
+
+def test_pictures_are_judged_by_their_bits(clip_factory, tmp_path) -> None:
+    frames, _ = decode_video(clip_factory("p.mkv", width=320, height=240, frames=1, audio=False, codec="ffv1"))
+    bgr = cv2.cvtColor(frames[0].to_ndarray(format="rgb24"), cv2.COLOR_RGB2BGR)
+    cv2.imwrite(str(tmp_path / "p.png"), bgr)
+    cv2.imwrite(str(tmp_path / "good.jpg"), bgr, [cv2.IMWRITE_JPEG_QUALITY, 98])
+    cv2.imwrite(str(tmp_path / "poor.jpg"), bgr, [cv2.IMWRITE_JPEG_QUALITY, 15])
+    assert judge_picture(tmp_path / "p.png", "png", 320, 240).level == "none"
+    assert judge_picture(tmp_path / "good.jpg", "mjpeg", 320, 240).level == "none"
+    poor = judge_picture(tmp_path / "poor.jpg", "mjpeg", 320, 240)
+    assert poor.level == "compressed" and "bit/pixel" in poor.reason
+
+
+@pytest.mark.parametrize("scale", SCALES)
+def test_fsrcnn_ships_weights_for_compressed_input_and_they_say_so(scale) -> None:
+    clean, compressed = (load_model("fsrcnn", scale, degradation=level) for level in ("none", "compressed"))
+    assert compressed.weights.name == f"fsrcnn_x{scale}_compressed.pt"
+    assert compressed.meta["degradation"] == ["heavy"] and compressed.meta["pairs"]
+    assert compressed.weights_sha256 != clean.weights_sha256
+
+
+def test_the_upscaler_picks_per_input_and_says_why(clip_factory) -> None:
+    heavy = clip_factory("heavy.mp4", width=160, height=120, frames=12, audio=False, extra_options={"crf": "35"})
+    lossless = clip_factory("lossless.mkv", width=160, height=120, frames=12, audio=False, codec="ffv1")
+    up = Upscaler("fsrcnn", 2, "cpu")
+    assert up.loaded.weights.name == "fsrcnn_x2.pt"  # nothing judged yet
+    with InputVideo.open(heavy) as video:
+        said = up.choose_weights(video)
+    assert said.startswith("fsrcnn ×2 for compressed input (h264, mean QP")
+    assert up.loaded.weights.name == "fsrcnn_x2_compressed.pt" and up.level == "compressed"
+    with InputVideo.open(lossless) as video:
+        assert up.choose_weights(video) == "fsrcnn ×2 for clean input (lossless ffv1)"
+    assert up.loaded.weights.name == "fsrcnn_x2.pt"
+
+    with InputVideo.open(heavy) as video:
+        assert Upscaler("fsrcnn", 2, "cpu", degradation="none").choose_weights(video).endswith(
+            "for clean input (asked for)")
+        said = Upscaler("srcnn", 2, "cpu").choose_weights(video)
+    assert "for clean input" in said and "no shipped srcnn ×2 weights for compressed input" in said
+
+
+def test_the_level_is_checked_and_given_weights_are_not_overridden(random_weights) -> None:
+    with pytest.raises(InputError, match="choose from auto, none, compressed"):
+        Upscaler("fsrcnn", 2, "cpu", degradation="medium")
+    with pytest.raises(InputError, match="--weights"):
+        Upscaler("fsrcnn", 2, "cpu", weights=random_weights("fsrcnn", 2), degradation="compressed")
+
+
+def test_the_image_api_takes_the_level() -> None:
+    rng = np.random.default_rng(0)
+    rgb = np.kron(rng.integers(0, 256, (12, 16, 3)), np.ones((4, 4, 1))).astype(np.uint8)
+    up = Upscaler("fsrcnn", 2, "cpu")
+    clean = up.upscale_image(rgb)
+    assert np.array_equal(up.upscale_image(rgb, degradation="none"), clean)
+    compressed = up.upscale_image(rgb, degradation="compressed")
+    assert compressed.shape == clean.shape and not np.array_equal(compressed, clean)
+    with pytest.raises(InputError, match="choose from none, compressed"):
+        up.upscale_image(rgb, degradation="auto")
+
+
+def test_segment_workers_load_the_weights_the_driver_picked() -> None:
+    spec = WorkerSpec("fsrcnn", 2, "cpu", degradation="compressed")
+    assert spec.build_upscaler().loaded.weights.name == "fsrcnn_x2_compressed.pt"
+
+
+def test_the_summary_says_which_weights_ran(clip_factory, tmp_path) -> None:
+    clip_factory("in.mp4", width=160, height=120, frames=6, extra_options={"crf": "35"})
+    done = rtsr("in.mp4", "-o", "out.mkv", "--scale", "2", "--engine", "cpu", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "\nweights: fsrcnn ×2 for compressed input (h264, mean QP" in done.stderr
+    done = rtsr("in.mp4", "-o", "none.mkv", "--scale", "2", "--engine", "cpu", "--degradation", "none", cwd=tmp_path)
+    assert "\nweights: fsrcnn ×2 for clean input (asked for)" in done.stderr
+
+
+def test_live_sources_are_judged_from_their_header(clip_factory) -> None:
+    from rtsr.live.sources import open_source
+
+    clip = clip_factory("live.mp4", width=160, height=120, frames=6, audio=False, extra_options={"crf": "35"})
+    for spec, level in ((str(clip), "compressed"), ("testsrc2=size=160x120:rate=24", "none")):
+        source = open_source(spec)
+        try:
+            assert source.degradation().level == level, spec
+        finally:
+            source.close()
