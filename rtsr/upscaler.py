@@ -109,7 +109,8 @@ class Upscaler:
                 self._scale, judged.level).is_file():
             judged = Degradation("none", f"{judged.reason}; no shipped {self._model_name} ×{self._scale} "
                                          f"weights for {judged.level} input")
-        self._use(judged.level)
+        if judged.level != self.level:  # the same weights: the engine stays as it is (and as set up)
+            self._use(judged.level)
         self.weights_choice = judged
         return f"{self.model} ×{self.scale} {judged.describe()}"
 

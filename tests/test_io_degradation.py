@@ -23,9 +23,10 @@ from rtsr.upscaler import Upscaler
     ("h264", None, "compressed"),  # lossy, rate unknown
     ("h264", 0.05, "compressed"),
     ("h264", 0.3, "none"),  # near-lossless
-    ("mpeg2video", 0.3, "compressed"),  # MPEG-2 needs twice H.264's bits for the same picture
+    ("h264", 0.08, "none"),  # x264 CRF 18 or so on calm footage
+    ("mpeg2video", 0.1, "compressed"),  # MPEG-2 needs twice H.264's bits for the same picture
     ("mjpeg", 3.0, "none"),  # a good JPEG
-    ("mjpeg", 0.6, "compressed"),
+    ("mjpeg", 0.25, "compressed"),
 ])
 def test_codecs_and_rates_are_judged(codec, bits_per_pixel, level) -> None:
     assert judge_codec(codec, bits_per_pixel, "as described").level == level
@@ -44,7 +45,7 @@ def test_h264_is_judged_by_its_quantiser_and_lossless_input_is_clean(clip_factor
         assert judge_video(video).reason == "lossless ffv1" and judge_video(video).level == "none"
 
 
-def test_pictures_are_judged_by_their_bits(clip_factory, tmp_path) -> None:
+def test_pictures_are_judged_by_their_quality(clip_factory, tmp_path) -> None:
     frames, _ = decode_video(clip_factory("p.mkv", width=320, height=240, frames=1, audio=False, codec="ffv1"))
     bgr = cv2.cvtColor(frames[0].to_ndarray(format="rgb24"), cv2.COLOR_RGB2BGR)
     cv2.imwrite(str(tmp_path / "p.png"), bgr)
@@ -53,7 +54,8 @@ def test_pictures_are_judged_by_their_bits(clip_factory, tmp_path) -> None:
     assert judge_picture(tmp_path / "p.png", "png", 320, 240).level == "none"
     assert judge_picture(tmp_path / "good.jpg", "mjpeg", 320, 240).level == "none"
     poor = judge_picture(tmp_path / "poor.jpg", "mjpeg", 320, 240)
-    assert poor.level == "compressed" and "bit/pixel" in poor.reason
+    assert poor.level == "compressed" and poor.reason == "jpeg, quality 16"  # from its quantisation table
+    assert judge_picture(tmp_path / "p.png", "png", 320, 240).reason == "lossless png"
 
 
 @pytest.mark.parametrize("scale", SCALES)

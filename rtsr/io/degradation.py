@@ -8,9 +8,9 @@ rtsr judges every input, once, before it loads weights:
 
 * H.264 files: the quantiser the encoder used, read from the stream
   (``export_side_data=venc_params``, mean over 48 frames from the middle).
-  A mean QP of at least ``COMPRESSED_QP`` means compressed.
+  A mean QP of at least ``COMPRESSED_QP`` (25) means compressed.
 * Other codecs, pipes and pictures: the bits per pixel per frame, in
-  H.264's worth (rtsr.io.describe); below ``CLEAN_BPP`` means compressed.
+  H.264's worth (rtsr.io.describe); below ``CLEAN_BPP`` (0.065) means compressed.
   A lossy stream whose rate is unknown counts as compressed: almost all
   lossy video people have is far below that rate.
 * Lossless codecs (FFV1, PNG, raw video...) and mastering codecs (ProRes,
@@ -36,10 +36,13 @@ from rtsr.io.probe import InputVideo, is_pipe, main_video_stream
 
 LEVELS = ("none", "compressed")  # what weights were trained for (rtsr.models.DEGRADATIONS)
 CHOICES = ("auto", *LEVELS)  # what a user may ask for
-# Calibrated on the validation grid (docs/quality.md): the compressed weights beat the clean ones from
-# x264 CRF 18 (mean QP ~20 on the real clips) down; the clean ones win on lossless input.
-COMPRESSED_QP = 15.0
-CLEAN_BPP = 0.2  # H.264-equivalent bits per pixel per frame: x264 CRF 13 or so on calm footage
+# Calibrated on the validation grid (docs/quality.md): on the real clips, x264 CRF 18 gave a mean QP of
+# 21.9-23.0, where the clean weights were 0.08-0.33 dB better; CRF 23 gave 26.7-28.5, where the two were
+# within 0.08 dB and the compressed weights had the better SSIM and the lower temporal error; from CRF 28
+# on the compressed weights won outright. The threshold sits between CRF 18 and CRF 23.
+COMPRESSED_QP = 25.0
+CLEAN_BPP = 0.065  # H.264-equivalent bits per pixel per frame: the same point (CRF 18 gave 0.08-0.10 bit/pixel
+# on those clips, CRF 23 0.04-0.06; rtsr/io/describe.py)
 QP_FRAMES = 48  # frames whose quantiser is averaged
 H264_PARAMS = 1  # AV_VIDEO_ENC_PARAMS_H264
 
@@ -133,12 +136,41 @@ def judge_video(video: InputVideo) -> Degradation:
                         Path(video.path))
 
 
+# The IJG (libjpeg) luminance quantisation table at quality 50, in zigzag order as a DQT segment stores it.
+IJG_LUMA_ZIGZAG = (16, 11, 12, 14, 12, 10, 16, 14, 13, 14, 18, 17, 16, 19, 24, 40, 26, 24, 22, 22, 24, 49, 35, 37,
+                   29, 40, 58, 51, 61, 60, 57, 51, 56, 55, 64, 72, 92, 78, 64, 68, 87, 69, 55, 56, 80, 109, 81, 87,
+                   95, 98, 103, 104, 103, 62, 77, 113, 121, 112, 100, 120, 92, 101, 103, 99)
+COMPRESSED_JPEG_QUALITY = 70  # below: compressed (the heavy training pairs had q 30-60, the light q 80-95)
+
+
+def jpeg_quality(data: bytes) -> float | None:
+    """The IJG quality (1-100) a JPEG's first quantisation table corresponds to, None when it has none.
+
+    Encoders that follow libjpeg scale its table by the quality; the mean ratio of the file's table to
+    the quality-50 one gives the scale back (others get the closest IJG quality)."""
+    at = data.find(b"\xff\xdb")
+    while at != -1 and at + 69 <= len(data):
+        precision = data[at + 4] >> 4
+        if precision == 0:  # 8-bit entries
+            table = np.frombuffer(data, np.uint8, 64, at + 5).astype(np.float64)
+            scale = float(np.mean(table / np.array(IJG_LUMA_ZIGZAG))) * 100
+            return max(1.0, min(100.0, (200 - scale) / 2 if scale <= 100 else 5000 / scale))
+        at = data.find(b"\xff\xdb", at + 2)
+    return None
+
+
 def judge_picture(path: Path, codec: str, width: int, height: int) -> Degradation:
-    """The level of one picture file (PNG, JPEG, ...) from its codec and its size in bits per pixel."""
+    """The level of one picture file: a JPEG by its quality (from its quantisation table), others by codec
+    and size in bits per pixel."""
     try:
-        bits = os.path.getsize(path) * 8
+        data = Path(path).read_bytes() if codec == "mjpeg" else None
+        bits = len(data) * 8 if data is not None else os.path.getsize(path) * 8
     except OSError:
-        bits = None
+        data, bits = None, None
+    quality = jpeg_quality(data) if data else None
+    if quality is not None:
+        level = "compressed" if quality < COMPRESSED_JPEG_QUALITY else "none"
+        return Degradation(level, f"jpeg, quality {quality:.0f}")
     bpp = bits / (width * height) if bits and width and height else None
     return judge_codec(codec, bpp, f"{codec} at {bpp:.2f} bit/pixel" if bpp else codec)
 

@@ -24,7 +24,8 @@ from rtsr.io.probe import InputVideo, container_seconds
 H264_EQUIVALENT = {"hevc": 0.6, "vp9": 0.65, "av1": 0.5, "vvc": 0.45, "mpeg2video": 2.0, "mpeg1video": 2.2,
                    "mpeg4": 1.6, "msmpeg4v3": 1.7, "h263": 1.8, "vp8": 1.1, "mjpeg": 5.0, "theora": 1.3}
 LOSSLESS_CODECS = frozenset({"rawvideo", "ffv1", "huffyuv", "ffvhuff", "utvideo", "png", "qtrle", "v210",
-                             "v410", "r210", "magicyuv", "tiff", "bmp", "gif", "zlib", "flashsv"})
+                             "v410", "r210", "magicyuv", "tiff", "bmp", "gif", "zlib", "flashsv",
+                             "wrapped_avframe"})  # the last: frames handed over as decoded (lavfi, devices)
 INTRA_HIGH_RATE = frozenset({"prores", "dnxhd", "cfhd", "v308", "mjpeg2000", "jpeg2000"})  # mastering codecs
 LIGHT_BPP, HEAVY_BPP = 0.08, 0.03  # H.264-equivalent bits per pixel: ≥ light, < heavy (see the module doc)
 FIELD_ORDERS = {1: "progressive", 2: "interlaced, top field first", 3: "interlaced, bottom field first",
