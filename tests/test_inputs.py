@@ -195,6 +195,13 @@ def test_a_picture_upscales_to_a_picture(tmp_path, clip_factory, capsys) -> None
     cv2.imwrite(str(photo), np.random.default_rng(0).integers(0, 256, (40, 60, 3), dtype=np.uint8))
     assert main([str(photo), "-o", str(tmp_path / "photo_x3.jpg"), "--engine", "cpu"]) == 0
     assert cv2.imread(str(tmp_path / "photo_x3.jpg")).shape == (120, 180, 3)
+    assert "weights: fsrcnn ×3 for clean input (lossless png)" in capsys.readouterr().err
+    # a poor JPEG gets the weights for compressed input, judged from its quantisation table
+    assert main([str(tmp_path / "photo_x3.jpg"), "-o", str(tmp_path / "again.png"), "--engine", "cpu"]) == 0
+    assert "weights: fsrcnn ×3 for clean input (jpeg, quality 95)" in capsys.readouterr().err
+    cv2.imwrite(str(tmp_path / "poor.jpg"), cv2.imread(str(photo)), [cv2.IMWRITE_JPEG_QUALITY, 30])
+    assert main([str(tmp_path / "poor.jpg"), "-o", str(tmp_path / "poor_x3.png"), "--engine", "cpu"]) == 0
+    assert "weights: fsrcnn ×3 for compressed input (jpeg, quality 30)" in capsys.readouterr().err
     assert main([str(clip_factory("v.mp4")), "-o", str(tmp_path / "v.png")]) == 1
     assert "is a video" in capsys.readouterr().err
 
