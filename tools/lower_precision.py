@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> None:
                         help="the shipped weights for clean input, or those for compressed input")
     args = parser.parse_args(argv)
     size = tuple(int(v) for v in args.size.split("x"))
-    print(f"| model | precision | " + " | ".join(f"{d} PSNR (Δ vs f32)" for d in args.datasets)
+    print("| model | precision | " + " | ".join(f"{d} PSNR (Δ vs f32)" for d in args.datasets)
           + f" | fps at {args.size} | × cpu engine | × openvino f32 |")
     print("|---|---|" + "---|" * (len(args.datasets) + 3))
     for model in args.models:
