@@ -60,11 +60,6 @@ def upscale_pictures(upscaler, pictures: list[Path], out_dir: Path, overwrite: b
     return failed
 
 
-def read_picture(path: Path) -> np.ndarray:
-    """The first (only) frame of a picture file as (H, W, 3) uint8 RGB."""
-    return read_picture_and_codec(path)[0]
-
-
 def read_picture_and_codec(path: Path) -> tuple[np.ndarray, str]:
     """The first (only) frame of a picture file as (H, W, 3) uint8 RGB, and its codec ("png", "mjpeg"...)."""
     with open_input(path) as container:

@@ -9,10 +9,11 @@ rtsr judges every input, once, before it loads weights:
 * H.264 files: the quantiser the encoder used, read from the stream
   (``export_side_data=venc_params``, mean over 48 frames from the middle).
   A mean QP of at least ``COMPRESSED_QP`` (25) means compressed.
-* Other codecs, pipes and pictures: the bits per pixel per frame, in
-  H.264's worth (rtsr.io.describe); below ``CLEAN_BPP`` (0.065) means compressed.
+* Other codecs and pipes: the bits per pixel per frame, in H.264's worth
+  (rtsr.io.describe); below ``CLEAN_BPP`` (0.065) means compressed.
   A lossy stream whose rate is unknown counts as compressed: almost all
   lossy video people have is far below that rate.
+* JPEG pictures: their quality, from the quantisation table; other pictures by bits per pixel.
 * Lossless codecs (FFV1, PNG, raw video...) and mastering codecs (ProRes,
   DNxHD) are clean.
 
@@ -37,8 +38,8 @@ from rtsr.io.probe import InputVideo, is_pipe, main_video_stream
 LEVELS = ("none", "compressed")  # what weights were trained for (rtsr.models.DEGRADATIONS)
 CHOICES = ("auto", *LEVELS)  # what a user may ask for
 # Calibrated on the validation grid (docs/quality.md): on the real clips, x264 CRF 18 gave a mean QP of
-# 21.9-23.0, where the clean weights were 0.08-0.33 dB better; CRF 23 gave 26.7-28.5, where the two were
-# within 0.08 dB and the compressed weights had the better SSIM and the lower temporal error; from CRF 28
+# 21.9-23.0, where the clean weights were 0.03-0.31 dB better; CRF 23 gave 26.7-28.5, where the two were
+# within 0.13 dB and the compressed weights had the better SSIM and the lower temporal error; from CRF 28
 # on the compressed weights won outright. The threshold sits between CRF 18 and CRF 23.
 COMPRESSED_QP = 25.0
 CLEAN_BPP = 0.065  # H.264-equivalent bits per pixel per frame: the same point (CRF 18 gave 0.08-0.10 bit/pixel
@@ -52,7 +53,7 @@ class Degradation:
     """What an input was judged to be: ``level`` (none | compressed) and the evidence, for the summary."""
 
     level: str
-    reason: str  # "h264, mean QP 31.2 over 48 frames", "lossless ffv1", "asked for (--degradation)"
+    reason: str  # "h264, mean QP 31.2 over 48 frames", "lossless ffv1", "jpeg, quality 40", "asked for"
 
     def describe(self) -> str:
         kind = "clean" if self.level == "none" else "compressed"
