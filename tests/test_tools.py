@@ -314,3 +314,21 @@ def test_extract_frames_leaves_out_damaged_frames_and_those_predicted_from_them(
     extraction = extract(src, tmp_path / "intra_frames", every=1, max_frames=0)
     assert [p.name for p in extraction.paths] == [f"noise_{i:06d}.png" for i in (0, 1, 2, 3, 5, 6, 7)]
     assert extraction.damaged_frames == 1
+
+
+def test_quality_grid_runs_the_cli_and_scores_both_weights(clip_factory, tmp_path) -> None:
+    import json
+
+    clip = clip_factory("real.mkv", width=192, height=128, frames=6, audio=False, codec="ffv1")
+    done = _tool("quality_grid.py", clip, "--scales", "2", "--levels", "clean", "36", "--frames", "4",
+                 "--compare", "--degradation none", "--json", tmp_path / "grid.json")
+    assert done.returncode == 0, done.stderr
+    rows = json.loads((tmp_path / "grid.json").read_text())
+    assert [(r["scale"], r["level"]) for r in rows] == [(2, "clean"), (2, "36")]
+    clean, compressed = (r["runs"] for r in rows)
+    assert "for clean input (lossless ffv1)" in clean["no flags"]["weights"]
+    assert clean["no flags"]["gain_db"] == clean["--degradation none"]["gain_db"]  # the same weights
+    assert "for compressed input (h264, mean QP" in compressed["no flags"]["weights"]
+    assert compressed["no flags"]["gain_db"] != compressed["--degradation none"]["gain_db"]
+    assert all(r["temporal"] > 0 and r["temporal_bicubic"] > 0 for row in rows for r in row["runs"].values())
+    assert "| real.mkv | ×2 | CRF 36 | compressed input |" in done.stdout

@@ -35,15 +35,9 @@ from pathlib import Path
 import av
 import numpy as np
 
+from validate_check import read_frames  # consecutive frames from the middle of a clip
+
 from rtsr.metrics import psnr, resize_bicubic, rgb_to_y, shave, ssim
-
-
-def read_frames(path: Path, count: int) -> list[np.ndarray]:
-    """``count`` consecutive RGB frames from the middle of the clip."""
-    with av.open(str(path)) as container:
-        frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
-    middle = max(0, len(frames) // 2 - count // 2)
-    return frames[middle:middle + count]
 
 
 def write_user_clip(frames: list[np.ndarray], path: Path, level: str, rate: int = 25) -> None:
