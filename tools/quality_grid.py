@@ -7,7 +7,8 @@ For each clip (held out: never trained on), its frames are the truth (HR).
 The user's clip is made from them: ``--frames`` consecutive frames from the
 middle, shrunk by the scale with the papers' bicubic (rtsr.metrics), then
 stored losslessly (``clean``: FFV1) or encoded with libx264 at the CRF
-(yuv420p, preset medium, P and B frames) -- what people have. That clip goes
+(yuv420p, preset medium, P and B frames) -- what people have (``x265:CRF``
+and ``mpeg4`` try other codecs). That clip goes
 through the command line as users run it (``rtsr CLIP -o up.mkv
 --scale S --codec ffv1``, FFV1 out so no output encoder blurs the result), once
 with no flags (rtsr picks the weights) and once per ``--compare`` setting
@@ -40,10 +41,22 @@ from validate_check import read_frames  # consecutive frames from the middle of 
 from rtsr.metrics import psnr, resize_bicubic, rgb_to_y, shave, ssim
 
 
+def user_codec(level: str) -> tuple[str, dict[str, str]]:
+    """The encoder and options of a ``--levels`` entry: clean (FFV1), N (x264 CRF N), x265:N (x265 CRF N),
+    mpeg4 (MPEG-4 part 2 at FFmpeg's default bit rate)."""
+    if level == "clean":
+        return "ffv1", {}
+    if level == "mpeg4":
+        return "mpeg4", {}
+    if level.startswith("x265:"):
+        return "libx265", {"crf": level[5:], "preset": "medium", "x265-params": "log-level=error"}
+    return "libx264", {"crf": level, "preset": "medium"}
+
+
 def write_user_clip(frames: list[np.ndarray], path: Path, level: str, rate: int = 25) -> None:
-    """The LR frames as the user's clip: FFV1 (lossless) for ``clean``, else libx264 at CRF ``level``."""
+    """The LR frames as the user's clip, encoded as ``level`` says (user_codec)."""
     height, width = frames[0].shape[:2]
-    codec, options = ("ffv1", {}) if level == "clean" else ("libx264", {"crf": level, "preset": "medium"})
+    codec, options = user_codec(level)
     with av.open(str(path), "w") as out:
         stream = out.add_stream(codec, rate=rate, options=options)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
@@ -111,7 +124,7 @@ def grid(clip: Path, scales: list[int], levels: list[str], frames: int, compare:
         truth = [f[: f.shape[0] // step * step, : f.shape[1] // step * step] for f in original]
         low = [resize_bicubic(f, f.shape[1] // scale, f.shape[0] // scale) for f in truth]
         for level in levels:
-            name = f"{clip.stem}_x{scale}_{level}"
+            name = f"{clip.stem}_x{scale}_{level.replace(':', '')}"
             user_clip = scratch / f"{name}.mkv"
             write_user_clip(low, user_clip, level)
             user = read_luma(user_clip)
@@ -130,7 +143,7 @@ def markdown_row(row: dict) -> str:
     runs = list(row["runs"].items())
     cells = [f"{r['gain_db']:+.2f} dB / {r['gain_ssim']:+.4f} / {r['temporal']:.2f}" for _, r in runs]
     picked = runs[0][1]["weights"].split(" for ", 1)[-1].split(" (", 1)[0]
-    level = "clean" if row["level"] == "clean" else f"CRF {row['level']}"
+    level = row["level"] if not row["level"].isdigit() else f"CRF {row['level']}"
     return f"| {row['clip']} | ×{row['scale']} | {level} | {picked} | " + " | ".join(cells) + \
         f" | {runs[0][1]['temporal_bicubic']:.2f} |"
 
@@ -140,7 +153,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("clips", type=Path, nargs="+")
     parser.add_argument("--scales", type=int, nargs="+", default=[2, 3, 4])
     parser.add_argument("--levels", nargs="+", default=["clean", "18", "23", "28", "33"],
-                        help="clean (lossless FFV1) or an x264 CRF")
+                        help="clean (lossless FFV1), an x264 CRF, x265:CRF, or mpeg4 (at FFmpeg's default rate)")
     parser.add_argument("--frames", type=int, default=30)
     parser.add_argument("--compare", nargs="*", default=["--degradation none"],
                         help="other flag sets to run beside no flags, each one string")

@@ -10,7 +10,7 @@ rtsr judges every input, once, before it loads weights:
   (``export_side_data=venc_params``, mean over 48 frames from the middle).
   A mean QP of at least ``COMPRESSED_QP`` (25) means compressed.
 * Other codecs and pipes: the bits per pixel per frame, in H.264's worth
-  (rtsr.io.describe); below ``CLEAN_BPP`` (0.065) means compressed.
+  (rtsr.io.describe); below ``CLEAN_BPP`` (0.12) means compressed.
   A lossy stream whose rate is unknown counts as compressed: almost all
   lossy video people have is far below that rate.
 * JPEG pictures: their quality, from the quantisation table; other pictures by bits per pixel.
@@ -42,8 +42,12 @@ CHOICES = ("auto", *LEVELS)  # what a user may ask for
 # within 0.13 dB and the compressed weights had the better SSIM and the lower temporal error; from CRF 28
 # on the compressed weights won outright. The threshold sits between CRF 18 and CRF 23.
 COMPRESSED_QP = 25.0
-CLEAN_BPP = 0.065  # H.264-equivalent bits per pixel per frame: the same point (CRF 18 gave 0.08-0.10 bit/pixel
-# on those clips, CRF 23 0.04-0.06; rtsr/io/describe.py)
+# For other codecs, H.264-equivalent bits per pixel per frame, measured on the same clips' ×2 LR (30 frames):
+# x265 CRF 24 came to 0.19-0.20 in H.264's worth, where the two weights tied (within 0.04 dB); x265 CRF 32 to
+# 0.106-0.112, where the compressed weights were 0.07-0.14 dB better; MPEG-4 part 2 at 0.055-0.058, 0.14-0.22
+# dB better. (A first guess of 0.065, from x264's full-size figures in rtsr/io/describe.py, judged the x265
+# CRF 32 clips clean.)
+CLEAN_BPP = 0.12
 QP_FRAMES = 48  # frames whose quantiser is averaged
 H264_PARAMS = 1  # AV_VIDEO_ENC_PARAMS_H264
 
