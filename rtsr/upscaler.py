@@ -72,9 +72,7 @@ class Upscaler:
         self.compile = compile
         self._model_name, self._scale = model, scale
         self._variants: dict[str, tuple[LoadedModel, object, EngineChoice]] = {}
-        self.level = "none" if degradation == "auto" else degradation  # the weights loaded now
-        self.weights_choice = asked(self.level) if degradation != "auto" else Degradation("none", "no input judged")
-        self._use(self.level)
+        self._use("none" if degradation == "auto" else degradation)  # sets self.level: the weights loaded now
 
     def _use(self, level: str) -> None:
         """Make the weights for ``level`` (and their engine) the ones that run."""
@@ -111,7 +109,6 @@ class Upscaler:
                                          f"weights for {judged.level} input")
         if judged.level != self.level:  # the same weights: the engine stays as it is (and as set up)
             self._use(judged.level)
-        self.weights_choice = judged
         return f"{self.model} ×{self.scale} {judged.describe()}"
 
     @property

@@ -127,7 +127,7 @@ def run_check(path: Path, scale: int, models: tuple[str, ...] | None, make_upsca
     notes = [f"weights: {', '.join(u.pick_weights(lambda: judged) for u in upscalers.values())}"]
     if not spread:
         notes.append("the clip's length is unknown: its first frames were tested")
-    match = choose_match(path, description.codec, description.compression)
+    match = choose_match(path, description.codec, description.compression, judged.quantiser)
     if match is not None and match.mode == "crf":
         notes.append(f"the input is {description.codec}, whose quantiser rtsr cannot read: the shrunk frames were "
                      f"compressed again at {match.describe()}, a rougher prediction than for H.264")

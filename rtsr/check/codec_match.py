@@ -48,13 +48,15 @@ def crf_from_bits(compression: Compression, codec: str) -> float | None:
     return min(45.0, max(18.0, 18.0 + 5.9 * math.log2(0.09 / max(equivalent, 1e-4))))
 
 
-def choose_match(path: Path, codec: str, compression: Compression) -> CodecMatch | None:
+def choose_match(path: Path, codec: str, compression: Compression,
+                 quantiser: tuple[float, int] | None = None) -> CodecMatch | None:
     """How to compress the shrunk frames again, or None to test them as they are.
 
     H.264: always at its measured quantiser (even CRF 18's artefacts took 0.3-1 dB off the real gain at
-    ×2, docs/check.md). Other codecs: a CRF from the bits per pixel, for moderate or heavy compression only.
+    ×2, docs/check.md); ``quantiser`` is that measurement when it was taken already (rtsr.io.degradation).
+    Other codecs: a CRF from the bits per pixel, for moderate or heavy compression only.
     """
-    measured = measure_h264_qp(path) if codec == "h264" else None
+    measured = quantiser or (measure_h264_qp(path) if codec == "h264" else None)
     if measured is not None:
         qp, count = measured
         if qp < NEAR_LOSSLESS_QP:

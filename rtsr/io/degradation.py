@@ -58,6 +58,7 @@ class Degradation:
 
     level: str
     reason: str  # "h264, mean QP 31.2 over 48 frames", "lossless ffv1", "jpeg, quality 40", "asked for"
+    quantiser: tuple[float, int] | None = None  # an H.264 file's (mean QP, frames read), when it was read
 
     def describe(self) -> str:
         kind = "clean" if self.level == "none" else "compressed"
@@ -130,7 +131,7 @@ def judge_stream(codec: str, bits_per_pixel: float | None, described: str, path:
         if measured is not None:
             qp, count = measured
             level = "compressed" if qp >= COMPRESSED_QP else "none"
-            return Degradation(level, f"h264, mean QP {qp:.1f} over {count} frames")
+            return Degradation(level, f"h264, mean QP {qp:.1f} over {count} frames", measured)
     return judge_codec(codec, bits_per_pixel, described)
 
 

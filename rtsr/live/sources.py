@@ -20,6 +20,7 @@ import cv2
 
 from rtsr.errors import InputError
 from rtsr.io.degradation import Degradation, judge_stream
+from rtsr.io.describe import compression
 from rtsr.io.probe import frame_step, main_video_stream
 from rtsr.io.deinterlace import field_order
 from rtsr.io.reader import FrameReader
@@ -116,9 +117,9 @@ class PyAVSource:
         """How compressed the stream is (rtsr.io.degradation): a file's H.264 by its quantiser, the rest by the
         header's bit rate (a network stream is not read twice)."""
         codec = self.stream.codec_context.name
-        size, bit_rate = self.frame_size(), self.stream.bit_rate or self.container.bit_rate
-        bpp = bit_rate / (size[0] * size[1] * self.rate) if size and bit_rate and self.rate else None
-        return judge_stream(codec, bpp, f"{codec} at {bpp:.3f} bit/pixel" if bpp else codec,
+        header = compression(codec, self.stream.bit_rate or self.container.bit_rate, *(self.frame_size() or (0, 0)),
+                             self.rate)
+        return judge_stream(codec, header.bits_per_pixel, header.reason,
                             None if self.network or self.format else Path(self.url))
 
     def _open(self, attempts: int) -> tuple[av.container.InputContainer, av.video.stream.VideoStream]:
