@@ -24,6 +24,7 @@ from torch import nn
 from rtsr.atomic import write_atomically
 from rtsr.errors import WeightsError
 from rtsr.models import SCALES, Architecture, check_scale, get_architecture
+from rtsr.temporal.network import RecurrentLayout
 
 log = logging.getLogger("rtsr")
 
@@ -92,7 +93,9 @@ class LoadedModel:
     """A network with trained weights and what describes it (spandrel's ModelDescriptor, for rtsr).
 
     ``network`` is in eval mode, fp32, on the CPU; it maps (N, channels, H, W)
-    in [0, 1] to (N, channels, H·scale, W·scale).
+    in [0, 1] to (N, channels, H·scale, W·scale), except a recurrent one
+    (``recurrent`` not None), whose packed input and output are described in
+    rtsr.temporal.network.
     """
 
     network: nn.Module
@@ -112,7 +115,13 @@ class LoadedModel:
 
     @property
     def channels(self) -> int:
-        return self.architecture.channels
+        """Channels of the inference network's input: 1 (luma), 3 (RGB), or a recurrent network's packed input."""
+        return self.network.in_channels if self.architecture.recurrent else self.architecture.channels
+
+    @property
+    def recurrent(self) -> RecurrentLayout | None:
+        """Scale and state of a recurrent network (rtsr.temporal), None for one that sees one frame alone."""
+        return self.network.layout if self.architecture.recurrent else None
 
     @property
     def receptive_radius(self) -> int:

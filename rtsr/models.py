@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from rtsr.errors import WeightsError
+from rtsr.temporal.network import RLSP, state_channels_for
 
 SCALES = (2, 3, 4)
 # What shipped weights were trained for: pristine LR (the papers), or LR through real codecs (issue 27)
@@ -275,6 +276,18 @@ def _srresnet_hparams(state: dict[str, torch.Tensor]) -> dict[str, int]:
     return {"channels": state["head.0.weight"].shape[0], "blocks": blocks}
 
 
+def _rlsp_hparams(state: dict[str, torch.Tensor]) -> dict[str, int]:
+    convs = _conv_weights(state, "body.")
+    return {"channels": convs[0].shape[0], "layers": len(convs),
+            "state": convs[-1].shape[0] - (_rlsp_scale(state) or 1) ** 2}
+
+
+def _rlsp_scale(state: dict[str, torch.Tensor]) -> int | None:
+    """The scale whose scale² outputs plus its default state channels make the last layer's outputs."""
+    outputs = _conv_weights(state, "body.")[-1].shape[0]
+    return next((s for s in SCALES if outputs == s * s + state_channels_for(s)), None)
+
+
 def _srresnet_scale(state: dict[str, torch.Tensor]) -> int | None:
     """Scale implied by the upsampling convs: one x2/x3 stage or two x2 stages."""
     convs = _conv_weights(state, "upsample.")
@@ -297,6 +310,7 @@ class Architecture:
     hparams_from_state: Callable[[dict[str, torch.Tensor]], dict[str, int]]
     top_level: frozenset[str]  # first components of the state-dict keys
     scale_from_state: Callable[[dict[str, torch.Tensor]], int | None] = lambda state: None
+    recurrent: bool = False  # one frame at a time with a state carried between frames (rtsr.temporal)
 
     @property
     def channels(self) -> int:
@@ -324,6 +338,10 @@ MODELS: dict[str, Architecture] = {
     "srresnet": Architecture(
         "srresnet", SRResNet, "rgb", "SRResNet 16x64, RGB, quality mode", _srresnet_hparams,
         frozenset({"head", "body", "body_tail", "upsample", "tail"}), _srresnet_scale,
+    ),
+    "rlsp": Architecture(
+        "rlsp", RLSP, "y", "RLSP-style recurrent 32×5, luma, uses the frames before (motion-aligned state)", _rlsp_hparams,
+        frozenset({"body"}), _rlsp_scale, recurrent=True,
     ),
 }
 

@@ -1,6 +1,6 @@
 """Upscale one picture's planes with an engine: the YUV-native frame path and the RGB image path.
 
-Y models (FSRCNN, SRCNN) see only the luma plane; chroma planes are resized
+Y models (FSRCNN, SRCNN, the recurrent RLSP) see only the luma plane; chroma planes are resized
 bicubically by exactly ``scale``, from the input's chroma siting to the one
 rtsr writes. RGB models (SRResNet) see RGB converted with the stream's own
 matrix and range, and their output is converted back and chroma-subsampled
@@ -31,6 +31,8 @@ from rtsr.color import (
 from rtsr.formats import OUTPUT_CHROMA_SITING, ColorInfo, PlaneLayout
 from rtsr.frame_ring import FrameRing, Timer, default_depth
 from rtsr.report import StageClock
+from rtsr.temporal.network import RecurrentLayout
+from rtsr.temporal.state import Recurrence, single_frame
 
 T = TypeVar("T")
 
@@ -67,12 +69,18 @@ class PlaneUpscaler:
     (default: rtsr.frame_ring.default_depth): ``submit``/``drain`` keep up to
     ``depth`` frames in flight on a GPU; calling the object runs one frame
     to completion.
+
+    ``recurrent``: the network is recurrent (rtsr.temporal): frames must come
+    in display order, one stream per PlaneUpscaler, and each carries the
+    past of the ones before (rtsr.temporal.state.Recurrence).
     """
 
     def __init__(self, engine: Engine, planes: Literal["y", "rgb"], scale: int,
                  layout: PlaneLayout, color: ColorInfo, out_size: tuple[int, int],
-                 clock: StageClock | None = None, depth: int | None = None) -> None:
+                 clock: StageClock | None = None, depth: int | None = None,
+                 recurrent: RecurrentLayout | None = None) -> None:
         self.engine, self.planes, self.scale = engine, planes, scale
+        self.recurrence = Recurrence(recurrent) if recurrent else None
         self.layout, self.color = layout, color
         self.out_w, self.out_h = out_size
         self.clock = clock or StageClock()
@@ -114,8 +122,9 @@ class PlaneUpscaler:
         return self._upscale_rgb_model(y, u, v, timer), timer
 
     def _infer(self, x: torch.Tensor, timer: Timer) -> torch.Tensor:
+        """The network on x; a recurrent one with its past (motion and warping counted as inference)."""
         timer.start()
-        out = self.engine.run(x)
+        out = self.recurrence.step(self.engine.run, x) if self.recurrence else self.engine.run(x)
         timer.stop()
         return out
 
@@ -149,11 +158,12 @@ class PlaneUpscaler:
 
 @torch.inference_mode()
 def upscale_rgb_image(engine: Engine, planes: Literal["y", "rgb"], scale: int,
-                      rgb: np.ndarray) -> np.ndarray:
+                      rgb: np.ndarray, recurrent: RecurrentLayout | None = None) -> np.ndarray:
     """(H, W, 3) uint8 RGB -> (H·scale, W·scale, 3) uint8 RGB.
 
     Y models get BT.601 studio-range luma, as in the papers' evaluation;
     chroma is upscaled bicubically. Computed in float throughout, rounded once.
+    A recurrent network (``recurrent``) runs as on the first frame of a video.
     """
     device = engine.device
     x = torch.tensor(rgb, device=device).permute(2, 0, 1).float() / 255.0  # a copy: callers may pass read-only arrays
@@ -161,7 +171,8 @@ def upscale_rgb_image(engine: Engine, planes: Literal["y", "rgb"], scale: int,
         out = engine.run(x[None])[0]
     else:
         y, cb, cr = rgb_to_yuv(x, "bt601", 8, False)
-        y_hr = engine.run(y[None, None] / 255.0)[0, 0] * 255.0
+        x = y[None, None] / 255.0
+        y_hr = (single_frame(engine.run, x, recurrent) if recurrent else engine.run(x))[0, 0] * 255.0
         h, w = y_hr.shape
         out = yuv_to_rgb(y_hr, resize_plane(cb, h, w), resize_plane(cr, h, w), "bt601", 8, False)
     engine.synchronize()

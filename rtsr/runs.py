@@ -105,9 +105,13 @@ def upscale_input(upscaler: Upscaler, video: InputVideo, dst: Path, options: Run
             if state is not None:
                 report.engine_notes.append(state)
 
-    if (options.jobs == 1 and options.ray is None) or info.field_rate:
+    recurrent = upscaler.loaded.recurrent is not None
+    if (options.jobs == 1 and options.ray is None) or info.field_rate or recurrent:
         if info.field_rate and (options.jobs != 1 or options.ray is not None):
             report.jobs_reason = "one job: segments are cut in frames, and a field-rate output has two per frame"
+        elif recurrent and (options.jobs != 1 or options.ray is not None):
+            report.jobs_reason = (f"one job: {upscaler.model} carries its state from frame to frame, and a "
+                                  "segment would start without it")
         return whole()
     plan = plan_input(job, options.segment_seconds)
     if plan.unsplittable:

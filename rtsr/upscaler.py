@@ -175,7 +175,7 @@ class Upscaler:
         if rgb.shape[0] == 0 or rgb.shape[1] == 0:
             raise InputError(f"upscale_image got an empty picture ({rgb.shape[1]}×{rgb.shape[0]})")
         rgb = np.ascontiguousarray(rgb)  # views such as cv2.imread(p)[..., ::-1] have negative strides
-        return upscale_rgb_image(engine, planes, self.scale, rgb)
+        return upscale_rgb_image(engine, planes, self.scale, rgb, self.loaded.recurrent)
 
     def plane_upscaler(self, info: VideoInfo, out_size: tuple[int, int],
                        clock: StageClock | None = None) -> PlaneUpscaler:
@@ -184,7 +184,8 @@ class Upscaler:
         Settles the engine for frames of this size first (prepare_engine).
         """
         self.prepare_engine(info.width, info.height)
-        return PlaneUpscaler(self.engine, self.loaded.planes, self.scale, info.layout, info.color, out_size, clock)
+        return PlaneUpscaler(self.engine, self.loaded.planes, self.scale, info.layout, info.color, out_size, clock,
+                             recurrent=self.loaded.recurrent)
 
     def upscale_video(self, src: str | Path | InputVideo, dst: str | Path, *, codec: str = "auto",
                       crf: float | None = 18, preset: str | None = "medium",

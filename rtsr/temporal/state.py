@@ -1,0 +1,88 @@
+"""One video's recurrence at run time: the past the recurrent model carries, aligned and reset.
+
+A :class:`Recurrence` belongs to one stream of frames in display order (a
+file run, a segment, a live session) and lives on the engine's device. For
+each frame it
+
+1. measures the motion from the previous frame on the LR luma
+   (rtsr.temporal.motion: DIS on the CPU);
+2. warps the previous luma, the hidden state and the previous HR output onto
+   this frame (rtsr.temporal.network.aligned_past);
+3. resets, as at the first frame, where the past cannot be trusted: the frame
+   size changed, or the warped previous luma differs from this frame's by
+   more than ``CUT_DIFFERENCE`` on average (a scene cut, a flash, a damaged
+   or dropped stretch), so nothing of the old scene ghosts into the new one;
+4. runs the engine on the packed input and keeps what it returns.
+
+Pictures and check's sample frames use :func:`single_frame`: the same
+network from a reset, with no past.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import torch
+
+from rtsr.temporal.motion import backward_flow
+from rtsr.temporal.network import RecurrentLayout, aligned_past, pack, reset_inputs, unpack
+
+Run = Callable[[torch.Tensor], torch.Tensor]  # an engine's run: packed LR input -> packed HR output
+
+# Mean |warped previous luma - luma| (model domain, 1.0 = 255 codes) above which the past is dropped.
+# On real footage with motion the aligned difference stays near 0.01-0.03 (docs/quality.md); a cut
+# between unrelated scenes gives 0.1 and more.
+CUT_DIFFERENCE = 0.06
+
+
+def luma_codes(x: torch.Tensor) -> np.ndarray:
+    """(1, 1, H, W) model-domain luma -> (H, W) uint8 studio-range codes on the host (DIS's input)."""
+    return (x[0, 0] * 255.0).round_().clamp_(0, 255).to(torch.uint8).cpu().numpy()
+
+
+def single_frame(run: Run, x: torch.Tensor, layout: RecurrentLayout) -> torch.Tensor:
+    """(1, 1, H, W) luma -> (1, 1, H·s, W·s) from a reset: the recurrent network on one picture."""
+    past = reset_inputs(x, layout.state_channels, layout.scale)
+    return unpack(run(pack(x, *past, layout.scale)), layout.scale)[0]
+
+
+class Recurrence:
+    """The past of one stream of frames; ``step`` upscales the next frame's luma with it."""
+
+    def __init__(self, layout: RecurrentLayout, cut_difference: float = CUT_DIFFERENCE) -> None:
+        self.layout, self.cut_difference = layout, cut_difference
+        self.previous_x: torch.Tensor | None = None
+        self.previous_codes: np.ndarray | None = None
+        self.state: torch.Tensor | None = None
+        self.previous_hr: torch.Tensor | None = None
+        self.frames = self.resets = 0
+        self.last_difference: float | None = None  # the aligned difference of the last frame (tests, docs)
+
+    def reset(self) -> None:
+        """Forget the past: the next frame starts as the first one does."""
+        self.previous_x = self.previous_codes = self.state = self.previous_hr = None
+
+    def _past(self, x: torch.Tensor, codes: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        if self.previous_x is None or self.previous_x.shape != x.shape:
+            self.last_difference = None
+            return self._reset_inputs(x)
+        flow = torch.from_numpy(backward_flow(codes, self.previous_codes)).permute(2, 0, 1)[None].to(x.device)
+        past = aligned_past(self.layout.scale, self.previous_x, self.state, self.previous_hr, flow)
+        self.last_difference = float((past[0] - x).abs().mean())
+        if self.last_difference > self.cut_difference:
+            return self._reset_inputs(x)
+        return past
+
+    def _reset_inputs(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        self.resets += 1
+        return reset_inputs(x, self.layout.state_channels, self.layout.scale)
+
+    def step(self, run: Run, x: torch.Tensor) -> torch.Tensor:
+        """(1, 1, H, W) luma of the next frame -> its (1, 1, H·s, W·s) HR luma."""
+        codes = luma_codes(x)
+        past = self._past(x, codes)
+        hr, self.state = unpack(run(pack(x, *past, self.layout.scale)), self.layout.scale)
+        self.previous_x, self.previous_codes, self.previous_hr = x, codes, hr
+        self.frames += 1
+        return hr

@@ -1,0 +1,161 @@
+"""The recurrent model (rtsr.temporal): packing, warping, motion, resets at cuts, and runs through the CLI."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from conftest import decode_video, run_rtsr
+from rtsr.checkpoints import load_model, save_checkpoint
+from rtsr.engines.cpu import CpuEngine
+from rtsr.formats import LAYOUTS, ColorInfo
+from rtsr.models import MODELS
+from rtsr.plane_upscaler import PlaneUpscaler, upscale_rgb_image
+from rtsr.temporal.motion import backward_flow
+from rtsr.temporal.network import RLSP, aligned_past, pack, reset_inputs, unpack, warp
+from rtsr.temporal.state import Recurrence, single_frame
+
+
+def smooth_picture(height: int, width: int, seed: int = 0) -> np.ndarray:
+    """A smooth random (height, width) float picture in [0.1, 0.9]: texture DIS can follow."""
+    rng = np.random.default_rng(seed)
+    x = torch.tensor(rng.random((1, 1, height // 8 + 2, width // 8 + 2)), dtype=torch.float32)
+    big = F.interpolate(x, size=(height, width), mode="bicubic", align_corners=False)[0, 0]
+    return (0.1 + 0.8 * (big - big.min()) / (big.max() - big.min())).numpy()
+
+
+def trained_looking(scale: int) -> RLSP:
+    """A seeded RLSP whose last layer is not near zero, so its state and output carry something."""
+    torch.manual_seed(0)
+    model = RLSP(scale).eval()
+    with torch.no_grad():
+        model.body[-1].weight.normal_(0, 0.05)
+    return model
+
+
+@pytest.mark.parametrize("scale", [2, 3, 4])
+def test_packed_io_shapes_and_state_channels(scale: int) -> None:
+    model = RLSP(scale)
+    assert model.state_channels % (scale * scale) == 0 and model.state_channels >= 8
+    x = torch.rand(2, 1, 10, 12)
+    past = reset_inputs(x, model.state_channels, scale)
+    packed = pack(x, *past, scale)
+    assert packed.shape == (2, model.in_channels, 10, 12)
+    out = model(packed)
+    assert out.shape == (2, model.out_channels, 10 * scale, 12 * scale)
+    hr, state = unpack(out, scale)
+    assert hr.shape == (2, 1, 10 * scale, 12 * scale) and state.shape == (2, model.state_channels, 10, 12)
+    assert (state >= 0).all()
+
+
+def test_untrained_network_starts_as_bicubic() -> None:
+    """The last layer starts near zero, so the output is bicubic of x plus a tiny residual."""
+    model = RLSP(3)
+    x = torch.rand(1, 1, 16, 16)
+    hr, _ = model.step(x, *reset_inputs(x, model.state_channels, 3))
+    bicubic = F.interpolate(x, scale_factor=3, mode="bicubic", align_corners=False)
+    assert (hr - bicubic).abs().max() < 0.05
+
+
+def test_warp_moves_the_past_by_the_flow() -> None:
+    image = torch.arange(60, dtype=torch.float32).view(1, 1, 6, 10)
+    assert torch.allclose(warp(image, torch.zeros(1, 2, 6, 10)), image, atol=1e-4)
+    flow = torch.zeros(1, 2, 6, 10)
+    flow[:, 0] = -2  # every pixel was two columns to the left in the previous frame
+    moved = warp(image, flow)
+    assert torch.allclose(moved[..., 2:], image[..., :-2], atol=1e-4)
+
+
+def test_aligned_past_warps_the_output_at_hr() -> None:
+    x = torch.rand(1, 1, 8, 8)
+    state = torch.rand(1, 16, 8, 8)
+    hr = torch.rand(1, 1, 32, 32)
+    flow = torch.zeros(1, 2, 8, 8)
+    flow[:, 0] = -1
+    previous, warped_state, warped_hr = aligned_past(4, x, state, hr, flow)
+    assert torch.allclose(previous[..., 1:], x[..., :-1], atol=1e-5)
+    assert torch.allclose(warped_state[..., 1:], state[..., :-1], atol=1e-5)
+    assert torch.allclose(warped_hr[..., 4:], hr[..., :-4], atol=1e-5)  # one LR pixel is four HR pixels
+    assert aligned_past(4, x, state, hr, None)[2] is hr
+
+
+def test_backward_flow_finds_a_pan() -> None:
+    picture = (smooth_picture(72, 128) * 255).astype(np.uint8)
+    moved = np.roll(picture, (1, 3), axis=(0, 1))  # the content moves 3 right, 1 down
+    flow = backward_flow(moved, picture)
+    inner = flow[8:-8, 8:-8]
+    assert np.median(inner[..., 0]) == pytest.approx(-3, abs=0.3)
+    assert np.median(inner[..., 1]) == pytest.approx(-1, abs=0.3)
+    assert not backward_flow(picture[:8, :8], picture[:8, :8]).any()  # too small for DIS: no motion
+
+
+def _planes(luma: np.ndarray) -> list[np.ndarray]:
+    """(H, W) float luma in [0, 1] as yuv420p code planes (grey chroma)."""
+    y = np.round(16 + 219 * luma).astype(np.uint8)
+    h, w = y.shape
+    return [y, np.full((h // 2, w // 2), 128, np.uint8), np.full((h // 2, w // 2), 128, np.uint8)]
+
+
+def _upscaler(model: RLSP, width: int, height: int) -> PlaneUpscaler:
+    scale = model.scale
+    return PlaneUpscaler(CpuEngine(model), "y", scale, LAYOUTS["yuv420p"], ColorInfo("bt601", False), (width * scale,
+                         height * scale), recurrent=model.layout)
+
+
+def test_a_pan_keeps_the_state_and_a_cut_resets_it_without_ghosting() -> None:
+    """A spliced clip: six frames of one pan, then six of an unrelated one. The first frame after the cut
+    comes out exactly as that picture alone would (no trace of the first scene); within a pan the past is kept."""
+    model = trained_looking(2)
+    width, height = 96, 64
+    first, second = smooth_picture(height, width + 20, 1), smooth_picture(height, width + 20, 2)
+    frames = [first[:, i:i + width] for i in range(6)] + [second[:, i:i + width] for i in range(6)]
+    upscale = _upscaler(model, width, height)
+    outputs = [upscale(_planes(f)) for f in frames]
+    recurrence = upscale.recurrence
+    assert recurrence.frames == 12 and recurrence.resets == 2  # the first frame and the cut
+    alone = _upscaler(model, width, height)(_planes(frames[6]))
+    assert np.array_equal(outputs[6][0], alone[0])
+    carried = _upscaler(model, width, height)(_planes(frames[7]))
+    assert not np.array_equal(outputs[7][0], carried[0])  # after the cut the new scene's past is used
+
+
+def test_a_changed_frame_size_resets() -> None:
+    model = trained_looking(2)
+    recurrence = Recurrence(model.layout)
+    with torch.inference_mode():
+        recurrence.step(model, torch.rand(1, 1, 16, 16))
+        recurrence.step(model, torch.rand(1, 1, 20, 16))
+    assert recurrence.resets == 2
+
+
+def test_a_picture_runs_from_a_reset() -> None:
+    model = trained_looking(3)
+    x = torch.rand(1, 1, 12, 12)
+    with torch.inference_mode():
+        assert torch.equal(single_frame(model, x, model.layout), Recurrence(model.layout).step(model, x))
+    rgb = (np.random.default_rng(0).random((12, 16, 3)) * 255).astype(np.uint8)
+    assert upscale_rgb_image(CpuEngine(model), "y", 3, rgb, model.layout).shape == (36, 48, 3)
+
+
+def test_checkpoint_says_what_it_is_and_a_bare_state_dict_finds_its_scale(tmp_path) -> None:
+    for scale in (2, 3, 4):
+        model = RLSP(scale)
+        save_checkpoint(tmp_path / f"r{scale}.pt", model, "rlsp", scale)
+        loaded = load_model("rlsp", scale, tmp_path / f"r{scale}.pt")
+        assert loaded.recurrent == model.layout and loaded.channels == model.in_channels
+        torch.save(model.state_dict(), tmp_path / f"bare{scale}.pt")
+        assert load_model("rlsp", scale, tmp_path / f"bare{scale}.pt").scale == scale
+        assert MODELS["rlsp"].matches(model.state_dict())
+
+
+def test_cli_runs_the_recurrent_model_as_one_job(clip_factory, random_weights, tmp_path) -> None:
+    clip = clip_factory(frames=10)
+    out = tmp_path / "out.mkv"
+    run = run_rtsr(clip, "-o", out, "--scale", "2", "--model", "rlsp", "--weights", random_weights("rlsp", 2),
+                   "--jobs", "2", "--engine", "cpu", "--codec", "ffv1")
+    assert run.returncode == 0, run.stderr
+    assert "one job: rlsp carries its state from frame to frame" in run.stderr
+    frames, stream = decode_video(out)
+    assert len(frames) == 10 and (stream.width, stream.height) == (192, 128)
