@@ -48,7 +48,7 @@ from rtsr.io.output import check_paths
 from rtsr.io.planes import PlaneRing, finish_frame, frame_planes
 from rtsr.io.priority import lower_this_thread
 from rtsr.io.probe import InputVideo, VideoInfo
-from rtsr.io.reader import FrameReader
+from rtsr.io.reader import FrameReader, WarmUpFrame
 from rtsr.io.remux import assemble, plan_copies
 from rtsr.io.resume import WorkFolder, job_identity
 from rtsr.report import Progress, ProgressFactory, Report, StageClock
@@ -140,17 +140,25 @@ class UpscaleStage:
     def __init__(self, info: VideoInfo, upscale_planes: PlaneRing, pix_fmt: str, report: Report) -> None:
         self.info, self.upscale_planes, self.pix_fmt, self.report = info, upscale_planes, pix_fmt, report
 
-    def push(self, frame: av.VideoFrame) -> list[av.VideoFrame]:
-        """Start upscaling ``frame``; the upscaled frames finished by now, oldest first."""
+    def push(self, frame: av.VideoFrame | WarmUpFrame) -> list[av.VideoFrame]:
+        """Start upscaling ``frame``; the upscaled frames finished by now, oldest first.
+
+        A WarmUpFrame (rtsr.io.reader) goes through the network, so that a
+        recurrent model's state is built up, and is not returned.
+        """
         info = self.info
-        if (frame.width, frame.height) != info.size:
-            self._note_resized(frame)
-        planes = frame_planes(frame, info.layout, info.width, info.height, info.color)
-        return self.upscale_planes.submit(planes, lambda out: self._finish(out, frame))
+        warmup = isinstance(frame, WarmUpFrame)
+        source = frame.frame if warmup else frame
+        if not warmup and (source.width, source.height) != info.size:
+            self._note_resized(source)  # counted once: a warm-up frame is counted by the segment before
+        planes = frame_planes(source, info.layout, info.width, info.height, info.color)
+        done = self.upscale_planes.submit(planes, (lambda out: None) if warmup else
+                                          (lambda out: self._finish(out, source)))
+        return [out for out in done if out is not None]
 
     def flush(self) -> list[av.VideoFrame]:
         """Finish every frame still in flight; their upscaled frames, oldest first."""
-        return self.upscale_planes.drain()
+        return [out for out in self.upscale_planes.drain() if out is not None]
 
     def _finish(self, planes: list[np.ndarray], source: av.VideoFrame) -> av.VideoFrame:
         info = self.info
@@ -292,7 +300,8 @@ def keep_or_remove(work: WorkFolder) -> None:
 
 
 def run_whole(job: OutputJob, upscale_planes: PlaneRing, report: Report, clock: StageClock,
-              progress: ProgressFactory | None = None, checkpoint_seconds: float = 60.0) -> Report:
+              progress: ProgressFactory | None = None, checkpoint_seconds: float = 60.0,
+              warmup: int = 0) -> Report:
     """Upscale the job's whole input on this process's three stages, then write the output; fills ``report``.
 
     The encoded video goes into chunks in a work folder beside the output,
@@ -301,7 +310,8 @@ def run_whole(job: OutputJob, upscale_planes: PlaneRing, report: Report, clock: 
     that was cut short is resumed after its last complete chunk. Raises
     DecodeError when the input stops being readable part-way, EncodeError
     when encoding fails; KeyboardInterrupt propagates. The output never holds
-    a partial file.
+    a partial file. ``warmup``: a resumed run first upscales, and drops, that many frames before where it
+    resumes, so that a recurrent model's state is built up as in an uninterrupted run (rtsr.io.reader).
     """
     started = time.perf_counter()
     video, info = job.video, job.video.info
@@ -313,7 +323,7 @@ def run_whole(job: OutputJob, upscale_planes: PlaneRing, report: Report, clock: 
         pipeline = Pipeline()
         reader = FrameReader(video.container, video.stream, step=info.frame_step, after_pts=work.last_pts,
                              clock=clock, deinterlace=info.field_order if info.deinterlace else None,
-                             fields=info.field_rate)
+                             fields=info.field_rate, warmup=warmup)
         writer = ChunkWriter(work, job.plan, checkpoint_seconds)
         try:
             run_stages(DecodeStage(pipeline, reader), UpscaleStage(info, upscale_planes, job.plan.pix_fmt, report),

@@ -99,21 +99,18 @@ def upscale_input(upscaler: Upscaler, video: InputVideo, dst: Path, options: Run
             with upscaler.engine.sharing_cores():
                 planes = upscaler.plane_upscaler(video.info, job.plan.size, clock)  # settles the engine
                 _describe_engine(upscaler, report)
-                return run_whole(job, planes, report, clock, options.progress, options.checkpoint_seconds)
+                return run_whole(job, planes, report, clock, options.progress, options.checkpoint_seconds,
+                                 upscaler.warmup_frames)
         finally:
             state = getattr(upscaler.engine, "compile_state", None)  # the cuda engine's (rtsr.engines.compiled)
             if state is not None:
                 report.engine_notes.append(state)
 
-    recurrent = upscaler.loaded.recurrent is not None
-    if (options.jobs == 1 and options.ray is None) or info.field_rate or recurrent:
+    if (options.jobs == 1 and options.ray is None) or info.field_rate:
         if info.field_rate and (options.jobs != 1 or options.ray is not None):
             report.jobs_reason = "one job: segments are cut in frames, and a field-rate output has two per frame"
-        elif recurrent and (options.jobs != 1 or options.ray is not None):
-            report.jobs_reason = (f"one job: {upscaler.model} carries its state from frame to frame, and a "
-                                  "segment would start without it")
         return whole()
-    plan = plan_input(job, options.segment_seconds)
+    plan = plan_input(job, options.segment_seconds, upscaler.warmup_frames)
     if plan.unsplittable:
         log.warning("running one job: the input cannot be cut into segments (%s)", plan.unsplittable)
         report.jobs_reason = f"the input cannot be cut into segments: {plan.unsplittable}"

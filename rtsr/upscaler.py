@@ -28,6 +28,7 @@ from rtsr.segments.ray_pool import RAY_CONNECT_SECONDS
 from rtsr.plane_upscaler import PlaneUpscaler, upscale_rgb_image
 from rtsr.batch import BatchReport, upscale_many
 from rtsr.report import ProgressFactory, Report, StageClock, terminal_progress
+from rtsr.temporal.state import WARMUP_FRAMES
 
 
 class Upscaler:
@@ -126,6 +127,12 @@ class Upscaler:
     @property
     def weights_sha256(self) -> str:
         return self.loaded.weights_sha256
+
+    @property
+    def warmup_frames(self) -> int:
+        """Frames a segment or a resumed run upscales, and drops, before its first one, so that a recurrent
+        model starts with the state an uninterrupted run would have there (0 for one-frame models)."""
+        return WARMUP_FRAMES if self.loaded.recurrent else 0
 
     @property
     def identity(self) -> dict[str, object]:

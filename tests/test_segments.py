@@ -188,6 +188,16 @@ def test_plan_cuts_at_plain_frames_when_keyframes_are_rare():
     assert [s.last_packet for s in plan.segments] == [min(99, end - 1 + REORDER_MARGIN) for end in (20, 40, 60, 80, 100)]
 
 
+def test_a_warm_up_starts_each_segment_at_a_keyframe_early_enough_and_owns_the_same_frames():
+    entries = _entries(list(range(40)), {0, 10, 20, 30})
+    plain = plan_segments(entries, Fraction(1, 10), target_seconds=1)
+    warm = plan_segments(entries, Fraction(1, 10), target_seconds=1, warmup=4)
+    assert [s.start for s in warm.segments] == [s.start for s in plain.segments] == [0, 10, 20, 30]
+    assert [s.first_packet for s in plain.segments] == [0, 10, 20, 30]
+    assert [s.first_packet for s in warm.segments] == [0, 0, 10, 20]  # frames 6-9 need the keyframe at 0
+    assert warm.warmup == 4 and warm.signature() != plain.signature()
+
+
 def test_plan_refuses_to_cut_without_timestamps_or_with_repeated_ones():
     assert plan_segments([PacketEntry(None, None, True)] * 3, Fraction(1, 25), 1).unsplittable
     assert "repeat" in plan_segments(_entries([0, 1, 1, 2], {0}), Fraction(1, 25), 1).unsplittable

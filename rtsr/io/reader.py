@@ -21,6 +21,11 @@ tools/extract_frames.py. What it decides, in one place:
   bwdif's output, so every frame has the same neighbours as in a whole run.
 * **Other streams**: a one-pass run (rtsr.streaming) has the streams it
   copies demuxed in the same pass, their packets handed to ``on_packet``.
+* **Warm-up**: with ``warmup`` N, the N frames just before a resumed run's or
+  a segment's range are passed on first, each wrapped in a
+  :class:`WarmUpFrame`: a recurrent model (rtsr.temporal) upscales them to
+  build up its state and nobody encodes them. A resume seeks N frames earlier
+  for them; a segment's packets start early enough (rtsr.segments.plan).
 """
 
 from __future__ import annotations
@@ -39,6 +44,15 @@ import av
 from rtsr.io.deinterlace import deinterlaced
 
 log = logging.getLogger("rtsr")
+
+
+class WarmUpFrame:
+    """A frame before the range, passed on only so that a recurrent model sees it (see ``warmup``)."""
+
+    __slots__ = ("frame",)
+
+    def __init__(self, frame: av.VideoFrame) -> None:
+        self.frame = frame
 
 
 class Clock(Protocol):
@@ -108,8 +122,11 @@ class FrameReader:
                  drop_damaged: bool = False, clock: Clock | None = None, reorder_depth: int = 8,
                  deinterlace: str | None = None, fields: bool = False,
                  other_streams: tuple[av.stream.Stream, ...] = (),
-                 on_packet: Callable[[av.Packet], object] | None = None) -> None:
+                 on_packet: Callable[[av.Packet], object] | None = None, warmup: int = 0) -> None:
         self.container, self.stream = container, stream
+        self.step = step
+        # The frames just before the range, held until the range starts (see the module doc).
+        self._warmup: collections.deque[av.VideoFrame] = collections.deque(maxlen=warmup)
         # A field order: frames leave through bwdif (rtsr.io.deinterlace), one per field with ``fields``.
         # The range (after_pts, first_pts, end_pts) is then applied to bwdif's output, so the first frame
         # of a resumed run or a segment has the frame before it as context, as in a whole run; after_pts is
@@ -137,7 +154,7 @@ class FrameReader:
     def from_packets(cls, decoder: av.CodecContext, packets: Iterable[av.Packet], time_base: Fraction, *,
                      first_pts: int | None = None, end_pts: int | None = None, step: int = 1,
                      clock: Clock | None = None, deinterlace: str | None = None,
-                     fields: bool = False) -> FrameReader:
+                     fields: bool = False, warmup: int = 0) -> FrameReader:
         """Frames decoded by ``decoder`` from ``packets`` (decode order), kept when ``first_pts <= pts < end_pts``.
 
         ``time_base`` is the packets' (a bare decoder does not stamp it on frames).
@@ -146,19 +163,19 @@ class FrameReader:
         ``first_pts`` and may run past ``end_pts``, so that every frame of the
         range comes out with the pts the whole input's decode gives it.
         """
-        reader = cls(None, None, step=step, clock=clock, deinterlace=deinterlace, fields=fields)
+        reader = cls(None, None, step=step, clock=clock, deinterlace=deinterlace, fields=fields, warmup=warmup)
         reader.decoder, reader._packets, reader._time_base = decoder, packets, time_base
         reader.first_pts, reader.end_pts = first_pts, end_pts
         decoder.thread_type = "AUTO"
         return reader
 
-    def frames(self) -> Iterator[av.VideoFrame]:
+    def frames(self) -> Iterator[av.VideoFrame | WarmUpFrame]:
         """The frames in display order (deinterlaced when asked), under the policy above."""
         if self.deinterlace is None:
             return self._decoded(in_range=True)
         return self._in_range(deinterlaced(self._decoded(in_range=False), self.deinterlace, self.clock, self.fields))
 
-    def _in_range(self, frames: Iterator[av.VideoFrame]) -> Iterator[av.VideoFrame]:
+    def _in_range(self, frames: Iterator[av.VideoFrame]) -> Iterator[av.VideoFrame | WarmUpFrame]:
         """Deinterlaced ``frames`` within the reader's range (see __init__)."""
         scale = 2 if self.fields else 1
         for frame in frames:
@@ -166,12 +183,21 @@ class FrameReader:
                 return
             if (self.after_pts is None or frame.pts > self.after_pts) and \
                     (self.first_pts is None or frame.pts >= self.first_pts * scale):
+                yield from self._warmed_up()
                 yield frame
+            else:
+                self._warmup.append(frame)
+
+    def _warmed_up(self) -> Iterator[WarmUpFrame]:
+        """The held frames before the range, once, when its first frame has come."""
+        while self._warmup:
+            yield WarmUpFrame(self._warmup.popleft())
 
     def _decoded(self, in_range: bool) -> Iterator[av.VideoFrame]:
         """Decoded frames in display order; only those in the reader's range with ``in_range``."""
         if self.after_pts is not None and self.container is not None:
-            self._seek(self.after_pts // 2 if self.fields else self.after_pts)
+            after = self.after_pts // 2 if self.fields else self.after_pts
+            self._seek(after - 2 * self._warmup.maxlen * self.step)  # room for the warm-up frames, if any
         if self._packets is not None:
             packets: Iterable[av.Packet | None] = itertools.chain(self._packets, [None])  # None flushes
         elif self.other_streams:
@@ -205,22 +231,32 @@ class FrameReader:
                         continue
                 self._positions.append(self._counted)
                 for ready in self._wanted(self.pts_order.push(frame), in_range):
-                    if in_range and self.end_pts is not None and ready.pts >= self.end_pts:
+                    if in_range and self._past_end(ready):
                         return  # pts only increase from here: the range is complete
                     yield ready
         for ready in self._wanted(self.pts_order.flush(), in_range):
-            if in_range and self.end_pts is not None and ready.pts >= self.end_pts:
+            if in_range and self._past_end(ready):
                 break
             yield ready
         if self.pts_order.repaired:
             log.warning("%d video timestamps were not increasing and were moved forward", self.pts_order.repaired)
 
-    def _wanted(self, ready: Iterator[av.VideoFrame], in_range: bool = True) -> Iterator[av.VideoFrame]:
+    def _past_end(self, item: av.VideoFrame | WarmUpFrame) -> bool:
+        """Whether a frame in the range lies at or after ``end_pts`` (a warm-up frame lies before the range)."""
+        return self.end_pts is not None and not isinstance(item, WarmUpFrame) and item.pts >= self.end_pts
+
+    def _wanted(self, ready: Iterator[av.VideoFrame], in_range: bool = True) -> Iterator[
+            av.VideoFrame | WarmUpFrame]:
         for frame in ready:
             self.position = self._positions.popleft()
-            if not in_range or ((self.after_pts is None or frame.pts > self.after_pts)
-                                and (self.first_pts is None or frame.pts >= self.first_pts)):
+            if not in_range:
                 yield frame
+            elif (self.after_pts is None or frame.pts > self.after_pts) and \
+                    (self.first_pts is None or frame.pts >= self.first_pts):
+                yield from self._warmed_up()
+                yield frame
+            else:
+                self._warmup.append(frame)
 
     def _seek(self, pts: int) -> None:
         try:

@@ -93,7 +93,7 @@ def choose_jobs(requested: int | None, engine_device: str, cores: int, segments:
     return JobsChoice(jobs, torch_threads, share if jobs > 1 else 0, reason)
 
 
-def plan_input(job: OutputJob, segment_seconds: float) -> SegmentPlan:
+def plan_input(job: OutputJob, segment_seconds: float, warmup: int = 0) -> SegmentPlan:
     """The job's input cut into segments (reads the video packets once, no decoding).
 
     A raw elementary stream (.h264, .hevc, .m2v) has no timestamps to cut at
@@ -102,7 +102,8 @@ def plan_input(job: OutputJob, segment_seconds: float) -> SegmentPlan:
     video = job.video
     if video.container.format.name in RAW_STREAM_FORMATS:
         return SegmentPlan((), segment_seconds, "a raw elementary stream has no timestamps to cut at")
-    return plan_segments(index_packets(video.container, video.stream), video.info.time_base, segment_seconds)
+    return plan_segments(index_packets(video.container, video.stream), video.info.time_base, segment_seconds,
+                         warmup)
 
 
 def run_segments(job: OutputJob, plan: SegmentPlan, pool: SegmentPool, report: Report, clock: StageClock,
@@ -134,8 +135,8 @@ def run_segments(job: OutputJob, plan: SegmentPlan, pool: SegmentPool, report: R
                 while todo and pool.free:
                     segment = todo.pop(0)
                     attempts[segment.index] += 1
-                    pool.submit(SegmentTask(segment, job.video.info, job.plan, label), reader.read(segment),
-                                work.segment_partial_path(segment.index))
+                    pool.submit(SegmentTask(segment, job.video.info, job.plan, label, plan.warmup),
+                                reader.read(segment), work.segment_partial_path(segment.index))
                     running += 1
                 for outcome in pool.wait(_POLL_SECONDS):
                     running -= 1

@@ -76,12 +76,13 @@ class SegmentPlan:
     target_seconds: float
     unsplittable: str | None = None  # why there is one segment, when the input cannot be cut
     entries: tuple[PacketEntry, ...] = ()  # the packet index the plan was made from (decode order)
+    warmup: int = 0  # frames before each segment's start its worker upscales and drops (plan_segments)
 
     @property
     def frames(self) -> int:
         return sum(segment.frames for segment in self.segments)
 
-    def signature(self) -> str:
+    def signature(self) -> str:  # the first packets move with a warm-up, so it is part of the cut
         """Identifies the plan in the resume state: a resumed run must cut the input the same way."""
         text = ";".join(f"{s.start}:{s.end}:{s.first_packet}:{s.last_packet}" for s in self.segments)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
@@ -98,8 +99,14 @@ def index_packets(container: av.container.InputContainer, stream: av.video.strea
     return entries
 
 
-def plan_segments(entries: list[PacketEntry], time_base: Fraction, target_seconds: float) -> SegmentPlan:
-    """Cut the video into segments of about ``target_seconds`` of display time (see the module docstring)."""
+def plan_segments(entries: list[PacketEntry], time_base: Fraction, target_seconds: float,
+                  warmup: int = 0) -> SegmentPlan:
+    """Cut the video into segments of about ``target_seconds`` of display time (see the module docstring).
+
+    ``warmup``: a segment's packets start at a keyframe shown at or before the frame ``warmup`` frames
+    before its start, so that its worker can pass those frames to a recurrent model first
+    (rtsr.io.reader's warm-up). What each segment owns is the same.
+    """
     if not entries:
         return SegmentPlan((), target_seconds, "the input has no video packets")
     everything = (Segment(0, _first_pts(entries), None, 0, len(entries) - 1, len(entries)),)
@@ -125,11 +132,11 @@ def plan_segments(entries: list[PacketEntry], time_base: Fraction, target_second
         end = starts[index + 1] if index + 1 < len(starts) else None
         at_start = bisect.bisect_left(shown, start)
         at_end = bisect.bisect_left(shown, end) if end is not None else len(shown)
-        first = max(0, latest_keyframe[at_start]) if index else 0  # 0: no keyframe shown before it
+        first = max(0, latest_keyframe[max(0, at_start - warmup)]) if index else 0  # 0: none shown before
         last = max(first, latest[at_end - 1])
         frames = at_end - at_start
         segments.append(Segment(index, start, end, first, min(len(entries) - 1, last + REORDER_MARGIN), frames))
-    return SegmentPlan(tuple(segments), target_seconds, None, tuple(entries))
+    return SegmentPlan(tuple(segments), target_seconds, None, tuple(entries), warmup)
 
 
 def _first_pts(entries: list[PacketEntry]) -> int:

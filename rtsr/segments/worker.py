@@ -39,6 +39,7 @@ class SegmentTask:
     info: VideoInfo  # the input's video stream, as the driver probed it
     plan: EncodePlan  # the output's encoder set-up, with this worker's thread count
     label: str = ""  # the input's name, for messages
+    warmup: int = 0  # frames before the segment upscaled only to build a recurrent model's state
 
 
 @dataclass
@@ -84,7 +85,7 @@ def encode_segment(upscaler: PlaneUpscalerSource, task: SegmentTask, packets: Pa
     reader = FrameReader.from_packets(packets.decoder.open_decoder(), packets.av_packets(), info.time_base,
                                       first_pts=segment.start, end_pts=segment.end, step=info.frame_step,
                                       clock=clock, deinterlace=info.field_order if info.deinterlace else None,
-                                      fields=info.field_rate)
+                                      fields=info.field_rate, warmup=task.warmup)
     destination = SegmentFile(out)
     pipeline = Pipeline()
     writer = ChunkWriter(destination, task.plan, math.inf)

@@ -34,6 +34,9 @@ Run = Callable[[torch.Tensor], torch.Tensor]  # an engine's run: packed LR input
 # On real footage with motion the aligned difference stays near 0.01-0.03 (docs/quality.md); a cut
 # between unrelated scenes gives 0.1 and more.
 CUT_DIFFERENCE = 0.06
+# Frames a segment or a resumed run upscales before its first one, so that its state is close to the one an
+# uninterrupted run has there (rtsr.io.reader's warm-up): --jobs 2 against --jobs 1 in docs/quality.md.
+WARMUP_FRAMES = 8
 
 
 def luma_codes(x: torch.Tensor) -> np.ndarray:
