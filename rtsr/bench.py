@@ -30,6 +30,7 @@ from rtsr.models import check_scale, get_architecture
 from rtsr.report import REALTIME_FPS
 from rtsr.sample import make_sample_clip
 from rtsr.segments.driver import DEFAULT_SEGMENT_SECONDS
+from rtsr.temporal.state import Recurrence
 from rtsr.upscaler import Upscaler
 
 SCHEMA = "rtsr-bench-1"
@@ -89,6 +90,16 @@ def _time(run, synchronize, frames: int, warmup: int) -> float:
     return (time.perf_counter() - started) / frames
 
 
+def panning_frames(height: int, width: int, device: torch.device, count: int = 4) -> list[torch.Tensor]:
+    """``count`` (1, 1, H, W) smooth luma pictures, each moved 2 pixels right of the one before: motion that
+    a recurrent model follows without resetting (a random picture would look like a cut every frame)."""
+    generator = torch.Generator().manual_seed(0)
+    coarse = torch.rand(1, 1, height // 8 + 2, width // 8 + 2 + count, generator=generator)
+    smooth = F.interpolate(coarse, size=(height, width + 16 * count), mode="bicubic", align_corners=False)
+    smooth = 0.1 + 0.8 * (smooth - smooth.min()) / (smooth.max() - smooth.min())
+    return [smooth[..., 2 * (count - i):2 * (count - i) + width].contiguous().to(device) for i in range(count)]
+
+
 def bench_model(name: str, scale: int, engine_name: str, size: tuple[int, int],
                 frames: int, warmup: int, compile: bool = True) -> ModelResult:
     check_scale(scale)
@@ -97,8 +108,15 @@ def bench_model(name: str, scale: int, engine_name: str, size: tuple[int, int],
     engine, _ = make_engine(choice, loaded, compile=compile)
     width, height = size
     settle_engine(engine, loaded.channels, height, width)  # auto on the CPU measures before the timing, as a run
-    x = torch.rand(1, loaded.channels, height, width, device=engine.device)
-    seconds = _time(lambda: engine.run(x), engine.synchronize, frames, warmup)
+    if loaded.recurrent:  # with its motion and warping, on a pan, as a video runs it
+        pan = panning_frames(height, width, engine.device)
+        recurrence = Recurrence(loaded.recurrent)
+        seconds = _time(lambda: recurrence.step(engine.run, pan[recurrence.frames % len(pan)]),
+                        engine.synchronize, frames, warmup)
+        x = pan[0]
+    else:
+        x = torch.rand(1, loaded.channels, height, width, device=engine.device)
+        seconds = _time(lambda: engine.run(x), engine.synchronize, frames, warmup)
     bicubic = _time(lambda: F.interpolate(x, scale_factor=scale, mode="bicubic", align_corners=False),
                     engine.synchronize, frames, warmup)
     fps = 1.0 / seconds

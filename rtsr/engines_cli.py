@@ -8,7 +8,7 @@ from pathlib import Path
 from rtsr.atomic import write_atomically
 from rtsr.checkpoints import load_model
 from rtsr.engines.cache import EngineCache, default_engine_dir
-from rtsr.engines.onnx_export import export_onnx
+from rtsr.engines.onnx_export import export_onnx, layout
 from rtsr.engines.picking import VerdictCache
 from rtsr.errors import RtsrError
 from rtsr.models import check_scale, get_architecture
@@ -78,7 +78,7 @@ def export_command(argv: list[str], parser_class: type[argparse.ArgumentParser])
     loaded = load_model(args.model, args.scale, args.weights)
     graph = export_onnx(loaded)
     write_atomically(args.output, lambda tmp: tmp.write_bytes(graph))
-    print(f"wrote {args.output}: {loaded.name} ×{loaded.scale}, input 'lr' (1, {loaded.channels}, H, W) float32 "
-          f"in [0, 1] ({'BT.601 studio-range luma / 255' if loaded.planes == 'y' else 'RGB'}), output 'hr' "
-          f"(1, {loaded.channels}, {loaded.scale}H, {loaded.scale}W); {len(graph) / 1e6:.2f} MB")
+    domain = "BT.601 studio-range luma / 255" if loaded.planes == "y" else "RGB"
+    print(f"wrote {args.output}: {loaded.name} ×{loaded.scale}, float32 in [0, 1] ({domain}), {layout(loaded)}; "
+          f"{len(graph) / 1e6:.2f} MB")
     return 0

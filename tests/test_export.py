@@ -20,15 +20,16 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
     return float("inf") if mse == 0 else 10 * np.log10(1.0 / mse)
 
 
-def _matches_torch(graph: bytes, model: str, scale: int) -> None:
-    loaded = load_model(model, scale)
+def _matches_torch(graph: bytes, model: str, scale: int, weights=None) -> None:
+    loaded = load_model(model, scale, weights)
+    out_channels = loaded.network.out_channels if loaded.recurrent else loaded.channels
     session = ort.InferenceSession(graph, providers=["CPUExecutionProvider"])
     for height, width in [(24, 32), (45, 61)]:  # two sizes: the graph's height and width are dynamic
         x = torch.rand(1, loaded.channels, height, width)
         with torch.no_grad():
             expected = loaded.network.for_inference()(x).numpy()
         (out,) = session.run(["hr"], {"lr": x.numpy()})
-        assert out.shape == (1, loaded.channels, height * scale, width * scale)
+        assert out.shape == (1, out_channels, height * scale, width * scale)
         assert psnr(out, expected) >= 60.0
 
 
@@ -53,6 +54,15 @@ def test_every_model_exports_and_matches_torch(model: str, scale: int) -> None:
     meta = {p.key: p.value for p in onnx.load_from_string(graph).metadata_props}
     assert meta["rtsr.channels"] == ("3" if model == "srresnet" else "1")
     _matches_torch(graph, model, scale)
+
+
+def test_the_recurrent_model_exports_its_state_as_an_input_and_output_pair(random_weights) -> None:
+    weights = random_weights("rlsp", 3)
+    graph = export_onnx(load_model("rlsp", 3, weights))
+    meta = {p.key: p.value for p in onnx.load_from_string(graph).metadata_props}
+    assert meta["rtsr.channels"] == "20" and "9-channel state" in meta["rtsr.layout"]
+    assert "output (1, 2, H*3, W*3)" in meta["rtsr.layout"]
+    _matches_torch(graph, "rlsp", 3, weights)
 
 
 def test_bad_export_requests_are_one_line_errors(tmp_path) -> None:

@@ -28,6 +28,20 @@ _DOMAINS = {
 }
 
 
+def layout(loaded: LoadedModel) -> str:
+    """The input and output tensors in words; a recurrent model's carry its state (rtsr.temporal.network)."""
+    s, recurrent = loaded.scale, loaded.recurrent
+    if recurrent is None:
+        return (f"input (1, {loaded.channels}, H, W); output (1, {loaded.channels}, H*{s}, W*{s}); "
+                "any H, W of at least 1")
+    state = recurrent.state_channels
+    return (f"recurrent, one frame per call in display order: input (1, {loaded.channels}, H, W) = this frame's "
+            f"luma, the previous frame's luma, the {state}-channel state the previous call returned, and the "
+            f"previous output folded by pixel_unshuffle({s}), the last three warped onto this frame by the "
+            f"backward flow (first frame or scene cut: this luma, zeros, the luma repeated); output "
+            f"(1, {1 + state // (s * s)}, H*{s}, W*{s}) = the HR luma, then the new state by pixel_shuffle({s})")
+
+
 def onnx_metadata(loaded: LoadedModel) -> dict[str, str]:
     """What a user of the ONNX file needs to know, as string pairs (ONNX's metadata_props)."""
     return {
@@ -37,8 +51,7 @@ def onnx_metadata(loaded: LoadedModel) -> dict[str, str]:
         "rtsr.channels": str(loaded.channels),
         "rtsr.colour_domain": _DOMAINS[loaded.planes],
         "rtsr.value_range": "float32 in [0, 1] in; float32 out, to be clamped to [0, 1]",
-        "rtsr.layout": f"input (1, {loaded.channels}, H, W); output (1, {loaded.channels}, "
-                       f"H*{loaded.scale}, W*{loaded.scale}); any H, W of at least 1",
+        "rtsr.layout": layout(loaded),
         "rtsr.receptive_radius": str(loaded.receptive_radius),
         "rtsr.weights_sha256": loaded.weights_sha256,
         "rtsr.weights_meta": ", ".join(f"{k}={v}" for k, v in sorted(loaded.meta.items())
