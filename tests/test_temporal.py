@@ -21,7 +21,7 @@ from rtsr.formats import LAYOUTS, ColorInfo
 from rtsr.models import MODELS
 from rtsr.plane_upscaler import PlaneUpscaler, upscale_rgb_image
 from rtsr.temporal.motion import backward_flow
-from rtsr.temporal.network import RLSP, aligned_past, pack, reset_inputs, unpack, warp
+from rtsr.temporal.network import RLSP, next_memory, reset_memory, warp
 from rtsr.temporal.state import Recurrence, single_frame
 
 
@@ -45,26 +45,29 @@ def trained_looking(scale: int) -> RLSP:
 @pytest.mark.parametrize("scale", [2, 3, 4])
 def test_packed_io_shapes_and_state_channels(scale: int) -> None:
     model = RLSP(scale)
+    layout = model.layout
     assert model.state_channels % (scale * scale) == 0 and model.state_channels >= 8
     x = torch.rand(2, 1, 10, 12)
-    past = reset_inputs(x, model.state_channels, scale)
-    packed = pack(x, *past, scale)
-    assert packed.shape == (2, model.in_channels, 10, 12)
-    out = model(packed)
+    memory = reset_memory(x, layout)
+    assert memory.shape == (2, layout.memory_channels, 10, 12)
+    out = model(torch.cat([x, memory], dim=1))
     assert out.shape == (2, model.out_channels, 10 * scale, 12 * scale)
-    hr, state = unpack(out, scale)
-    assert hr.shape == (2, 1, 10 * scale, 12 * scale) and state.shape == (2, model.state_channels, 10, 12)
-    assert (state >= 0).all()
+    hr, following = model.step(x, memory)
+    assert torch.equal(hr, out[:, :1]) and following.shape == memory.shape
+    assert torch.equal(following[:, :1], x)  # the luma this frame had
+    assert torch.equal(F.pixel_shuffle(following[:, 1:1 + scale * scale], scale), hr)  # the output, folded
+    assert (following[:, 1 + scale * scale:] >= 0).all()  # the state after its ReLU
+    assert torch.equal(next_memory(x, out, scale), following)
 
 
-def test_untrained_network_starts_as_bicubic() -> None:
-    """The last layer starts near zero, so the output is bicubic of x plus a small residual."""
+def test_untrained_network_starts_as_nearest_neighbour() -> None:
+    """The last layer starts near zero, so the output is x repeated plus a small residual."""
     torch.manual_seed(0)
     model = RLSP(3)
     x = torch.rand(1, 1, 16, 16)
-    hr, _ = model.step(x, *reset_inputs(x, model.state_channels, 3))
-    bicubic = F.interpolate(x, scale_factor=3, mode="bicubic", align_corners=False)
-    assert (hr - bicubic).abs().mean() < 0.02
+    hr, _ = model.step(x, reset_memory(x, model.layout))
+    nearest = F.interpolate(x, scale_factor=3, mode="nearest")
+    assert (hr - nearest).abs().mean() < 0.02
 
 
 def test_warp_moves_the_past_by_the_flow() -> None:
@@ -76,17 +79,14 @@ def test_warp_moves_the_past_by_the_flow() -> None:
     assert torch.allclose(moved[..., 2:], image[..., :-2], atol=1e-4)
 
 
-def test_aligned_past_warps_the_output_at_hr() -> None:
-    x = torch.rand(1, 1, 8, 8)
-    state = torch.rand(1, 16, 8, 8)
+def test_warping_the_folded_output_at_lr_moves_the_hr_picture() -> None:
+    """Each of the s² phases is a sub-lattice of the HR picture: one LR pixel of flow moves it s HR pixels."""
     hr = torch.rand(1, 1, 32, 32)
     flow = torch.zeros(1, 2, 8, 8)
     flow[:, 0] = -1
-    previous, warped_state, warped_hr = aligned_past(4, x, state, hr, flow)
-    assert torch.allclose(previous[..., 1:], x[..., :-1], atol=1e-5)
-    assert torch.allclose(warped_state[..., 1:], state[..., :-1], atol=1e-5)
-    assert torch.allclose(warped_hr[..., 4:], hr[..., :-4], atol=1e-5)  # one LR pixel is four HR pixels
-    assert aligned_past(4, x, state, hr, None)[2] is hr
+    moved = F.pixel_shuffle(warp(F.pixel_unshuffle(hr, 4), flow), 4)
+    assert torch.allclose(moved[..., 4:], hr[..., :-4], atol=1e-5)
+    assert warp(hr, None) is hr
 
 
 def test_backward_flow_finds_a_pan() -> None:
@@ -135,7 +135,7 @@ def test_a_changed_frame_size_resets() -> None:
     with torch.inference_mode():
         recurrence.step(model, torch.rand(1, 1, 16, 16))
         recurrence.step(model, torch.rand(1, 1, 20, 16))
-    assert recurrence.resets == 2
+    assert recurrence.resets == 2 and recurrence.memory.shape[-2:] == (20, 16)
 
 
 def test_a_picture_runs_from_a_reset() -> None:

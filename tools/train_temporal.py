@@ -6,9 +6,9 @@
 
 Each step takes ``--batch`` random windows of ``--frames``, flips them, and
 runs the network through the window frame by frame as rtsr runs it: the
-first frame from a reset (rtsr.temporal.network.reset_inputs), every later
-one with the past warped by the window's flow (``--align dis``), left where it
-was (``--align none``), or, for the ablation, always reset (``--align
+first frame from a reset (rtsr.temporal.network.reset_memory), every later
+one with its memory warped by the window's flow (``--align dis``), left where
+it was (``--align none``), or, for the ablation, always reset (``--align
 reset``: a single-frame network of the same cost). The loss is the
 Charbonnier (smooth L1) distance to the truth's luma over every frame.
 Validation runs the held-out clips' windows (val.npz, 20 frames each, whole
@@ -37,7 +37,7 @@ import torch.nn.functional as F
 from sr_runs import changed_settings, git_commit, save_state
 
 from rtsr.checkpoints import save_checkpoint
-from rtsr.temporal.network import RLSP, aligned_past, reset_inputs
+from rtsr.temporal.network import RLSP, reset_memory, warp
 
 ALIGNS = ("dis", "none", "reset")
 SETTINGS = ("data", "scale", "channels", "layers", "align", "frames", "batch", "seed")
@@ -50,7 +50,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--align", choices=ALIGNS, default="dis")
     p.add_argument("--channels", type=int, default=32)
-    p.add_argument("--layers", type=int, default=5)
+    p.add_argument("--layers", type=int, default=4)
     p.add_argument("--frames", type=int, default=10, help="frames of a window to run (at most the data's)")
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--lr", type=float, default=5e-4)
@@ -90,15 +90,14 @@ def to_model(codes: np.ndarray) -> torch.Tensor:
 def run_window(model: RLSP, lr: torch.Tensor, flow: torch.Tensor, align: str) -> list[torch.Tensor]:
     """lr (N, T, H, W), flow (N, T-1, 2, H, W) -> the T HR outputs (N, 1, H·s, W·s), as rtsr runs them."""
     outputs = []
-    state = previous_x = previous_hr = None
+    memory = None
     for t in range(lr.shape[1]):
         x = lr[:, t:t + 1]
         if t == 0 or align == "reset":
-            past = reset_inputs(x, model.state_channels, model.scale)
+            memory = reset_memory(x, model.layout)
         else:
-            past = aligned_past(model.scale, previous_x, state, previous_hr, flow[:, t - 1] if align == "dis" else None)
-        hr, state = model.step(x, *past)
-        previous_x, previous_hr = x, hr
+            memory = warp(memory, flow[:, t - 1] if align == "dis" else None)
+        hr, memory = model.step(x, memory)
         outputs.append(hr)
     return outputs
 

@@ -6,8 +6,8 @@ each frame it
 
 1. measures the motion from the previous frame on the LR luma
    (rtsr.temporal.motion: DIS on the CPU);
-2. warps the previous luma, the hidden state and the previous HR output onto
-   this frame (rtsr.temporal.network.aligned_past);
+2. warps the memory (previous luma, previous output's phases, hidden state)
+   onto this frame (rtsr.temporal.network.warp);
 3. resets, as at the first frame, where the past cannot be trusted: the frame
    size changed, or the warped previous luma differs from this frame's by
    more than ``CUT_DIFFERENCE`` on average (a scene cut, a flash, a damaged
@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from rtsr.temporal.motion import backward_flow
-from rtsr.temporal.network import RecurrentLayout, aligned_past, pack, reset_inputs, unpack
+from rtsr.temporal.network import RecurrentLayout, next_memory, reset_memory, warp
 
 Run = Callable[[torch.Tensor], torch.Tensor]  # an engine's run: packed LR input -> packed HR output
 
@@ -46,8 +46,7 @@ def luma_codes(x: torch.Tensor) -> np.ndarray:
 
 def single_frame(run: Run, x: torch.Tensor, layout: RecurrentLayout) -> torch.Tensor:
     """(1, 1, H, W) luma -> (1, 1, H·s, W·s) from a reset: the recurrent network on one picture."""
-    past = reset_inputs(x, layout.state_channels, layout.scale)
-    return unpack(run(pack(x, *past, layout.scale)), layout.scale)[0]
+    return run(torch.cat([x, reset_memory(x, layout)], dim=1))[:, :1]
 
 
 class Recurrence:
@@ -55,37 +54,32 @@ class Recurrence:
 
     def __init__(self, layout: RecurrentLayout, cut_difference: float = CUT_DIFFERENCE) -> None:
         self.layout, self.cut_difference = layout, cut_difference
-        self.previous_x: torch.Tensor | None = None
+        self.memory: torch.Tensor | None = None
         self.previous_codes: np.ndarray | None = None
-        self.state: torch.Tensor | None = None
-        self.previous_hr: torch.Tensor | None = None
         self.frames = self.resets = 0
         self.last_difference: float | None = None  # the aligned difference of the last frame (tests, docs)
 
     def reset(self) -> None:
         """Forget the past: the next frame starts as the first one does."""
-        self.previous_x = self.previous_codes = self.state = self.previous_hr = None
+        self.memory = self.previous_codes = None
 
-    def _past(self, x: torch.Tensor, codes: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        if self.previous_x is None or self.previous_x.shape != x.shape:
+    def _aligned_memory(self, x: torch.Tensor, codes: np.ndarray) -> torch.Tensor:
+        """The memory moved onto this frame, or a fresh one after a cut or a change of size."""
+        if self.memory is None or self.memory.shape[-2:] != x.shape[-2:]:
             self.last_difference = None
-            return self._reset_inputs(x)
-        flow = torch.from_numpy(backward_flow(codes, self.previous_codes)).permute(2, 0, 1)[None].to(x.device)
-        past = aligned_past(self.layout.scale, self.previous_x, self.state, self.previous_hr, flow)
-        self.last_difference = float((past[0] - x).abs().mean())
-        if self.last_difference > self.cut_difference:
-            return self._reset_inputs(x)
-        return past
-
-    def _reset_inputs(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        else:
+            flow = torch.from_numpy(backward_flow(codes, self.previous_codes)).permute(2, 0, 1)[None]
+            memory = warp(self.memory, flow.to(x.device))
+            self.last_difference = float((memory[:, :1] - x).abs().mean())
+            if self.last_difference <= self.cut_difference:
+                return memory
         self.resets += 1
-        return reset_inputs(x, self.layout.state_channels, self.layout.scale)
+        return reset_memory(x, self.layout)
 
     def step(self, run: Run, x: torch.Tensor) -> torch.Tensor:
         """(1, 1, H, W) luma of the next frame -> its (1, 1, H·s, W·s) HR luma."""
         codes = luma_codes(x)
-        past = self._past(x, codes)
-        hr, self.state = unpack(run(pack(x, *past, self.layout.scale)), self.layout.scale)
-        self.previous_x, self.previous_codes, self.previous_hr = x, codes, hr
+        out = run(torch.cat([x, self._aligned_memory(x, codes)], dim=1))
+        self.memory, self.previous_codes = next_memory(x, out, self.layout.scale), codes
         self.frames += 1
-        return hr
+        return out[:, :1]
