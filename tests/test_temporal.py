@@ -60,14 +60,17 @@ def test_packed_io_shapes_and_state_channels(scale: int) -> None:
     assert torch.equal(next_memory(x, out, scale), following)
 
 
-def test_untrained_network_starts_as_nearest_neighbour() -> None:
-    """The last layer starts near zero, so the output is x repeated plus a small residual."""
-    torch.manual_seed(0)
-    model = RLSP(3)
-    x = torch.rand(1, 1, 16, 16)
+@pytest.mark.parametrize("scale", [2, 3, 4])
+def test_the_bicubic_skip_at_lr_is_torchs_bicubic(scale: int) -> None:
+    """With the body's output zeroed, the network is exactly bicubic, borders included."""
+    model = RLSP(scale)
+    with torch.no_grad():
+        model.body[-1].weight.zero_()
+        model.body[-1].bias.zero_()
+    x = torch.rand(1, 1, 13, 17)
     hr, _ = model.step(x, reset_memory(x, model.layout))
-    nearest = F.interpolate(x, scale_factor=3, mode="nearest")
-    assert (hr - nearest).abs().mean() < 0.02
+    bicubic = F.interpolate(x, scale_factor=scale, mode="bicubic", align_corners=False)
+    assert (hr - bicubic).abs().max() < 1e-5
 
 
 def test_warp_moves_the_past_by_the_flow() -> None:

@@ -127,6 +127,10 @@ def run_check(path: Path, scale: int, models: tuple[str, ...] | None, make_upsca
     notes = [f"weights: {', '.join(u.pick_weights(lambda: judged) for u in upscalers.values())}"]
     if not spread:
         notes.append("the clip's length is unknown: its first frames were tested")
+    for model, upscaler in upscalers.items():
+        if upscaler.loaded.recurrent:
+            notes.append(f"{model} was tested on single frames, as it runs on the first frame of a scene: what it "
+                         "gains from the frames before is not in this test (docs/temporal.md has it measured)")
     match = choose_match(path, description.codec, description.compression, judged.quantiser)
     if match is not None and match.mode == "crf":
         notes.append(f"the input is {description.codec}, whose quantiser rtsr cannot read: the shrunk frames were "

@@ -43,3 +43,35 @@ def backward_flow(current: np.ndarray, previous: np.ndarray) -> np.ndarray:
     if height < 16 or width < 16:
         return np.zeros((height, width, 2), np.float32)
     return _dis().calc(current, previous, None)
+
+
+def codec_flow(vectors: np.ndarray | None, height: int, width: int, past: int | None,
+               future: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """A backward flow to the previous frame from the decoder's motion vectors (FFmpeg's MOTION_VECTORS
+    side data, as ``SideData.to_ndarray()`` gives them: fields source, w, h, dst_x, dst_y, motion_x,
+    motion_y, motion_scale).
+
+    A vector says where a block's content sits in a reference frame (src = dst + motion / motion_scale),
+    but FFmpeg only says whether that frame is in the past or the future, not which: the reference is
+    taken to be the nearest anchor (I or P frame) that way, ``past`` and ``future`` frames off (None:
+    none). Vectors are divided by that distance (motion taken as constant over it; a future one changes
+    sign) and blocks referring both ways are averaged. Returns the (H, W, 2) float32 flow and an (H, W)
+    bool map of the pixels some vector covers (intra and skipped blocks carry none).
+    """
+    total = np.zeros((height, width, 2), np.float32)
+    count = np.zeros((height, width), np.float32)
+    if vectors is not None:
+        for v in vectors:
+            distance = past if v["source"] < 0 else future
+            if not distance:
+                continue
+            sign = 1.0 if v["source"] < 0 else -1.0
+            motion = np.array([v["motion_x"], v["motion_y"]], np.float32) / (v["motion_scale"] * distance) * sign
+            left, top = int(v["dst_x"]) - int(v["w"]) // 2, int(v["dst_y"]) - int(v["h"]) // 2
+            rows = slice(max(0, top), min(height, top + int(v["h"])))
+            cols = slice(max(0, left), min(width, left + int(v["w"])))
+            total[rows, cols] += motion
+            count[rows, cols] += 1
+    covered = count > 0
+    total[covered] /= count[covered][:, None]
+    return total, covered
