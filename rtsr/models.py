@@ -340,7 +340,7 @@ MODELS: dict[str, Architecture] = {
         frozenset({"head", "body", "body_tail", "upsample", "tail"}), _srresnet_scale,
     ),
     "rlsp": Architecture(
-        "rlsp", RLSP, "y", "RLSP-style recurrent 32×4, luma, uses the frames before (motion-aligned state)", _rlsp_hparams,
+        "rlsp", RLSP, "y", "recurrent (RLSP-style, 32×4), luma, uses the frames before; experimental", _rlsp_hparams,
         frozenset({"body"}), _rlsp_scale, recurrent=True,
     ),
 }

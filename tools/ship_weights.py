@@ -51,12 +51,12 @@ def main(argv: list[str] | None = None) -> None:
         stored.half()  # BN's integer batch counter stays int64
     # weights trained on compressed pairs (train.py --pairs) are shipped beside the clean ones, for the
     # inputs rtsr judges compressed (rtsr.io.degradation)
-    level = "none" if meta.get("degradation", ["none"]) == ["none"] else "compressed"
+    level = "none" if meta.get("degradation", ["none"]) in (["none"], ["clean"]) else "compressed"
     target = args.dir / MODELS[name].weights_path(scale, level).name
     meta["stored_as"] = "float16" if args.half else "float32"
     save_checkpoint(target, stored, name, scale, **meta)
     reloaded = load_model(name, scale, target).network
-    channels = MODELS[name].channels
+    channels = loaded.channels  # a recurrent model's packed input
     print(f"wrote {target} ({target.stat().st_size / 1e6:.1f} MB); its output is "
           f"{output_psnr(original, reloaded, channels):.1f} dB PSNR from the original's")
 

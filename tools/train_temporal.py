@@ -184,7 +184,8 @@ def main(argv: list[str] | None = None) -> None:
             best = score
             save_checkpoint(args.out / "best.pt", model, "rlsp", args.scale, iterations=iteration,
                             minutes=round(seconds / 60, 1), val_gain_db=round(score, 3), align=args.align,
-                            data=str(args.data), degradation=[meta["level"]], frames=frames,
+                            data=str(args.data), frames=frames,
+                            degradation=["none" if meta["level"] == "clean" else meta["level"]],
                             commit=git_commit(), command=" ".join(sys.argv))
         with open(args.out / "log.jsonl", "a") as log:
             log.write(json.dumps({"iteration": iteration, "minutes": round(seconds / 60, 2),

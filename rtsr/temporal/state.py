@@ -36,7 +36,7 @@ Run = Callable[[torch.Tensor], torch.Tensor]  # an engine's run: packed LR input
 CUT_DIFFERENCE = 0.06
 # Frames a segment or a resumed run upscales before its first one, so that its state is close to the one an
 # uninterrupted run has there (rtsr.io.reader's warm-up): --jobs 2 against --jobs 1 in docs/quality.md.
-WARMUP_FRAMES = 8
+WARMUP_FRAMES = 16
 
 
 def luma_codes(x: torch.Tensor) -> np.ndarray:
