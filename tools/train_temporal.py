@@ -2,6 +2,7 @@
 
     python tools/train_temporal.py --data runs/seq_x4_clean --scale 4 --budget-minutes 25 \\
         --out runs/rlsp_x4_clean
+    python tools/train_temporal.py --data runs/seq_x4_clean --scale 4 --evaluate rtsr/weights/rlsp_x4.pt
     # interrupted, or more time? the same command with --resume continues where it stopped
 
 Each step takes ``--batch`` random windows of ``--frames``, flips them, and
@@ -36,10 +37,12 @@ import torch.nn.functional as F
 
 from sr_runs import changed_settings, git_commit, save_state
 
-from rtsr.checkpoints import save_checkpoint
+from rtsr.checkpoints import load_model, save_checkpoint
+from rtsr.models import DEGRADATIONS
 from rtsr.temporal.network import RLSP, reset_memory, warp
 
 ALIGNS = ("dis", "none", "reset")
+ALIGN_WORDS = {"dis": "aligned by DIS", "none": "not aligned", "reset": "reset every frame (one frame alone)"}
 SETTINGS = ("data", "scale", "channels", "layers", "align", "frames", "batch", "seed")
 
 
@@ -47,7 +50,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", type=Path, required=True, help="a folder made by tools/make_sequences.py")
     p.add_argument("--scale", type=int, choices=(2, 3, 4), required=True)
-    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--out", type=Path)
     p.add_argument("--align", choices=ALIGNS, default="dis")
     p.add_argument("--channels", type=int, default=32)
     p.add_argument("--layers", type=int, default=4)
@@ -61,7 +64,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--resume", action="store_true", help="continue from OUT/state.pt")
-    return p.parse_args(argv)
+    p.add_argument("--evaluate", type=Path, metavar="WEIGHTS",
+                   help="only score these rlsp weights on the validation windows (aligned, unaligned, one frame "
+                        "alone) beside the shipped FSRCNN weights, and exit (--out is then not needed)")
+    args = p.parse_args(argv)
+    if args.out is None and args.evaluate is None:
+        p.error("--out is required to train")
+    return args
 
 
 def load_sequences(folder: Path, scale: int) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict]:
@@ -126,20 +135,38 @@ def psnr(a: torch.Tensor, b: torch.Tensor, shave: int) -> float:
 def validate(model: RLSP, val: dict[str, np.ndarray], align: str) -> float:
     """Mean gain in Y PSNR over bicubic on the held-out windows (dB, border = scale, outputs in codes)."""
     model.eval()
+    gain = validate_outputs(val, model.scale, lambda lr, flow: run_window(model, lr, flow, align))
+    model.train()
+    return gain
+
+
+def validate_outputs(val: dict[str, np.ndarray], scale: int, upscale) -> float:
+    """As validate, for any ``upscale(lr (1, T, H, W), flow) -> T outputs (.., H·s, W·s)``."""
     gains = []
     for name in sorted(k[:-3] for k in val if k.endswith("_lr")):
         lr = to_model(val[f"{name}_lr"])[None]
         hr = to_model(val[f"{name}_hr"])
         flow = torch.from_numpy(val[f"{name}_flow"].astype(np.float32)).permute(0, 3, 1, 2)[None]
-        outputs = run_window(model, lr, flow, align)
+        outputs = upscale(lr, flow)
         for t, out in enumerate(outputs):
-            out = (out[0, 0].clamp(0, 1) * 255).round() / 255
-            bicubic = F.interpolate(lr[:, t:t + 1], scale_factor=model.scale, mode="bicubic",
+            out = (out.reshape(out.shape[-2:]).clamp(0, 1) * 255).round() / 255
+            bicubic = F.interpolate(lr[:, t:t + 1], scale_factor=scale, mode="bicubic",
                                     align_corners=False)[0, 0].clamp(0, 1)
             bicubic = (bicubic * 255).round() / 255
-            gains.append(psnr(out, hr[t], model.scale) - psnr(bicubic, hr[t], model.scale))
-    model.train()
+            gains.append(psnr(out, hr[t], scale) - psnr(bicubic, hr[t], scale))
     return float(np.mean(gains))
+
+
+@torch.inference_mode()
+def evaluate(weights: Path, val: dict[str, np.ndarray], scale: int) -> None:
+    """Print the validation gains of rlsp ``weights`` (three ways) and of the shipped FSRCNN weights."""
+    for level in DEGRADATIONS:
+        fsrcnn = load_model("fsrcnn", scale, degradation=level).network
+        gain = validate_outputs(val, scale, lambda lr, flow: list(fsrcnn(lr[0, :, None])))
+        print(f"fsrcnn ×{scale} ({level} weights): {gain:+.3f} dB")
+    model = load_model("rlsp", scale, weights).network
+    for align in ALIGNS:
+        print(f"{weights}, memory {ALIGN_WORDS[align]}: {validate(model, val, align):+.3f} dB")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -149,11 +176,13 @@ def main(argv: list[str] | None = None) -> None:
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
     data, val, meta = load_sequences(args.data, args.scale)
+    if args.evaluate:
+        evaluate(args.evaluate, val, args.scale)
+        return
     frames = min(args.frames, data["lr"].shape[1])
     model = RLSP(args.scale, args.channels, args.layers)
     if args.init:
-        from rtsr.checkpoints import read_checkpoint  # noqa: PLC0415
-        model.load_state_dict(read_checkpoint(args.init)["state_dict"])
+        model.load_state_dict(load_model("rlsp", args.scale, args.init).network.state_dict())
     optimiser = torch.optim.Adam(model.parameters(), lr=args.lr)
     args.out.mkdir(parents=True, exist_ok=True)
     state_path, settings = args.out / "state.pt", {k: str(v) if isinstance(v, Path) else v
