@@ -40,6 +40,7 @@ from rtsr.temporal.network import reset_memory, warp
 
 METHODS = ("dis", "mv", "mv+dis", "none")
 ANCHORS = ("I", "P")
+PICTURE_TYPES = {1: "I", 2: "P", 3: "B"}  # FFmpeg's AVPictureType values, as PyAV's frame.pict_type gives them
 
 
 def decode_with_vectors(path: Path) -> tuple[list[np.ndarray], list[np.ndarray | None], list[str]]:
@@ -52,7 +53,7 @@ def decode_with_vectors(path: Path) -> tuple[list[np.ndarray], list[np.ndarray |
             planes.append(frame.to_ndarray()[: frame.height])
             side = frame.side_data.get("MOTION_VECTORS")
             vectors.append(side.to_ndarray() if side is not None else None)
-            kinds.append(frame.pict_type.name if hasattr(frame.pict_type, "name") else str(frame.pict_type))
+            kinds.append(PICTURE_TYPES.get(int(frame.pict_type), "?"))
     return planes, vectors, kinds
 
 
