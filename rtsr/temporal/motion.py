@@ -2,7 +2,7 @@
 
 DIS (Kroeger et al. 2016) at OpenCV's ultrafast preset costs a few
 milliseconds on a 640×360 luma plane with one core, against tens for the
-network (docs/quality.md), and runs on every input: files, pipes, pictures
+network (docs/temporal.md), and runs on every input: files, pipes, pictures
 and live sources alike. The flow is *backward*: for each pixel of the
 current frame, where it was in the previous one, which is what warping the
 past onto the present needs. The same function makes the flows of the

@@ -13,9 +13,10 @@ the new state. The bicubic is computed as a fixed 5×5 convolution at LR, one
 kernel per output phase (``bicubic_phase_kernels``: exactly what
 ``F.interpolate(mode="bicubic")`` gives, borders included), so nothing but
 the output itself is ever computed at HR; a residual on bicubic learns far
-faster than one on nearest neighbour (docs/temporal.md). After a reset (the first frame, a scene cut, a picture)
-the memory is this frame's luma, that luma repeated, and a zero state, so the
-network also works alone on one frame.
+faster than one on nearest neighbour (docs/temporal.md). After a reset (the
+first frame, a scene cut, a picture) the memory is this frame's luma, that
+luma repeated, and a zero state, so the network also works alone on one
+frame.
 
 For the engines a step is one pure function of one tensor (``forward``):
 packed input (1, in_channels, H, W) = [luma, memory] -> packed output
@@ -76,7 +77,7 @@ class RLSP(nn.Module):
     Multiply-adds per LR pixel at ×2 (defaults): 9·14·32 + 2·9·32·32 + 9·32·12
     ≈ 26 k; at ×4, 9·34·32 + 2·9·32·32 + 9·32·32 ≈ 37 k (FSRCNN(56,12,4): 12.5 k).
     Plain 3×3 convolutions of 32 channels run far closer to the CPU's peak
-    than FSRCNN's 1-channel 5×5 and 12-channel layers: docs/quality.md has
+    than FSRCNN's 1-channel 5×5 and 12-channel layers: docs/temporal.md has
     the times.
     """
 

@@ -31,11 +31,11 @@ from rtsr.temporal.network import RecurrentLayout, next_memory, reset_memory, wa
 Run = Callable[[torch.Tensor], torch.Tensor]  # an engine's run: packed LR input -> packed HR output
 
 # Mean |warped previous luma - luma| (model domain, 1.0 = 255 codes) above which the past is dropped.
-# On real footage with motion the aligned difference stays near 0.01-0.03 (docs/quality.md); a cut
-# between unrelated scenes gives 0.1 and more.
+# On real footage at ×4 it stayed at or below 0.015 (vtest, akiyo, stefan, harbour; 30 frames each), and the
+# cut from vtest to akiyo gave 0.23 (docs/temporal.md).
 CUT_DIFFERENCE = 0.06
 # Frames a segment or a resumed run upscales before its first one, so that its state is close to the one an
-# uninterrupted run has there (rtsr.io.reader's warm-up): --jobs 2 against --jobs 1 in docs/quality.md.
+# uninterrupted run has there (rtsr.io.reader's warm-up): --jobs 2 against --jobs 1 in docs/temporal.md.
 WARMUP_FRAMES = 16
 
 
