@@ -332,3 +332,31 @@ def test_quality_grid_runs_the_cli_and_scores_both_weights(clip_factory, tmp_pat
     assert compressed["no flags"]["gain_db"] != compressed["--degradation none"]["gain_db"]
     assert all(r["temporal"] > 0 and r["temporal_bicubic"] > 0 for row in rows for r in row["runs"].values())
     assert "| real.mkv | ×2 | CRF 36 | compressed input |" in done.stdout
+
+
+def test_sequences_then_temporal_training_make_loadable_rlsp_weights(tmp_path) -> None:
+    """make_sequences.py on two tiny clips (one a held-out name), train_temporal.py on them, and back."""
+    from conftest import Clip, make_clip
+
+    clips = tmp_path / "clips"
+    for name, filters in (("pan_a", "scroll=h=0.01"), ("stefan_sif", "scroll=v=0.01")):
+        (clips / name).mkdir(parents=True)
+        make_clip(clips / name / "clip.mp4", Clip(width=192, height=160, frames=24, audio=False, filters=filters))
+    made = _tool("make_sequences.py", "--clips", clips, "--scale", "2", "--level", "clean", "--frames", "6",
+                 "--windows", "2", "--crops", "2", "--lr-size", "16", "--out", tmp_path / "seq")
+    assert made.returncode == 0, made.stderr
+    assert (tmp_path / "seq" / "pan_a.npz").is_file() and not (tmp_path / "seq" / "stefan_sif.npz").exists()
+    with np.load(tmp_path / "seq" / "pan_a.npz") as data:
+        assert data["lr"].shape == (4, 6, 16, 16) and data["hr"].shape == (4, 6, 32, 32)
+        assert data["flow"].shape == (4, 5, 16, 16, 2)
+    trained = _tool("train_temporal.py", "--data", tmp_path / "seq", "--scale", "2", "--iters", "4",
+                    "--validate-every", "2", "--batch", "2", "--out", tmp_path / "run")
+    assert trained.returncode == 0, trained.stderr
+    loaded = load_model("rlsp", 2, tmp_path / "run" / "best.pt")
+    assert loaded.recurrent is not None and loaded.meta["align"] == "dis" and loaded.meta["degradation"] == ["none"]
+    resumed = _tool("train_temporal.py", "--data", tmp_path / "seq", "--scale", "2", "--iters", "6",
+                    "--validate-every", "2", "--batch", "2", "--out", tmp_path / "run", "--resume")
+    assert resumed.returncode == 0 and "resumed at iteration 4" in resumed.stdout
+    scored = _tool("train_temporal.py", "--data", tmp_path / "seq", "--scale", "2", "--evaluate",
+                   tmp_path / "run" / "best.pt")
+    assert scored.returncode == 0 and "memory aligned by DIS" in scored.stdout and "fsrcnn ×2" in scored.stdout
