@@ -171,8 +171,8 @@ def upscale_rgb_image(engine: Engine, planes: Literal["y", "rgb"], scale: int,
         out = engine.run(x[None])[0]
     else:
         y, cb, cr = rgb_to_yuv(x, "bt601", 8, False)
-        x = y[None, None] / 255.0
-        y_hr = (single_frame(engine.run, x, recurrent) if recurrent else engine.run(x))[0, 0] * 255.0
+        luma = y[None, None] / 255.0
+        y_hr = (single_frame(engine.run, luma, recurrent) if recurrent else engine.run(luma))[0, 0] * 255.0
         h, w = y_hr.shape
         out = yuv_to_rgb(y_hr, resize_plane(cb, h, w), resize_plane(cr, h, w), "bt601", 8, False)
     engine.synchronize()

@@ -31,12 +31,13 @@ import numpy as np
 import torch
 
 from quality_grid import bicubic_luma, write_user_clip
+from train_temporal import codes, run_window
 from validate_check import read_frames
 
 from rtsr.checkpoints import load_model
 from rtsr.metrics import psnr, resize_bicubic, rgb_to_y, shave
 from rtsr.temporal.motion import backward_flow, codec_flow
-from rtsr.temporal.network import reset_memory, warp
+from rtsr.temporal.network import warp
 
 METHODS = ("dis", "mv", "mv+dis", "none")
 ANCHORS = ("I", "P")
@@ -102,15 +103,15 @@ def alignment_error(planes: list[np.ndarray], flow_list: list[np.ndarray | None]
 
 
 @torch.inference_mode()
-def upscale(network, layout, planes: list[np.ndarray], flow_list: list[np.ndarray | None]) -> list[np.ndarray]:
-    """The Y planes upscaled frame by frame, the memory warped by ``flow_list``; uint8 codes."""
-    outputs, memory = [], None
-    for t, plane in enumerate(planes):
-        x = torch.from_numpy(plane.astype(np.float32) / 255.0)[None, None]
-        memory = reset_memory(x, layout) if t == 0 else warp(memory, to_tensor(flow_list[t - 1]))
-        hr, memory = network.step(x, memory)
-        outputs.append((hr[0, 0].clamp(0, 1) * 255).round().numpy().astype(np.uint8))
-    return outputs
+def upscale(network, planes: list[np.ndarray], flow_list: list[np.ndarray | None]) -> list[np.ndarray]:
+    """The Y planes upscaled frame by frame as training runs them (train_temporal.run_window), the memory
+    warped by ``flow_list`` (all None: not aligned); rounded codes."""
+    lr = torch.from_numpy(np.stack(planes).astype(np.float32) / 255.0)[None]
+    if all(flow is None for flow in flow_list):
+        outputs = run_window(network, lr, None, "none")
+    else:
+        outputs = run_window(network, lr, torch.stack([to_tensor(f)[0] for f in flow_list])[None], "dis")
+    return [codes(out) for out in outputs]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -122,7 +123,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--weights", type=Path, help="rlsp weights (default: the shipped ones)")
     args = p.parse_args(argv)
     loaded = load_model("rlsp", args.scale, args.weights)
-    network, layout = loaded.network, loaded.recurrent
+    network = loaded.network
     print("alignment error (code values) / gain over bicubic (dB), BT.601 luma, border = scale\n")
     print("| clip | user's clip | " + " | ".join(METHODS) + " |")
     print("|---|---|" + "---|" * len(METHODS))
@@ -141,8 +142,8 @@ def main(argv: list[str] | None = None) -> None:
                 cells = []
                 for method in METHODS:
                     flow_list = flows(planes, vectors, kinds, method)
-                    outputs = upscale(network, layout, planes, flow_list)
-                    gain = np.mean([psnr(shave(o.astype(np.float64), args.scale), t) - b
+                    outputs = upscale(network, planes, flow_list)
+                    gain = np.mean([psnr(shave(o, args.scale), t) - b
                                     for o, t, b in zip(outputs, truth_y, bicubic)])
                     cells.append(f"{alignment_error(planes, flow_list):.2f} / {gain:+.2f}")
                 name = "clean" if level == "clean" else f"CRF {level}"

@@ -38,6 +38,7 @@ import torch.nn.functional as F
 from sr_runs import changed_settings, git_commit, save_state
 
 from rtsr.checkpoints import load_model, save_checkpoint
+from rtsr.metrics import psnr, shave
 from rtsr.models import DEGRADATIONS
 from rtsr.temporal.network import RLSP, reset_memory, warp
 
@@ -126,9 +127,9 @@ def batch(data: dict[str, np.ndarray], size: int, frames: int, rng: np.random.Ge
         np.ascontiguousarray(flow))
 
 
-def psnr(a: torch.Tensor, b: torch.Tensor, shave: int) -> float:
-    error = F.mse_loss(a[..., shave:-shave, shave:-shave], b[..., shave:-shave, shave:-shave]).item()
-    return 10 * math.log10(1 / max(error, 1e-12))
+def codes(y: torch.Tensor) -> np.ndarray:
+    """A model-domain (.., H, W) luma as (H, W) rounded codes, as rtsr writes them."""
+    return (y.reshape(y.shape[-2:]).clamp(0, 1) * 255).round().numpy()
 
 
 @torch.inference_mode()
@@ -145,15 +146,12 @@ def validate_outputs(val: dict[str, np.ndarray], scale: int, upscale) -> float:
     gains = []
     for name in sorted(k[:-3] for k in val if k.endswith("_lr")):
         lr = to_model(val[f"{name}_lr"])[None]
-        hr = to_model(val[f"{name}_hr"])
         flow = torch.from_numpy(val[f"{name}_flow"].astype(np.float32)).permute(0, 3, 1, 2)[None]
         outputs = upscale(lr, flow)
         for t, out in enumerate(outputs):
-            out = (out.reshape(out.shape[-2:]).clamp(0, 1) * 255).round() / 255
-            bicubic = F.interpolate(lr[:, t:t + 1], scale_factor=scale, mode="bicubic",
-                                    align_corners=False)[0, 0].clamp(0, 1)
-            bicubic = (bicubic * 255).round() / 255
-            gains.append(psnr(out, hr[t], scale) - psnr(bicubic, hr[t], scale))
+            truth = shave(val[f"{name}_hr"][t], scale)
+            bicubic = F.interpolate(lr[:, t:t + 1], scale_factor=scale, mode="bicubic", align_corners=False)
+            gains.append(psnr(shave(codes(out), scale), truth) - psnr(shave(codes(bicubic), scale), truth))
     return float(np.mean(gains))
 
 

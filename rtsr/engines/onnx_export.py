@@ -36,10 +36,11 @@ def layout(loaded: LoadedModel) -> str:
                 "any H, W of at least 1")
     state = recurrent.state_channels
     return (f"recurrent, one frame per call in display order: input (1, {loaded.channels}, H, W) = this frame's "
-            f"luma, the previous frame's luma, the {state}-channel state the previous call returned, and the "
-            f"previous output folded by pixel_unshuffle({s}), the last three warped onto this frame by the "
-            f"backward flow (first frame or scene cut: this luma, zeros, the luma repeated); output "
-            f"(1, {1 + state // (s * s)}, H*{s}, W*{s}) = the HR luma, then the new state by pixel_shuffle({s})")
+            f"luma, then the memory warped onto this frame by the backward flow: the previous frame's luma, the "
+            f"previous output folded by pixel_unshuffle({s}) ({s * s} channels), and the {state}-channel state "
+            f"(first frame or scene cut: this luma, the luma repeated, zeros); output "
+            f"(1, {1 + state // (s * s)}, H*{s}, W*{s}) = the HR luma, then the new state by pixel_shuffle({s}): "
+            f"pixel_unshuffle({s}) of the whole output gives the next memory's last {s * s + state} channels")
 
 
 def onnx_metadata(loaded: LoadedModel) -> dict[str, str]:

@@ -26,18 +26,11 @@ def _dis() -> cv2.DISOpticalFlow:
     return _local.dis
 
 
-def to_8bit(luma: np.ndarray, bits: int) -> np.ndarray:
-    """An (H, W) luma plane of ``bits``-bit codes as uint8 (DIS takes 8-bit pictures)."""
-    if bits == 8 and luma.dtype == np.uint8:
-        return np.ascontiguousarray(luma)
-    return np.ascontiguousarray((luma >> (bits - 8)).astype(np.uint8))
-
-
 def backward_flow(current: np.ndarray, previous: np.ndarray) -> np.ndarray:
     """Two (H, W) uint8 luma planes -> (H, W, 2) float32 flow in pixels: current[y, x] ≈
     previous[y + flow[y, x, 1], x + flow[y, x, 0]].
 
-    Frames smaller than DIS's patch (8×8) get zero motion.
+    Frames under 16 pixels on a side (twice DIS's 8×8 patch) get zero motion.
     """
     height, width = current.shape
     if height < 16 or width < 16:

@@ -59,10 +59,6 @@ class Recurrence:
         self.frames = self.resets = 0
         self.last_difference: float | None = None  # the aligned difference of the last frame (tests, docs)
 
-    def reset(self) -> None:
-        """Forget the past: the next frame starts as the first one does."""
-        self.memory = self.previous_codes = None
-
     def _aligned_memory(self, x: torch.Tensor, codes: np.ndarray) -> torch.Tensor:
         """The memory moved onto this frame, or a fresh one after a cut or a change of size."""
         if self.memory is None or self.memory.shape[-2:] != x.shape[-2:]:
