@@ -22,6 +22,7 @@ from rtsr.errors import InputError, RtsrError
 from rtsr.io.output import OUTPUT_FORMATS
 from rtsr.io.probe import InputVideo, main_video_stream
 from rtsr.report import ProgressBar, ProgressFactory, Report
+from rtsr.text import counted
 
 log = logging.getLogger("rtsr")
 
@@ -45,7 +46,7 @@ class BatchReport:
     def summary(self) -> str:
         fps = self.frames / self.wall_seconds if self.wall_seconds > 0 else 0.0
         lines = [f"{len(self.done)} upscaled, {len(self.skipped)} skipped, {len(self.failed)} failed: "
-                 f"{self.frames} frames in {self.wall_seconds:.1f} s ({fps:.2f} fps)"]
+                 f"{counted(self.frames, 'frame')} in {self.wall_seconds:.1f} s ({fps:.2f} fps)"]
         lines += [f"skipped {item}" for item in self.skipped]
         lines += [f"FAILED {item}" for item in self.failed]
         return "\n".join(lines)
@@ -182,7 +183,7 @@ def upscale_many(inputs: list[Path], out_dir: Path, run_one: Callable[[InputVide
         batch.done.append(report)
         if shared is not None:
             shared.finished(report.frames + report.resumed_frames)
-        _say(on_report, f"{src.name} → {dst}: {report.frames} frames in {report.wall_seconds:.1f} s "
+        _say(on_report, f"{src.name} → {dst}: {counted(report.frames, 'frame')} in {report.wall_seconds:.1f} s "
                         f"({report.fps:.2f} fps)")
     batch.wall_seconds = time.perf_counter() - started
     return batch

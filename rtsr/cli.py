@@ -37,6 +37,7 @@ from rtsr.report import REALTIME_FPS, clock_time
 from rtsr.segments.driver import DEFAULT_SEGMENT_SECONDS
 from rtsr.segments.ray_pool import RAY_CONNECT_SECONDS, ray_available
 from rtsr.streaming import STREAM_FORMATS
+from rtsr.text import counted
 from rtsr.upscaler import Upscaler
 
 EXIT_OK, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 130, 143
@@ -185,7 +186,7 @@ def _warn_if_slow(upscaler: Upscaler, info: VideoInfo) -> None:
         seconds = upscaler.estimate_frame_seconds(info.width, info.height)
     if seconds * REALTIME_FPS < 2:  # within 2x of real time: nothing to warn about
         return
-    total = f", about {clock_time(seconds * info.frames)} for {info.frames} frames" if info.frames else ""
+    total = f", about {clock_time(seconds * info.frames)} for {counted(info.frames, 'frame')}" if info.frames else ""
     log.warning("%s ×%d runs on the CPU here: about %.1f s per frame%s; a GPU engine (--engine cuda or "
                 "tensorrt) is the way to run it at speed", upscaler.model, upscaler.scale, seconds, total)
 

@@ -10,6 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol, TextIO
 
+from rtsr.text import counted
+
 REALTIME_FPS = 24.0
 SLOW_RATIO = 0.25  # a run below this fraction of real time points to `rtsr check` in its summary
 STAGES = ("decode", "convert", "inference", "encode")
@@ -82,7 +84,7 @@ class Report:
         ow, oh = self.output_size
         stages = self.stage_ms_per_frame
         lines = [
-            f"{self.frames} frames {w}×{h} → {ow}×{oh} ({self.model} ×{self.scale}, "
+            f"{counted(self.frames, 'frame')} {w}×{h} → {ow}×{oh} ({self.model} ×{self.scale}, "
             f"{self.engine}, {self.codec} {self.pix_fmt}) in {self.wall_seconds:.1f} s: "
             f"{self.fps:.2f} fps = {self.realtime_ratio:.2f}× real time ({REALTIME_FPS:g} fps)",
             ("per frame: " if self.jobs == 1 else f"per frame, summed over {self.jobs} workers: ")
@@ -112,7 +114,8 @@ class Report:
             lines.append(f"resized {self.resized_frames} frame(s) to {w}×{h} before upscaling: "
                          "the input changes resolution part-way")
         if self.resumed_frames:
-            lines.append(f"resumed: {self.resumed_frames} frames were upscaled by an earlier run")
+            lines.append(f"resumed: {counted(self.resumed_frames, 'frame')} "
+                         f"{'was' if self.resumed_frames == 1 else 'were'} upscaled by an earlier run")
         hint = self.check_hint()
         if hint:
             lines.append(hint)

@@ -41,8 +41,8 @@ from rtsr.io.encode import (
 from rtsr.io.output import muxer_for
 from rtsr.io.probe import InputVideo
 from rtsr.io.reader import FrameReader
-from rtsr.io.sequences import is_pattern, sequence_encoder
 from rtsr.io.remux import add_copies, copyable_tags, plan_copies
+from rtsr.io.sequences import is_pattern, sequence_encoder
 from rtsr.pipeline import DecodeStage, EncodeStage, Pipeline, UpscaleStage, run_stages
 from rtsr.report import ProgressFactory, Report, StageClock
 
@@ -91,6 +91,19 @@ def stream_format(requested: str | None, dst: str) -> str:
     return muxer_for(Path(dst))
 
 
+def pipe_muxer(muxer: str, source: av.container.InputContainer) -> str:
+    """``muxer``, or MPEG-TS where Matroska cannot start a stream: AAC that comes as ADTS (from MPEG-TS,
+    raw .aac) has no global header, which Matroska writes before the first packet, and on a pipe it
+    cannot go back to add it (FFmpeg then refuses with EINVAL). MPEG-TS carries ADTS as it is."""
+    headless = [f"#{s.index}" for s in source.streams.audio if s.codec_context.name == "aac"
+                and not s.codec_context.extradata]
+    if muxer != "matroska" or not headless:
+        return muxer
+    log.warning("writing MPEG-TS to standard output, not Matroska: the AAC audio (%s) has no global header, "
+                "which Matroska needs before the first packet and cannot add later on a pipe", ", ".join(headless))
+    return "mpegts"
+
+
 def stream_video(upscaler, video: InputVideo, dst: str, settings: EncodeSettings, muxer: str,
                  report: Report, progress: ProgressFactory | None = None) -> Report:
     """Upscale ``video`` into ``dst`` (a file path, or "-" for standard output) in one pass; fills ``report``."""
@@ -106,6 +119,8 @@ def stream_video(upscaler, video: InputVideo, dst: str, settings: EncodeSettings
         codec = video_encoder(settings.codec)
         check_encoder_settings(codec.name, settings.crf, settings.preset)
         pix_fmt = choose_pix_fmt(codec, info.layout, settings.pix_fmt)
+    if dst == STDOUT:
+        muxer = pipe_muxer(muxer, video.container)
     out_size = info.layout.encodable_size(info.width * upscaler.scale, info.height * upscaler.scale)
     check_size(codec.name, out_size)
     report.input_size, report.output_size, report.pix_fmt = info.size, out_size, pix_fmt
@@ -129,7 +144,11 @@ def stream_video(upscaler, video: InputVideo, dst: str, settings: EncodeSettings
             if info.display_matrix:
                 encoder.set_display_matrix(list(info.display_matrix))
             copies = add_copies(video.container, output, copy_plan)
-            output.start_encoding()
+            try:
+                output.start_encoding()
+            except av.FFmpegError as err:
+                raise EncodeError(f"the {muxer} muxer refused the output's streams ({err.strerror}): "
+                                  "try another --format, or write to a file") from None
             pipeline = Pipeline()
             others = tuple(video.container.streams[i] for i in copies)
             reader = FrameReader(video.container, video.stream, step=info.frame_step, clock=clock,

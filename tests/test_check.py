@@ -184,4 +184,5 @@ def test_a_picture_is_checked_as_one_frame(tmp_path, capsys) -> None:
     report = check_json(capsys, tmp_path / "photo.png", "--models", "fsrcnn")
     assert report["quality"]["frames"] == 1 and not report["samples"]["spread_over_clip"]
     assert report["input"]["compression"]["level"] == "none" and report["quality"]["codec_match"] is None
-    assert any("decode time not measured" in note for note in report["notes"])
+    assert report["input"]["picture"] and report["recommendation"]["output"] == str(tmp_path / "photo_x3.png")
+    assert not any("decode time" in note or "length is unknown" in note for note in report["notes"])

@@ -21,6 +21,7 @@ from rtsr.cores import available_cores
 from rtsr.io.output import OUTPUT_FORMATS
 from rtsr.report import REALTIME_FPS, clock_time
 from rtsr.segments.driver import DEFAULT_SEGMENT_SECONDS, choose_jobs
+from rtsr.text import counted
 
 TIE_DB = 0.1
 
@@ -43,9 +44,10 @@ class Recommendation:
     limiting_stage: str
 
 
-def default_output(path: Path, scale: int) -> Path:
-    """Beside the input: clip_x3.mp4 (a container rtsr cannot write becomes .mkv)."""
-    suffix = path.suffix if path.suffix.lower() in OUTPUT_FORMATS else ".mkv"
+def default_output(path: Path, scale: int, picture: bool = False) -> Path:
+    """Beside the input: clip_x3.mp4 (a container rtsr cannot write becomes .mkv); a picture: photo_x3.png
+    (PNG, lossless: a JPEG written again would lose detail the network just added)."""
+    suffix = ".png" if picture else path.suffix if path.suffix.lower() in OUTPUT_FORMATS else ".mkv"
     return path.with_name(f"{path.stem}_x{scale}{suffix}")
 
 
@@ -66,15 +68,16 @@ def choose_model(test: GainTest | None, speeds: list[EngineSpeed]) -> str:
 
 
 def recommend(path: Path, scale: int, test: GainTest | None, speeds: list[EngineSpeed], device: str,
-              duration: float | None, extra_args: list[str]) -> Recommendation:
-    """The recommendation for ``path`` at ``scale`` (``extra_args``: encoder flags the user gave, kept)."""
+              duration: float | None, extra_args: list[str], picture: bool = False) -> Recommendation:
+    """The recommendation for ``path`` at ``scale`` (``extra_args``: encoder flags the user gave, kept;
+    ``picture``: one still picture, written as a PNG, without jobs or encoder flags)."""
     model = choose_model(test, speeds)
     speed = _fastest(speeds, model)
     segments = max(1, math.ceil(duration / DEFAULT_SEGMENT_SECONDS)) if duration else 1
-    jobs = choose_jobs(None, device, available_cores(), segments, speed.engine).jobs
-    output = default_output(path, scale)
+    jobs = 1 if picture else choose_jobs(None, device, available_cores(), segments, speed.engine).jobs
+    output = default_output(path, scale, picture)
     command = shlex.join(["rtsr", str(path), "-o", str(output), "--scale", str(scale), "--model", model,
-                          "--engine", speed.engine, "--jobs", str(jobs), *extra_args])
+                          "--engine", speed.engine, *([] if picture else ["--jobs", str(jobs), *extra_args])])
     gain = next((g for g in test.models if g.model == model), None) if test else None
     if gain is None:
         worth_it, verdict = None, "the frames are too small to test the gain"
@@ -94,6 +97,6 @@ def recommend(path: Path, scale: int, test: GainTest | None, speeds: list[Engine
 
 def speed_sentence(rec: Recommendation, frames: int) -> str:
     """"about 0:12:31 for 18000 frames here (24.0 fps, 1.00× real time; limited by encode)"."""
-    total = f"about {clock_time(rec.clip_seconds)} for {frames} frames here" if rec.clip_seconds else "here"
+    total = f"about {clock_time(rec.clip_seconds)} for {counted(frames, 'frame')} here" if rec.clip_seconds else "here"
     return (f"{total} ({rec.expected_fps:.1f} fps, {rec.realtime_ratio:.2f}× real time; "
             f"limited by {rec.limiting_stage})")

@@ -28,6 +28,7 @@ from rtsr.io.degradation import judge_video
 from rtsr.io.describe import InputDescription, describe_input
 from rtsr.io.encode import EncodeSettings
 from rtsr.io.probe import InputVideo
+from rtsr.text import counted
 from rtsr.version import __version__
 
 SCHEMA = "rtsr-check-1"
@@ -72,15 +73,18 @@ class CheckReport:
                        "flagged interlaced: rtsr upscales them as progressive pictures (the comb is enlarged)")
         if self.quality is not None:
             q = self.quality
-            out.append(f"quality ×{q.scale}, self-downscale test on {q.frames} frame{'s' * (q.frames != 1)} "
-                       f"({'spread over the clip' if self.spread_over_clip else 'the first frames'}): "
-                       f"bicubic {q.bicubic_psnr.mean:.2f} dB")
+            tested = "the picture" if desc.picture else \
+                f"{q.frames} frame{'s' * (q.frames != 1)} " \
+                f"({'spread over the clip' if self.spread_over_clip else 'the first frames'})"
+            out.append(f"quality ×{q.scale}, self-downscale test on {tested}: bicubic {q.bicubic_psnr.mean:.2f} dB")
             if q.codec_match:
                 out.append(f"  the shrunk frames were compressed again as the input is: {q.codec_match}")
             for g in q.models:
-                out.append(f"  {g.model:<9} {g.psnr_gain.mean:+.2f} dB over bicubic (frames {g.psnr_gain.min:+.2f} "
-                           f"to {g.psnr_gain.max:+.2f}), SSIM {g.ssim_gain.mean:+.4f}"
-                           + (f", on {g.frames} frames" if g.frames < q.frames else ""))
+                spread = f" (frames {g.psnr_gain.min:+.2f} to {g.psnr_gain.max:+.2f})" if q.frames > 1 else ""
+                out.append(f"  {g.model:<9} {g.psnr_gain.mean:+.2f} dB over bicubic{spread}, SSIM {g.ssim_gain.mean:+.4f}"
+                           + (f", on {counted(g.frames, 'frame')}" if g.frames < q.frames else ""))
+        if desc.picture:
+            return out + self._picture_lines()
         out.append(f"speed here, {self.input.width}×{self.input.height} → ×{self.scale} "
                    f"({self.machine}); per frame: decode {1000 * self.stages.decode:.1f} ms, frame work "
                    + ", ".join(f"{1000 * s:.1f} ms ({kind})" for kind, s in self.stages.convert.items())
@@ -90,6 +94,18 @@ class CheckReport:
                        f" fps (limited by {s.limiting_stage}; up to {s.best_fps:.1f} with the stages overlapped)")
         out.append(f"verdict: {rec.verdict}")
         out.append(f"time: {speed_sentence(rec, self.input.frames)}")
+        out += [f"note: {note}" for note in self.notes]
+        out.append(f"run: {rec.command}")
+        return out
+
+
+    def _picture_lines(self) -> list[str]:
+        """Speed, verdict and command for one still picture: time per picture, no rates or real time."""
+        rec = self.recommendation
+        out = [f"time here for the picture, {self.input.width}×{self.input.height} → ×{self.scale} ({self.machine}):"]
+        out += [f"  {s.model:<9} {s.engine:<14} about {1000 / s.expected_fps:.0f} ms "
+                f"(network {1000 / s.inference_fps:.1f} ms)" for s in self.speeds]
+        out.append(f"verdict: {rec.verdict}")
         out += [f"note: {note}" for note in self.notes]
         out.append(f"run: {rec.command}")
         return out
@@ -125,7 +141,7 @@ def run_check(path: Path, scale: int, models: tuple[str, ...] | None, make_upsca
     models = models or default_models(device)
     upscalers = {models[0]: first, **{m: make_upscaler(m) for m in models[1:]}}
     notes = [f"weights: {', '.join(u.pick_weights(lambda: judged) for u in upscalers.values())}"]
-    if not spread:
+    if not spread and not description.picture and not description.duration_seconds:
         notes.append("the clip's length is unknown: its first frames were tested")
     for model, upscaler in upscalers.items():
         if upscaler.loaded.recurrent:
@@ -135,7 +151,7 @@ def run_check(path: Path, scale: int, models: tuple[str, ...] | None, make_upsca
     if match is not None and match.mode == "crf":
         notes.append(f"the input is {description.codec}, whose quantiser rtsr cannot read: the shrunk frames were "
                      f"compressed again at {match.describe()}, a rougher prediction than for H.264")
-    if run.seconds_per_frame is None:
+    if run.seconds_per_frame is None and not description.picture:
         notes.append("fewer than two consecutive frames could be decoded: decode time not measured")
     quality = gain_test([s.rgb() for s in samples], scale,
                         {m: (u.weights_sha256, u.upscale_image) for m, u in upscalers.items()},
@@ -150,7 +166,8 @@ def run_check(path: Path, scale: int, models: tuple[str, ...] | None, make_upsca
     speeds = [EngineSpeed.of(m, engine, seconds, u.loaded.planes, costs, info.frames)
               for m, u in upscalers.items()
               for engine, seconds in inference_rates(u, info.width, info.height).items()]
-    rec = recommend(path, scale, quality, speeds, device, description.duration_seconds, extra_args)
+    rec = recommend(path, scale, quality, speeds, device, description.duration_seconds, extra_args,
+                    picture=description.picture)
     interlaced = sum(1 for s in samples if s.frame.interlaced_frame)
     report = CheckReport(description, scale, [round(s.seconds, 3) for s in samples], spread, interlaced,
                          quality, costs, speeds, rec, machine_tag(), notes=notes)

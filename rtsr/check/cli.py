@@ -116,6 +116,8 @@ def compare_command(argv: list[str], parser_class: type[argparse.ArgumentParser]
     with InputVideo.open(args.input) as video:
         sample = frame_at(video, args.at)
         codec, compression = video.stream.codec_context.name, describe_compression(video)
+        picture = video.is_picture
+    what = "the picture" if picture else f"the frame at {sample.seconds:.2f} s"
     match = choose_match(args.input, codec, compression)
     rgb = sample.rgb()
     frame_h, frame_w = rgb.shape[:2]
@@ -127,7 +129,8 @@ def compare_command(argv: list[str], parser_class: type[argparse.ArgumentParser]
     panels = build_panels(rgb, args.scale, upscalers, box,
                           (lambda low: x264_roundtrip(low, match)) if match is not None else None)
     where = "whole frame" if args.whole else f"region {box.width}×{box.height} at ({box.left}, {box.top})"
-    heading = f"{args.input.name} at {sample.seconds:.2f} s, {frame_w}x{frame_h} x{args.scale}: {where}"
+    heading = f"{args.input.name}{'' if picture else f' at {sample.seconds:.2f} s'}, {frame_w}x{frame_h} " \
+              f"x{args.scale}: {where}"
     title = [heading.replace("×", "x")]  # OpenCV's font has no ×
     if match is not None:
         title.append(f"self-test re-encoded as the input: {match.describe()}")
@@ -137,7 +140,7 @@ def compare_command(argv: list[str], parser_class: type[argparse.ArgumentParser]
         score = f" {panel.psnr:.2f} dB" if panel.psnr is not None else ""
         print(f"rtsr: {panel.row}: {panel.label}{score}", file=sys.stderr)
     print(f"rtsr: wrote {args.output} ({image.shape[1]}×{image.shape[0]}, {len(panels)} panels; {where} "
-          f"of the frame at {sample.seconds:.2f} s)", file=sys.stderr)
+          f"of {what})", file=sys.stderr)
     return 0
 
 

@@ -24,6 +24,7 @@ import numpy as np
 
 from rtsr.io.degradation import measure_h264_qp
 from rtsr.io.describe import H264_EQUIVALENT, Compression
+from rtsr.text import counted
 
 NEAR_LOSSLESS_QP = 10.0  # below this mean H.264 QP the shrunk frames are tested as they are
 
@@ -61,7 +62,7 @@ def choose_match(path: Path, codec: str, compression: Compression,
         qp, count = measured
         if qp < NEAR_LOSSLESS_QP:
             return None
-        return CodecMatch("qp", round(qp, 1), f"h264 mean QP {qp:.1f} over {count} frames")
+        return CodecMatch("qp", round(qp, 1), f"h264 mean QP {qp:.1f} over {counted(count, 'frame')}")
     if compression.level not in ("moderate", "heavy"):
         return None
     crf = crf_from_bits(compression, codec)

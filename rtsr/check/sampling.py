@@ -51,12 +51,23 @@ def _duration_ticks(video: InputVideo) -> int | None:
 
 def frame_after(video: InputVideo, pts: int | None) -> av.VideoFrame | None:
     """The first frame whose pts is after ``pts`` (None: the first frame), or None past the end."""
+    if pts is None:
+        _rewind(video)
     reader = FrameReader(video.container, video.stream, step=video.info.frame_step, after_pts=pts)
     frames = reader.frames()
     try:
         return next(frames, None)
     finally:
         frames.close()
+
+
+def _rewind(video: InputVideo) -> None:
+    """Back to the first packet, the decoder flushed: an earlier pass may have drained it (a decoder
+    that has been sent the end of the stream refuses more packets until it is flushed)."""
+    try:
+        video.container.seek(0)  # PyAV flushes the streams' decoders with the seek
+    except av.FFmpegError:
+        video.stream.codec_context.flush_buffers()  # unseekable: at least the decoder takes packets again
 
 
 def _seconds(video: InputVideo, frame: av.VideoFrame) -> float:
@@ -78,6 +89,7 @@ def sample_frames(video: InputVideo, count: int) -> tuple[list[Sample], DecodeRu
                 samples[frame.pts] = Sample(_seconds(video, frame), frame)
         if samples:
             return sorted(samples.values(), key=lambda s: s.seconds), None
+    _rewind(video)
     reader = FrameReader(video.container, video.stream, step=video.info.frame_step, after_pts=None)
     run = _consecutive(reader, count, RUN_SECONDS)
     return [Sample(_seconds(video, f), f) for f in run.frames], run

@@ -11,6 +11,10 @@
 * describe: an input's facts for people, and how compressed it looks
 * deinterlace: the field order, and bwdif as a filter graph
 * sequences: numbered pictures in and out (FFmpeg's image2)
+* side_data: a decoded frame's side data, read safely
+* degradation: which weights an input wants (clean or compressed), from its bits and quantiser
+* packets:  a run of compressed video packets that travels to a worker process or a Ray node
+* priority: encoder threads yield the CPU to the upscale stage
 """
 
 from rtsr.io.encode import EncodePlan, EncodeSettings, add_video_stream
@@ -19,6 +23,16 @@ from rtsr.io.probe import InputVideo, VideoInfo, open_input, probe_video
 from rtsr.io.reader import FrameReader, PtsOrder
 
 __all__ = [
-    "EncodePlan", "EncodeSettings", "FrameReader", "InputVideo", "OUTPUT_FORMATS", "PtsOrder", "VideoInfo",
-    "add_video_stream", "check_output", "check_paths", "open_input", "probe_video",
+    "OUTPUT_FORMATS",
+    "EncodePlan",
+    "EncodeSettings",
+    "FrameReader",
+    "InputVideo",
+    "PtsOrder",
+    "VideoInfo",
+    "add_video_stream",
+    "check_output",
+    "check_paths",
+    "open_input",
+    "probe_video",
 ]

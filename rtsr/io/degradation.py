@@ -34,6 +34,8 @@ import numpy as np
 
 from rtsr.io.describe import H264_EQUIVALENT, INTRA_HIGH_RATE, LOSSLESS_CODECS, describe_compression
 from rtsr.io.probe import InputVideo, is_pipe, main_video_stream
+from rtsr.io.side_data import side_data
+from rtsr.text import counted
 
 LEVELS = ("none", "compressed")  # what weights were trained for (rtsr.models.DEGRADATIONS)
 CHOICES = ("auto", *LEVELS)  # what a user may ask for
@@ -100,11 +102,10 @@ def measure_h264_qp(path: Path, frames: int = QP_FRAMES) -> tuple[float, int] | 
         values = []
         try:
             for frame in container.decode(stream):
-                for side in frame.side_data:
-                    if side.type == av.sidedata.sidedata.Type.VIDEO_ENC_PARAMS:
-                        qp = _frame_qp(bytes(side))
-                        if qp is not None:
-                            values.append(qp)
+                params = side_data(frame).get("VIDEO_ENC_PARAMS")
+                qp = _frame_qp(params) if params else None
+                if qp is not None:
+                    values.append(qp)
                 if len(values) >= frames:
                     break
         except av.FFmpegError:
@@ -131,12 +132,14 @@ def judge_stream(codec: str, bits_per_pixel: float | None, described: str, path:
         if measured is not None:
             qp, count = measured
             level = "compressed" if qp >= COMPRESSED_QP else "none"
-            return Degradation(level, f"h264, mean QP {qp:.1f} over {count} frames", measured)
+            return Degradation(level, f"h264, mean QP {qp:.1f} over {counted(count, 'frame')}", measured)
     return judge_codec(codec, bits_per_pixel, described)
 
 
 def judge_video(video: InputVideo) -> Degradation:
     """The level of an opened input (a file, a pipe or a picture sequence); reads an H.264 file's quantiser."""
+    if video.is_picture:
+        return judge_picture(video.path, video.stream.codec_context.name, video.info.width, video.info.height)
     compression = describe_compression(video)
     return judge_stream(video.stream.codec_context.name, compression.bits_per_pixel, compression.reason,
                         Path(video.path))

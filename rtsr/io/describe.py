@@ -18,6 +18,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+import av
+
 from rtsr.io.probe import InputVideo, container_seconds
 
 # Bits an encoder needs for the picture H.264 gives at one bit (rough, from the codecs' published comparisons).
@@ -63,12 +65,19 @@ class InputDescription:
     frames: int
     audio_streams: int
     subtitle_streams: int
+    picture: bool = False  # one still picture (a .jpg, .png...): no rate, length or fields
 
     def lines(self) -> list[str]:
         """The description for people, a few short lines."""
+        if self.picture:
+            return [f"{self.codec} picture in {self.container}, {self.width}×{self.height}, {self.bit_depth}-bit "
+                    f"{self.pix_fmt}, {self.color}",
+                    f"compression: {self.compression.level} ({self.compression.reason})"]
         fps = f"{self.fps:.3g} fps" if self.fps else "unknown frame rate"
-        length = (f"{self.duration_seconds:.1f} s, {self.frames} frames" if self.duration_seconds
-                  else f"{self.frames} frames" if self.frames else "length unknown")
+        frames = f"{self.frames} frame{'s' * (self.frames != 1)}"
+        seconds = self.duration_seconds or 0
+        length = (f"{seconds:.{1 if seconds >= 1 else 2}f} s, {frames}" if seconds
+                  else frames if self.frames else "length unknown")
         rate = f", {self.bit_rate / 1000:.0f} kbit/s" if self.bit_rate else ""
         extra = [f"{n} {kind} stream{'s' * (n != 1)}" for n, kind in
                  ((self.audio_streams, "audio"), (self.subtitle_streams, "subtitle")) if n]
@@ -116,6 +125,8 @@ def compression(codec: str, bit_rate: int | None, width: int, height: int, fps: 
 def describe_compression(video: InputVideo) -> Compression:
     """How compressed the opened input's video stream is (header figures only)."""
     info = video.info
+    if video.is_picture:  # no rate: the file's bits over its one frame
+        return compression(video.stream.codec_context.name, _file_bits(video), info.width, info.height, 1.0)
     return compression(video.stream.codec_context.name, video_bit_rate(video), info.width, info.height,
                        float(info.rate) if info.rate else None)
 
@@ -130,15 +141,26 @@ def describe_input(video: InputVideo) -> InputDescription:
         duration = float(stream.duration * stream.time_base)
     else:
         duration = container_seconds(container)
-    bit_rate = video_bit_rate(video)
+    picture = video.is_picture
+    if picture:  # no rate or length
+        fps, duration = None, None
+    bit_rate = None if picture else video_bit_rate(video)
     color = f"{info.color.matrix}, {'full' if info.color.full_range else 'limited'} range"
     return InputDescription(
         path=str(video.path), container=container.format.name, codec=ctx.name,
         profile=stream.profile or None, width=info.width, height=info.height, fps=fps, pix_fmt=info.pix_fmt,
-        bit_depth=info.layout.bits, color=color, bit_rate=bit_rate,
-        compression=compression(ctx.name, bit_rate, info.width, info.height, fps),
+        bit_depth=max(c.bits for c in av.VideoFormat(info.pix_fmt, 16, 16).components), color=color, bit_rate=bit_rate,
+        compression=describe_compression(video),
         field_order=FIELD_ORDERS.get(int(ctx.field_order or 0), "field order not flagged"),
-        duration_seconds=round(duration, 3) if duration else None, frames=info.frames,
+        duration_seconds=round(duration, 3) if duration else None, frames=1 if picture else info.frames,
         audio_streams=len(container.streams.audio), subtitle_streams=len(container.streams.subtitles),
+        picture=picture,
     )
+
+
+def _file_bits(video: InputVideo) -> int | None:
+    try:
+        return os.path.getsize(video.path) * 8
+    except OSError:
+        return None
 

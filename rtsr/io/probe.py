@@ -23,6 +23,7 @@ from rtsr.errors import InputError
 from rtsr.formats import ColorInfo, PlaneLayout, chroma_siting, describe_color, working_layout
 from rtsr.io.deinterlace import field_order, wants_deinterlacing
 from rtsr.io.sequences import open_sequence
+from rtsr.io.side_data import side_data
 
 log = logging.getLogger("rtsr")
 
@@ -97,6 +98,9 @@ def is_pipe(path: Path) -> bool:
     return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) or stat.S_ISCHR(mode)
 
 
+PICTURE_DEMUXERS = {"mjpeg": "jpeg_pipe", "jpeg2000": "j2k_pipe"}  # the others are named CODEC_pipe
+
+
 def open_input(path: Path) -> av.container.InputContainer:
     """Open ``path`` for reading or raise InputError with a one-line reason."""
     path = Path(path)
@@ -110,14 +114,29 @@ def open_input(path: Path) -> av.container.InputContainer:
     if path.is_dir():
         raise InputError(f"input is a directory, not a video: {path}")
     try:
-        return av.open(str(path), "r")
+        return _seekable_picture(av.open(str(path), "r"), path)
     except av.FFmpegError as err:
         if err.errno in (errno.EACCES, errno.EPERM):
             raise InputError(f"cannot read {path}: permission denied") from None
         # Demuxers report a damaged header with system errors that say nothing true about a file
         # (a bad y4m header: "Device or resource busy").
-        reason = "its header is damaged" if err.errno in _MISLEADING_ERRNOS else err.strerror
+        reason = "its header is damaged" if err.errno in _MISLEADING_ERRNOS else \
+            "it ends before its first frame: empty or cut short" if isinstance(err, av.error.EOFError) else err.strerror
         raise InputError(f"cannot read {path}: not a media file FFmpeg understands ({reason})") from None
+
+
+def _seekable_picture(container: av.container.InputContainer, path: Path) -> av.container.InputContainer:
+    """``container``, or for one picture that FFmpeg's image2 demuxer took (a .jpg by its name), the
+    same file through the picture's own demuxer (jpeg_pipe...): image2 accepts a seek back to the
+    start of a single file but reads nothing after it, which left a second pass with no frame."""
+    if container.format.name != "image2" or not container.streams.video:
+        return container
+    codec = container.streams.video[0].codec_context.name
+    demuxer = PICTURE_DEMUXERS.get(codec, f"{codec}_pipe")
+    if demuxer not in av.formats_available:
+        return container
+    container.close()
+    return av.open(str(path), "r", format=demuxer)
 
 
 def main_video_stream(container: av.container.InputContainer) -> av.video.stream.VideoStream | None:
@@ -233,9 +252,8 @@ def _display_matrix(frame: av.VideoFrame | None) -> tuple[int, ...] | None:
     Phones store portrait video as landscape pictures plus this matrix; an
     output without it plays sideways. PyAV exposes it only on decoded frames.
     """
-    matrices = [bytes(side_data) for side_data in (frame.side_data if frame else ())
-                if side_data.type == av.sidedata.sidedata.Type.DISPLAYMATRIX]
-    return tuple(np.frombuffer(matrices[0], np.int32).tolist()) if matrices else None
+    matrix = side_data(frame).get("DISPLAYMATRIX")
+    return tuple(np.frombuffer(matrix, np.int32).tolist()) if matrix else None
 
 
 class InputVideo:
@@ -299,6 +317,12 @@ class InputVideo:
         except BaseException:
             container.close()
             raise
+
+    @property
+    def is_picture(self) -> bool:
+        """One still picture (a .jpg, .png, .tif...), not a video: a picture demuxer and at most one frame."""
+        name = self.container.format.name
+        return (name == "image2" or name.endswith("_pipe")) and self.info.frames <= 1 and self.path.is_file()
 
     @property
     def stream(self) -> av.video.stream.VideoStream:

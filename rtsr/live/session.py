@@ -31,6 +31,7 @@ import numpy as np
 from rtsr.live.recorder import Recorder
 from rtsr.live.sources import Source
 from rtsr.live.view import compose_view, draw_overlay, to_bgr
+from rtsr.text import counted
 
 log = logging.getLogger("rtsr")
 
@@ -110,7 +111,7 @@ class LiveReport:
 
     def summary(self) -> str:
         fps = self.processed / self.seconds if self.seconds > 0 else 0.0
-        return (f"live: {self.captured} frames captured, {self.processed} upscaled ({fps:.1f} fps), "
+        return (f"live: {counted(self.captured, 'frame')} captured, {self.processed} upscaled ({fps:.1f} fps), "
                 f"{self.dropped} dropped, latency {self.latency_ms:.0f} ms"
                 + (f", {self.recorded} recorded" if self.recorded else "")
                 + (f" ({self.not_recorded} left out: the encoder fell behind)" if self.not_recorded else "")
