@@ -275,7 +275,7 @@ def prepare_job(video: InputVideo, dst: Path, scale: int, settings: EncodeSettin
     plan = EncodePlan(muxer=muxer, codec=codec.name, pix_fmt=pix_fmt, size=out_size,
                       time_base=info.output_time_base, rate=info.output_rate, crf=settings.crf,
                       preset=settings.preset, color=info.color,
-                      sample_aspect_ratio=info.sample_aspect_ratio)
+                      sample_aspect_ratio=info.sample_aspect_ratio, hdr=info.hdr)
     return OutputJob(video, dst, muxer, plan, copies,
                      job_identity(src, **(identity or {}), codec=codec.name, crf=settings.crf,
                                   preset=settings.preset, pix_fmt=pix_fmt, output_size=out_size, rtsr=__version__))

@@ -59,6 +59,7 @@ class Report:
     deinterlaced: str = ""  # how interlaced input was deinterlaced, or why it was not (rtsr.io.deinterlace)
     heavy_compression: str = ""  # why the input looks heavily compressed (rtsr.io.describe), "" when it does not
     weights: str = ""  # which weights ran and why: "fsrcnn ×4 for compressed input (h264, mean QP 31.2 ...)"
+    hdr: str = ""  # the input's HDR and what the output carries of it (rtsr.io.hdr.hdr_outcome), "" for SDR
 
     @property
     def fps(self) -> float:
@@ -97,6 +98,8 @@ class Report:
         if self.engine_notes:
             name = self.engine.split(" (", 1)[0]  # the first line already says why others were skipped
             lines.append(f"engine: {name}, " + "; ".join(self.engine_notes))
+        if self.hdr:
+            lines.append(f"hdr: {self.hdr}")
         copied = self.copied_streams + ([f"{self.chapters} chapters"] if self.chapters else [])
         if copied:
             lines.append("copied: " + ", ".join(copied))

@@ -132,7 +132,8 @@ def stream_video(upscaler, video: InputVideo, dst: str, settings: EncodeSettings
     plan = EncodePlan(muxer=muxer, codec=codec.name, pix_fmt=pix_fmt, size=out_size,
                       time_base=info.output_time_base, rate=info.output_rate, crf=settings.crf,
                       preset=settings.preset, options=options,
-                      color=None if sequence else info.color, sample_aspect_ratio=info.sample_aspect_ratio)
+                      color=None if sequence else info.color, sample_aspect_ratio=info.sample_aspect_ratio,
+                      hdr=None if sequence else info.hdr)
     # A sequence's files are each written under a temporary name and renamed by the muxer itself.
     target = dst if sequence else "pipe:1" if dst == STDOUT else str(temporary_path(Path(dst)))
     atomic = not sequence and dst != STDOUT

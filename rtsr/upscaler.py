@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import time
 from collections.abc import Callable
 from fractions import Fraction
@@ -17,6 +18,7 @@ from rtsr.engines.picking import settle_engine
 from rtsr.errors import InputError
 from rtsr.io.degradation import LEVELS, Degradation, asked, check_choice, judge_video
 from rtsr.io.encode import EncodeSettings, check_encoder_settings, resolve_codec, video_encoder
+from rtsr.io.hdr import HdrInfo, hdr_outcome
 from rtsr.io.output import check_output, check_paths, muxer_for
 from rtsr.io.probe import InputVideo, VideoInfo, is_pipe
 from rtsr.io.sequences import check_sequence_output, is_pattern
@@ -29,6 +31,8 @@ from rtsr.plane_upscaler import PlaneUpscaler, upscale_rgb_image
 from rtsr.batch import BatchReport, upscale_many
 from rtsr.report import ProgressFactory, Report, StageClock, terminal_progress
 from rtsr.temporal.state import WARMUP_FRAMES
+
+log = logging.getLogger("rtsr")
 
 
 class Upscaler:
@@ -260,10 +264,12 @@ class Upscaler:
 
     def _stream(self, video: InputVideo, dst: str, muxer: str, codec: str, settings: EncodeSettings,
                 progress: bool) -> Report:
-        settings = dataclasses.replace(settings, codec=resolve_codec(codec, self.engine.device.type == "cuda", muxer))
+        settings = dataclasses.replace(settings, codec=resolve_codec(codec, self.engine.device.type == "cuda", muxer,
+                                                                     video.info.hdr is not None))
         weights = self.choose_weights(video)
         report = Report(source=str(video.path), output="standard output" if dst == STDOUT else dst, model=self.model,
                         scale=self.scale, engine=self.engine_description(), codec=settings.codec, weights=weights)
+        report.hdr = _say_hdr(video.info.hdr, codec, settings.codec)
         report.jobs_reason = "one pass: a pipe is read once, so no segments and no resume"
         report = stream_video(self, video, dst, settings, muxer, report, terminal_progress if progress else None)
         report.engine = self.engine_description()
@@ -293,14 +299,26 @@ class Upscaler:
         return upscale_many([Path(p) for p in inputs], Path(out_dir), run_one, overwrite, progress, on_report,
                             deinterlace)
 
-    def codec_for(self, codec: str, dst: Path) -> str:
-        """``codec``, or for "auto" the encoder for this engine and ``dst``'s container."""
-        return resolve_codec(codec, self.engine.device.type == "cuda", muxer_for(dst))
+    def codec_for(self, codec: str, dst: Path, hdr: bool = False) -> str:
+        """``codec``, or for "auto" the encoder for this engine, ``dst``'s container and the input
+        (``hdr``: HEVC Main10 for PQ/HLG input, rtsr.io.encode.resolve_codec)."""
+        return resolve_codec(codec, self.engine.device.type == "cuda", muxer_for(dst), hdr)
 
     def _run(self, video: InputVideo, dst: Path, options: RunOptions) -> Report:
         weights = self.choose_weights(video)
-        settings = dataclasses.replace(options.settings, codec=self.codec_for(options.settings.codec, dst))
+        hdr = video.info.hdr is not None
+        requested = options.settings.codec
+        settings = dataclasses.replace(options.settings, codec=self.codec_for(requested, dst, hdr))
         options = dataclasses.replace(options, settings=settings)
         report = Report(source=str(video.path), output=str(dst), model=self.model, scale=self.scale,
                         engine=self.engine_description(), codec=settings.codec, weights=weights)
+        report.hdr = _say_hdr(video.info.hdr, requested, settings.codec)
         return upscale_input(self, video, dst, options, report, StageClock())
+
+
+def _say_hdr(hdr: HdrInfo | None, requested: str, codec: str) -> str:
+    """The summary's HDR line; what the output will lack is warned about now, before any work."""
+    line, warning = hdr_outcome(hdr, codec, requested == "auto" and codec in ("libx265", "hevc_nvenc"))
+    if warning:
+        log.warning("%s", warning)
+    return line

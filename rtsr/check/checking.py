@@ -81,7 +81,8 @@ class CheckReport:
                 out.append(f"  the shrunk frames were compressed again as the input is: {q.codec_match}")
             for g in q.models:
                 spread = f" (frames {g.psnr_gain.min:+.2f} to {g.psnr_gain.max:+.2f})" if q.frames > 1 else ""
-                out.append(f"  {g.model:<9} {g.psnr_gain.mean:+.2f} dB over bicubic{spread}, SSIM {g.ssim_gain.mean:+.4f}"
+                out.append(f"  {g.model:<9} {g.psnr_gain.mean:+.2f} dB over bicubic{spread}, "
+                           f"SSIM {g.ssim_gain.mean:+.4f}"
                            + (f", on {counted(g.frames, 'frame')}" if g.frames < q.frames else ""))
         if desc.picture:
             return out + self._picture_lines()
@@ -102,7 +103,8 @@ class CheckReport:
     def _picture_lines(self) -> list[str]:
         """Speed, verdict and command for one still picture: time per picture, no rates or real time."""
         rec = self.recommendation
-        out = [f"time here for the picture, {self.input.width}×{self.input.height} → ×{self.scale} ({self.machine}):"]
+        size = f"{self.input.width}×{self.input.height} → ×{self.scale}"
+        out = [f"time here for the picture, {size} ({self.machine}):"]
         out += [f"  {s.model:<9} {s.engine:<14} about {1000 / s.expected_fps:.0f} ms "
                 f"(network {1000 / s.inference_fps:.1f} ms)" for s in self.speeds]
         out.append(f"verdict: {rec.verdict}")

@@ -20,6 +20,7 @@ import av
 
 from rtsr.errors import EncodeError
 from rtsr.formats import ColorInfo, PlaneLayout
+from rtsr.io.hdr import PARAMETERS, HdrInfo, encoder_parameters
 
 log = logging.getLogger("rtsr")
 
@@ -60,6 +61,7 @@ class EncodePlan:
     color: ColorInfo | None = None
     sample_aspect_ratio: Fraction | None = None
     threads: int = 0
+    hdr: HdrInfo | None = None  # the input's HDR metadata, written where the encoder can (rtsr.io.hdr)
 
 
 # x264's preset names mapped onto encoders that number their speed levels (lower: slower, better).
@@ -182,14 +184,20 @@ def nvenc_usable(codec: str = "h264_nvenc") -> bool:
     return True
 
 
-def resolve_codec(requested: str, gpu_present: bool, muxer: str = "mp4") -> str:
-    """``auto`` -> h264_nvenc when the GPU has an encoder, else the container's CPU encoder (default_codec)."""
+def resolve_codec(requested: str, gpu_present: bool, muxer: str = "mp4", hdr: bool = False) -> str:
+    """``auto`` -> h264_nvenc when the GPU has an encoder, else the container's CPU encoder (default_codec).
+
+    ``hdr`` (PQ or HLG at 10 bits or more): HEVC Main10 instead, hevc_nvenc or libx265. H.264 High 10
+    carries the tags, but TVs, phones and browsers mostly cannot decode it; HEVC Main10 is what HDR10
+    and HLG players expect. WebM keeps VP9 (profile 2 holds 10-bit HDR)."""
     if requested != "auto":
         return requested
-    fallback = default_codec(muxer)
+    hevc = hdr and muxer != "webm"
+    fallback = "libx265" if hevc else default_codec(muxer)
     if gpu_present and muxer != "webm":
-        if nvenc_usable():
-            return "h264_nvenc"
+        nvenc = "hevc_nvenc" if hevc else "h264_nvenc"
+        if nvenc_usable(nvenc):
+            return nvenc
         log.info("this GPU has no NVENC encoder (H100/H200 have none): encoding with %s on the CPU", fallback)
     return fallback
 
@@ -254,6 +262,10 @@ def add_video_stream(output: av.container.OutputContainer, plan: EncodePlan) -> 
     if not muxer_holds(output, plan.codec):
         raise EncodeError(f"a {plan.muxer} file cannot hold {plan.codec} video; choose another --codec or extension")
     options = {**encoder_options(plan.codec, plan.crf, plan.preset), **plan.options}
+    hdr = encoder_parameters(plan.codec, plan.hdr)
+    if hdr:
+        key = PARAMETERS[plan.codec]
+        options[key] = ":".join(filter(None, [options.get(key), *(f"{k}={v}" for k, v in hdr.items())]))
     if plan.codec == "libsvtav1":
         os.environ.setdefault("SVT_LOG", "2")  # SVT-AV1 prints its banner unless told: warnings and errors only
     video = output.add_stream(plan.codec, rate=plan.rate, options=options)

@@ -22,6 +22,7 @@ import numpy as np
 from rtsr.errors import InputError
 from rtsr.formats import ColorInfo, PlaneLayout, chroma_siting, describe_color, working_layout
 from rtsr.io.deinterlace import field_order, wants_deinterlacing
+from rtsr.io.hdr import HdrInfo, read_hdr
 from rtsr.io.sequences import open_sequence
 from rtsr.io.side_data import side_data
 
@@ -46,6 +47,7 @@ class VideoInfo:
     field_order: str = "unknown"  # "progressive", "tff", "bff", "interlaced" or "unknown" (rtsr.io.deinterlace)
     deinterlace: bool = False  # frames go through bwdif before upscaling (decided when the input is opened)
     field_rate: bool = False  # ... one frame per field: the output has twice the frames, in half the time base
+    hdr: HdrInfo | None = None  # PQ or HLG at 10+ bits, with its first frame's metadata (rtsr.io.hdr)
 
     @property
     def output_time_base(self) -> Fraction:
@@ -188,10 +190,11 @@ def probe_video(container: av.container.InputContainer, path: Path, rate: Fracti
     sar = ctx.sample_aspect_ratio
     first, rewind_error = _first_frame(container, stream) if rewind else (None, None)
     order = field_order(ctx.field_order, first)
+    hdr = read_hdr(first, ctx.color_trc, max(c.bits for c in fmt.components))
     info = VideoInfo(stream.index, ctx.width, ctx.height, fmt.name, layout, color, stream.time_base,
                      Fraction(rate) if rate else None, int(frames or 0),
                      Fraction(sar) if sar and sar != 1 else None, _display_matrix(first), order,
-                     wants_deinterlacing(deinterlace, order), deinterlace == "fields")
+                     wants_deinterlacing(deinterlace, order), deinterlace == "fields", hdr)
     if rewind_error is not None:
         raise RewindFailed(f"cannot rewind the input after probing it ({rewind_error})", info)
     return info
