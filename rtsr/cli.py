@@ -118,6 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "x264/x265 0-51, fractions too; VP9 and AV1 0-63)")
     parser.add_argument("--preset", default="medium", help="encoder speed preset (default medium)")
     parser.add_argument("--pix-fmt", help="output pixel format (default: the input's; 10-bit stays 10-bit)")
+    parser.add_argument("--refuse-unplayable", action="store_true", help="an output most players cannot open "
+                        "(larger than 8K, H.264 4:4:4) is an error before any work, not a warning")
     parser.add_argument("--deinterlace", choices=MODES, default="auto",
                         help="interlaced input (DVD, broadcast, camcorder) through FFmpeg's bwdif before upscaling: "
                              "auto (when the stream or its first frame says interlaced), on, off, or fields (one frame "
@@ -222,6 +224,7 @@ def _upscale(args: argparse.Namespace) -> int:
             pix_fmt=args.pix_fmt, overwrite=args.overwrite,
             progress=not args.quiet and sys.stderr.isatty(), jobs=args.jobs,
             segment_seconds=args.segment_seconds, ray=args.ray, ray_timeout=args.timeout,
+            refuse_unplayable=args.refuse_unplayable,
         )
     if not args.quiet:
         print(report.summary(), file=sys.stderr)
@@ -238,7 +241,7 @@ def _upscale_stream(args: argparse.Namespace) -> int:
         args.input[0], "-" if str(args.output) in ("-", "pipe:1", "/dev/stdout") else args.output,
         codec=args.codec, crf=args.crf, preset=args.preset, pix_fmt=args.pix_fmt, format=args.format,
         progress=not args.quiet and sys.stderr.isatty(), deinterlace=args.deinterlace, fps=args.fps,
-        overwrite=args.overwrite)
+        overwrite=args.overwrite, refuse_unplayable=args.refuse_unplayable)
     if not args.quiet:
         print(report.summary(), file=sys.stderr)
     return EXIT_OK
@@ -283,7 +286,7 @@ def _upscale_many(args: argparse.Namespace) -> int:
         videos, args.output, codec=args.codec, crf=args.crf, preset=args.preset, pix_fmt=args.pix_fmt,
         overwrite=args.overwrite, progress=not args.quiet and sys.stderr.isatty(), jobs=args.jobs,
         segment_seconds=args.segment_seconds, ray=args.ray, ray_timeout=args.timeout, deinterlace=args.deinterlace,
-        on_report=say,
+        on_report=say, refuse_unplayable=args.refuse_unplayable,
     )
     batch.failed[:0] = failed
     if not args.quiet or batch.failed:

@@ -51,6 +51,7 @@ from rtsr.io.probe import InputVideo, VideoInfo
 from rtsr.io.reader import FrameReader, WarmUpFrame
 from rtsr.io.remux import assemble, plan_copies
 from rtsr.io.resume import WorkFolder, job_identity
+from rtsr.io.playable import announce_playability
 from rtsr.report import Progress, ProgressFactory, Report, StageClock
 from rtsr.version import __version__
 
@@ -270,6 +271,7 @@ def prepare_job(video: InputVideo, dst: Path, scale: int, settings: EncodeSettin
         log.warning("output is %d×%d, not %d×%d: %s needs even dimensions, so the last column/row is cropped",
                     *out_size, info.width * scale, info.height * scale, info.layout.pix_fmt)
     check_size(codec.name, out_size)
+    announce_playability(codec.name, out_size, pix_fmt, scale, settings.refuse_unplayable)
     report.input_size, report.output_size, report.pix_fmt = info.size, out_size, pix_fmt
     copies = plan_copies(video.container, info.index, muxer, report)
     plan = EncodePlan(muxer=muxer, codec=codec.name, pix_fmt=pix_fmt, size=out_size,

@@ -39,6 +39,7 @@ from rtsr.io.encode import (
     video_encoder,
 )
 from rtsr.io.output import muxer_for
+from rtsr.io.playable import announce_playability
 from rtsr.io.probe import InputVideo
 from rtsr.io.reader import FrameReader
 from rtsr.io.remux import add_copies, copyable_tags, plan_copies
@@ -123,6 +124,8 @@ def stream_video(upscaler, video: InputVideo, dst: str, settings: EncodeSettings
         muxer = pipe_muxer(muxer, video.container)
     out_size = info.layout.encodable_size(info.width * upscaler.scale, info.height * upscaler.scale)
     check_size(codec.name, out_size)
+    if not sequence:
+        announce_playability(codec.name, out_size, pix_fmt, upscaler.scale, settings.refuse_unplayable)
     report.input_size, report.output_size, report.pix_fmt = info.size, out_size, pix_fmt
     report.codec = codec.name
     copy_plan = [] if sequence else plan_copies(video.container, info.index, muxer, report)

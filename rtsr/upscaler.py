@@ -204,7 +204,7 @@ class Upscaler:
                       progress: bool = False, checkpoint_seconds: float = 60.0, jobs: int | None = 1,
                       segment_seconds: float = DEFAULT_SEGMENT_SECONDS, ray: str | None = None,
                       ray_timeout: float = RAY_CONNECT_SECONDS, deinterlace: str = "auto",
-                      fps: Fraction | float | None = None) -> Report:
+                      fps: Fraction | float | None = None, refuse_unplayable: bool = False) -> Report:
         """Upscale the video file ``src`` into ``dst``, copying audio and subtitles.
 
         ``src`` may also be an input the caller has opened and probed already
@@ -227,9 +227,12 @@ class Upscaler:
         bwdif first (rtsr.io.deinterlace); ``fps`` overrides the input's frame
         rate (raw streams); both apply when ``src`` is a path.
 
+        An output most players cannot open (beyond every codec level, H.264 4:4:4) is warned about before
+        any work, or refused with ``refuse_unplayable`` (rtsr.io.playable).
+
         Returns the run's Report (frames, fps, real-time ratio, per-stage times).
         """
-        options = RunOptions(EncodeSettings(codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt), jobs,
+        options = RunOptions(EncodeSettings(codec, crf, preset, pix_fmt, refuse_unplayable), jobs,
                              segment_seconds, ray, overwrite, terminal_progress if progress else None,
                              checkpoint_seconds, ray_timeout)
         if isinstance(src, InputVideo):
@@ -242,7 +245,8 @@ class Upscaler:
     def upscale_stream(self, src: str | Path | InputVideo, dst: str | Path, *, codec: str = "auto",
                        crf: float | None = 18, preset: str | None = "medium", pix_fmt: str | None = None,
                        format: str | None = None, progress: bool = False, deinterlace: str = "auto",
-                       fps: Fraction | float | None = None, overwrite: bool = False) -> Report:
+                       fps: Fraction | float | None = None, overwrite: bool = False,
+                       refuse_unplayable: bool = False) -> Report:
         """Upscale in one pass, for pipes: ``src`` "-" reads standard input, ``dst`` "-" writes standard
         output (Matroska unless ``format`` says mpegts or nut). No segments, no resume (rtsr.streaming).
         Audio and subtitles are copied as for files. A file ``dst`` appears only when complete.
@@ -255,12 +259,14 @@ class Upscaler:
         elif dst != STDOUT:
             check_output(Path(dst), overwrite)
         if isinstance(src, InputVideo):
-            return self._stream(src, dst, muxer, codec, EncodeSettings(codec, crf, preset, pix_fmt), progress)
+            return self._stream(src, dst, muxer, codec, EncodeSettings(codec, crf, preset, pix_fmt, refuse_unplayable),
+                                progress)
         rate = Fraction(fps) if fps else None
         opener = (InputVideo.open_pipe if is_pipe(Path(src)) else InputVideo.open_sequence
                   if is_pattern(src) or Path(src).is_dir() else InputVideo.open)
         with opener(Path(src), rate, deinterlace) as video:
-            return self._stream(video, dst, muxer, codec, EncodeSettings(codec, crf, preset, pix_fmt), progress)
+            return self._stream(video, dst, muxer, codec, EncodeSettings(codec, crf, preset, pix_fmt, refuse_unplayable),
+                                progress)
 
     def _stream(self, video: InputVideo, dst: str, muxer: str, codec: str, settings: EncodeSettings,
                 progress: bool) -> Report:
@@ -280,7 +286,8 @@ class Upscaler:
                        overwrite: bool = False, progress: bool = False, jobs: int | None = 1,
                        segment_seconds: float = DEFAULT_SEGMENT_SECONDS, ray: str | None = None,
                        on_report: Callable[[str], None] | None = None,
-                       ray_timeout: float = RAY_CONNECT_SECONDS, deinterlace: str = "auto") -> BatchReport:
+                       ray_timeout: float = RAY_CONNECT_SECONDS, deinterlace: str = "auto",
+                       refuse_unplayable: bool = False) -> BatchReport:
         """Upscale many videos -- files, or every video in a folder -- into ``out_dir`` (rtsr.batch).
 
         Each input keeps its name (an extension rtsr cannot write becomes
@@ -290,7 +297,7 @@ class Upscaler:
         """
         if codec != "auto":
             check_encoder_settings(video_encoder(codec).name, crf, preset)
-        settings = EncodeSettings(codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt)
+        settings = EncodeSettings(codec, crf, preset, pix_fmt, refuse_unplayable)
 
         def run_one(video: InputVideo, dst: Path, progress_to: ProgressFactory | None) -> Report:
             return self._run(video, dst, RunOptions(settings, jobs, segment_seconds, ray, overwrite, progress_to,

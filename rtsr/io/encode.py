@@ -38,6 +38,7 @@ class EncodeSettings:
     crf: float | None = 18  # whole numbers for encoders that take only those (check_encoder_settings)
     preset: str | None = "medium"
     pix_fmt: str | None = None  # default: the processed layout (10-bit stays 10-bit)
+    refuse_unplayable: bool = False  # an output common players cannot open: an error, not a warning (io.playable)
 
 
 @dataclass(frozen=True)
