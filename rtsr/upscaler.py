@@ -22,6 +22,7 @@ from rtsr.io.hdr import HdrInfo, hdr_outcome
 from rtsr.io.output import check_output, check_paths, muxer_for
 from rtsr.io.probe import InputVideo, VideoInfo, is_pipe
 from rtsr.io.sequences import check_sequence_output, is_pattern
+from rtsr.memory import warn_if_memory_short
 from rtsr.models import check_scale, get_architecture
 from rtsr.runs import RunOptions, upscale_input
 from rtsr.streaming import STDOUT, stream_format, stream_video
@@ -170,6 +171,11 @@ class Upscaler:
         engine.synchronize()
         return (time.perf_counter() - started) * height / rows
 
+    def _warn_if_memory_short(self, info: VideoInfo, workers: int) -> None:
+        """Say before any work when the run needs half the machine's memory or more (rtsr.memory)."""
+        network = None if self.loaded.recurrent else self.loaded.network
+        warn_if_memory_short(network, self.loaded.channels, info.width, info.height, self.scale, workers)
+
     def upscale_image(self, rgb: np.ndarray, degradation: str | None = None) -> np.ndarray:
         """(H, W, 3) uint8 RGB -> (H·scale, W·scale, 3) uint8 RGB, with the weights chosen last (the clean ones
         until a video or picture file is judged), or for this call those for ``degradation`` ("none",
@@ -276,6 +282,7 @@ class Upscaler:
         report = Report(source=str(video.path), output="standard output" if dst == STDOUT else dst, model=self.model,
                         scale=self.scale, engine=self.engine_description(), codec=settings.codec, weights=weights)
         report.hdr = _say_hdr(video.info.hdr, codec, settings.codec)
+        self._warn_if_memory_short(video.info, 1)
         report.jobs_reason = "one pass: a pipe is read once, so no segments and no resume"
         report = stream_video(self, video, dst, settings, muxer, report, terminal_progress if progress else None)
         report.engine = self.engine_description()
@@ -320,6 +327,7 @@ class Upscaler:
         report = Report(source=str(video.path), output=str(dst), model=self.model, scale=self.scale,
                         engine=self.engine_description(), codec=settings.codec, weights=weights)
         report.hdr = _say_hdr(video.info.hdr, requested, settings.codec)
+        self._warn_if_memory_short(video.info, options.jobs or 1)
         return upscale_input(self, video, dst, options, report, StageClock())
 
 
