@@ -27,6 +27,7 @@ from rtsr.models import check_scale, get_architecture
 from rtsr.runs import RunOptions, upscale_input
 from rtsr.streaming import STDOUT, stream_format, stream_video
 from rtsr.segments.driver import DEFAULT_SEGMENT_SECONDS
+from rtsr.segments.pool import exit_if_spawning
 from rtsr.segments.ray_pool import RAY_CONNECT_SECONDS
 from rtsr.plane_upscaler import PlaneUpscaler, upscale_rgb_image
 from rtsr.batch import BatchReport, upscale_many
@@ -238,6 +239,7 @@ class Upscaler:
 
         Returns the run's Report (frames, fps, real-time ratio, per-stage times).
         """
+        exit_if_spawning()
         options = RunOptions(EncodeSettings(codec, crf, preset, pix_fmt, refuse_unplayable), jobs,
                              segment_seconds, ray, overwrite, terminal_progress if progress else None,
                              checkpoint_seconds, ray_timeout)
@@ -258,6 +260,7 @@ class Upscaler:
         Audio and subtitles are copied as for files. A file ``dst`` appears only when complete.
         Picture sequences too: ``src`` a pattern (``frames/%05d.png``) or a folder of pictures, at ``fps``
         (default 25); ``dst`` a pattern (``up/%05d.png``, PNG/TIFF/WebP, lossless) (rtsr.io.sequences)."""
+        exit_if_spawning()
         dst = str(dst)
         muxer = stream_format(format, dst)
         if muxer == "image2":
@@ -302,6 +305,7 @@ class Upscaler:
         A file that fails is listed in the returned BatchReport and the others
         go on. ``on_report`` receives one line per file as it finishes.
         """
+        exit_if_spawning()
         if codec != "auto":
             check_encoder_settings(video_encoder(codec).name, crf, preset)
         settings = EncodeSettings(codec, crf, preset, pix_fmt, refuse_unplayable)

@@ -163,8 +163,9 @@ def _settle(outcome: Outcome, work: WorkFolder, report: Report, clock: StageCloc
     segment = outcome.task.segment
     if outcome.kind == "lost":
         if attempts[segment.index] >= ATTEMPTS:
-            raise RtsrError(f"segment {segment.index} killed its worker {ATTEMPTS} times; giving up "
-                            "(out of memory? try fewer --jobs)")
+            why = outcome.error or "it vanished"
+            raise RtsrError(f"segment {segment.index} killed its worker {ATTEMPTS} times; giving up (last: {why}; "
+                            "try fewer --jobs)")
         work.segment_partial_path(segment.index).unlink(missing_ok=True)
         todo.insert(0, segment)
         return

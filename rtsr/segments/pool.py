@@ -36,6 +36,10 @@ log = logging.getLogger("rtsr")
 
 # Workers that may die before the pool gives up: a worker that cannot even start would otherwise be restarted forever.
 _RESTARTS_PER_WORKER = 3
+UNGUARDED_EXIT = 86  # a worker found its parent's script upscaling at import: the guard is missing
+UNGUARDED = ("segment workers start with multiprocessing's spawn, which runs the calling script again in each "
+             "worker, and this script upscales when it runs: put the calls under `if __name__ == \"__main__\":`, "
+             "or pass jobs=1")
 _STOP_SECONDS = 1.0  # how long close() waits for a terminated worker before killing it
 
 
@@ -72,6 +76,24 @@ class Outcome:
     task: SegmentTask
     result: SegmentResult | None = None
     error: BaseException | None = None
+
+
+def exit_reason(code: int | None) -> str:
+    """Why a worker ended, as far as its exit code tells: SIGKILL is most often the kernel short of memory."""
+    if code == -signal.SIGKILL:
+        return "killed: most often the kernel, short of memory"
+    if code is not None and code < 0:
+        return f"killed by signal {signal.Signals(-code).name}"
+    return f"exit code {code}"
+
+
+def exit_if_spawning() -> None:
+    """In a worker that is still starting (spawn runs the parent's main script again, as ``__mp_main__``),
+    a call that would upscale means the script has no ``if __name__ == "__main__":`` guard: exit at once
+    with UNGUARDED_EXIT, which the parent turns into one line (LocalPool), instead of every worker
+    starting workers of its own and dying with a RuntimeError traceback each."""
+    if getattr(multiprocessing.current_process(), "_inheriting", False):
+        os._exit(UNGUARDED_EXIT)  # nothing of this half-started process is worth cleaning up
 
 
 class WorkerCrashed(RuntimeError):
@@ -156,13 +178,15 @@ class LocalPool:
 
     def _replace(self, worker: _Worker) -> list[Outcome]:
         """A worker died: its segment (if any) is lost; a fresh worker takes its place."""
-        lost = [Outcome("lost", worker.task)] if worker.task is not None else []
         code = worker.process.exitcode
+        lost = [Outcome("lost", worker.task, error=WorkerCrashed(exit_reason(code)))] if worker.task else []
+        if code == UNGUARDED_EXIT:
+            raise RtsrError(UNGUARDED)
         log.warning("a segment worker died (exit code %s)%s", code,
                     f"; segment {worker.task.segment.index} will be redone" if worker.task else "")
         worker.conn.close()
         if self._restarts_left <= 0:
-            raise RtsrError("segment workers keep dying (out of memory?); run with --jobs 1, or fewer jobs")
+            raise RtsrError(f"segment workers keep dying ({exit_reason(code)}); run with --jobs 1, or fewer jobs")
         self._restarts_left -= 1
         self.workers[self.workers.index(worker)] = self._start()
         return lost
