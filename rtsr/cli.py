@@ -84,7 +84,7 @@ class _Parser(argparse.ArgumentParser):
     """argparse that reports usage errors as one line and exit code 1."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_ERROR, f"rtsr: error: {message} (see rtsr --help)\n")
+        self.exit(EXIT_ERROR, f"rtsr: error: {message} (see {self.prog} --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -218,6 +218,7 @@ def _upscale(args: argparse.Namespace) -> int:
         return _upscale_picture(args)
     with _validate(args) as video:
         upscaler = upscaler_from(args)
+        upscaler.choose_weights(video)  # first: the engine is measured once, for the weights that run
         _warn_if_slow(upscaler, video.info)
         report = upscaler.upscale_video(
             video, args.output, codec=args.codec, crf=args.crf, preset=args.preset,

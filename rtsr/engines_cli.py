@@ -22,13 +22,16 @@ def engines_command(argv: list[str], parser_class: type[argparse.ArgumentParser]
                                  "verdicts of auto's CPU measurements.",
                      epilog="examples: rtsr engines list; rtsr engines build --engine openvino --models fsrcnn "
                             "--scales 2 3 4")
-    parser.add_argument("action", choices=("list", "build", "clear"))
+    parser.add_argument("action", nargs="?", choices=("list", "build", "clear"),
+                        help="list the cache and verdicts, build engines ahead of a run, or clear them")
     parser.add_argument("--engine-dir", type=Path, help="cache folder (default: see rtsr --help)")
     parser.add_argument("--engine", default="tensorrt", choices=("tensorrt", "openvino"),
                         help="for build (default tensorrt)")
     parser.add_argument("--models", nargs="+", default=["fsrcnn"], help="for build (default fsrcnn)")
     parser.add_argument("--scales", nargs="+", type=int, default=[3], help="for build (default 3)")
     args = parser.parse_args(argv)
+    if args.action is None:
+        parser.error("name an action: list (what is cached), build (engines ahead of a run) or clear (empty it)")
     cache = EngineCache(args.engine_dir or default_engine_dir())
     verdicts = VerdictCache(cache.folder)
     if args.action == "clear":

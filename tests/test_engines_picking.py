@@ -107,6 +107,7 @@ def test_a_slow_frame_is_timed_on_a_slice_of_its_rows(monkeypatch) -> None:
     fps, rows = time_engines(engines, torch.zeros(1, 1, 200, 8))
     assert rows == picking.PROBE_ROWS and set(fps) == {"cpu", "openvino"}
     assert engines["cpu"].tallest == engines["openvino"].tallest == rows  # never run on the whole frame
+    assert 8 < fps["cpu"] < 10.5  # per whole frame: 200 rows at 0.5 ms (0.1 s), not the slice's ~60 fps
 
 
 def test_a_file_run_says_what_auto_picked(clip_factory, tmp_path) -> None:

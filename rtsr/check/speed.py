@@ -81,7 +81,7 @@ def inference_rates(upscaler, width: int, height: int) -> dict[str, float]:
     if getattr(engine, "pick", None) is not None:  # auto on the CPU: a MeasuredCpuEngine
         verdict = engine.pick(upscaler.loaded.channels, height, width)
         if verdict.fps:
-            return {name: height / (fps * verdict.timed_rows) for name, fps in verdict.fps.items()}
+            return {name: 1 / fps for name, fps in verdict.fps.items()}
     settle_engine(engine, upscaler.loaded.channels, height, width)
     return {getattr(engine, "current", engine).name: upscaler.estimate_frame_seconds(width, height)}
 

@@ -103,7 +103,7 @@ class Verdict:
         head = f"{self.winner} {ratio:.2f}× cpu" if ratio is not None else self.winner
         timed = (", ".join(f"{name} {fps:.1f}" for name, fps in self.fps.items()) + " fps" if self.fps
                  else "the only candidate that runs")
-        rows = "" if self.timed_rows == self.height else f", timed on {self.timed_rows} rows"
+        rows = "" if self.timed_rows == self.height else f", whole frames estimated from {self.timed_rows} rows"
         left = "".join(f"; {name} left out: {why}" for name, why in self.left_out.items())
         bf16 = (f"; bf16 costs {self.bf16_loss_db:.2f} dB on Set5/Set14 with these weights, "
                 "--engine openvino keeps f32" if self.winner.endswith("bf16") and self.bf16_loss_db is not None
@@ -158,7 +158,7 @@ def verdict_ingredients(loaded: LoadedModel, shape: tuple[int, int, int], thread
     return {"machine": machine_tag(), "model": loaded.name, "scale": loaded.scale,
             "weights_sha256": loaded.weights_sha256, "shape": [channels, height, width], "threads": threads,
             "candidates": list(candidates), "torch": torch.__version__, "openvino": package_version("openvino"),
-            "rtsr": __version__}
+            "rtsr": __version__, "fps": "whole frames"}  # earlier verdicts gave a slice's fps
 
 
 def _digest(ingredients: dict) -> str:
@@ -188,11 +188,12 @@ def timing_input(engine, x: torch.Tensor) -> torch.Tensor:
 
 
 def time_engines(engines: dict[str, object], x: torch.Tensor, rounds: int = ROUNDS) -> tuple[dict[str, float], int]:
-    """Frames per second of each engine on ``x`` (1, C, H, W), timed in turn; and the rows timed.
+    """Whole frames per second of each engine on ``x`` (1, C, H, W), timed in turn; and the rows timed.
 
     One untimed run each first. When a run of the first engine would take
     over MAX_RUN_SECONDS, every engine is timed on the same first rows instead.
     """
+    height = x.shape[-2]
     x = timing_input(next(iter(engines.values())), x)
     for engine in engines.values():
         engine.run(x)  # warm-up: first-run set-up (OpenVINO's shape inference, allocations)
@@ -200,7 +201,8 @@ def time_engines(engines: dict[str, object], x: torch.Tensor, rounds: int = ROUN
     for _ in range(rounds):
         for name, engine in engines.items():
             times[name].append(_seconds(engine, x))
-    return {name: round(1.0 / statistics.median(t), 2) for name, t in times.items()}, x.shape[-2]
+    whole = height / x.shape[-2]  # a slice's time, scaled to the whole frame: fps always mean whole frames
+    return {name: round(1.0 / (statistics.median(t) * whole), 2) for name, t in times.items()}, x.shape[-2]
 
 
 def pick_winner(fps: dict[str, float]) -> str:

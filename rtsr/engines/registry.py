@@ -53,7 +53,10 @@ class EngineChoice:
     def describe(self) -> str:
         if not self.skipped:
             return self.name
-        reasons = "; ".join(f"{name} skipped: {why}" for name, why in self.skipped.items())
+        by_reason: dict[str, list[str]] = {}
+        for name, why in self.skipped.items():  # "tensorrt and cuda skipped: ...", the reason said once
+            by_reason.setdefault(why, []).append(name)
+        reasons = "; ".join(f"{' and '.join(names)} skipped: {why}" for why, names in by_reason.items())
         return f"{self.name} ({reasons})"
 
 

@@ -32,7 +32,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from rtsr.io.describe import H264_EQUIVALENT, INTRA_HIGH_RATE, LOSSLESS_CODECS, describe_compression
+from rtsr.io.describe import H264_EQUIVALENT, INTRA_HIGH_RATE, LOSSLESS_CODECS, describe_compression, lossless_reason
 from rtsr.io.probe import InputVideo, is_pipe, main_video_stream
 from rtsr.io.side_data import side_data
 from rtsr.text import counted
@@ -116,7 +116,7 @@ def measure_h264_qp(path: Path, frames: int = QP_FRAMES) -> tuple[float, int] | 
 def judge_codec(codec: str, bits_per_pixel: float | None, described: str) -> Degradation:
     """The level from a codec and its bits per pixel per frame (None: unknown); ``described`` names them."""
     if codec in LOSSLESS_CODECS:
-        return Degradation("none", f"lossless {codec}")
+        return Degradation("none", lossless_reason(codec))
     if codec in INTRA_HIGH_RATE:
         return Degradation("none", f"{codec}, a mastering codec")
     if bits_per_pixel is None:
@@ -137,12 +137,18 @@ def judge_stream(codec: str, bits_per_pixel: float | None, described: str, path:
 
 
 def judge_video(video: InputVideo) -> Degradation:
-    """The level of an opened input (a file, a pipe or a picture sequence); reads an H.264 file's quantiser."""
+    """The level of an opened input (a file, a pipe or a picture sequence); reads an H.264 file's quantiser.
+    Judged once per opened input (kept on it): the CLI judges before its time estimate, the run again."""
+    if isinstance(video.judged, Degradation):
+        return video.judged
     if video.is_picture:
-        return judge_picture(video.path, video.stream.codec_context.name, video.info.width, video.info.height)
-    compression = describe_compression(video)
-    return judge_stream(video.stream.codec_context.name, compression.bits_per_pixel, compression.reason,
-                        Path(video.path))
+        judged = judge_picture(video.path, video.stream.codec_context.name, video.info.width, video.info.height)
+    else:
+        compression = describe_compression(video)
+        judged = judge_stream(video.stream.codec_context.name, compression.bits_per_pixel, compression.reason,
+                              Path(video.path))
+    video.judged = judged
+    return judged
 
 
 # The IJG (libjpeg) luminance quantisation table at quality 50, in zigzag order as a DQT segment stores it.

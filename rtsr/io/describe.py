@@ -107,10 +107,15 @@ def video_bit_rate(video: InputVideo) -> int | None:
     return int(total - others) if total and total > others else None
 
 
+def lossless_reason(codec: str) -> str:
+    """"lossless ffv1"; frames FFmpeg hands over decoded (lavfi sources, devices) are named as such."""
+    return "uncompressed frames from a lavfi source or a device" if codec == "wrapped_avframe" else f"lossless {codec}"
+
+
 def compression(codec: str, bit_rate: int | None, width: int, height: int, fps: float | None) -> Compression:
     """Judge how compressed a stream is from its codec and bits per pixel (see the module doc)."""
     if codec in LOSSLESS_CODECS:
-        return Compression("none", None, f"lossless {codec}")
+        return Compression("none", None, lossless_reason(codec))
     bpp = bit_rate / (width * height * fps) if bit_rate and fps and width and height else None
     if codec in INTRA_HIGH_RATE:
         return Compression("light", bpp, f"{codec}, a mastering codec")

@@ -268,6 +268,7 @@ class InputVideo:
 
     def __init__(self, path: Path, container: av.container.InputContainer, info: VideoInfo) -> None:
         self.path, self.container, self.info = Path(path), container, info
+        self.judged: object | None = None  # rtsr.io.degradation.judge_video's verdict, once made
 
     @classmethod
     def open(cls, path: Path, rate: Fraction | None = None, deinterlace: str = "auto") -> InputVideo:
