@@ -299,3 +299,29 @@ def run_rtsr(*args: object, cwd: Path | None = None, timeout: float = 300) -> su
     """``python -m rtsr ARGS`` in a fresh process, its output captured as text."""
     return subprocess.run([sys.executable, "-m", "rtsr", *map(str, args)], capture_output=True, text=True,
                           cwd=cwd, timeout=timeout)
+
+
+def run_rtsr_here(*args: object) -> subprocess.CompletedProcess:
+    """``rtsr ARGS`` in this process, much faster than a fresh one (no torch import); stdout and stderr
+    captured as text, the exit code as returncode. An exception escaping ``rtsr.cli.main`` (the traceback a
+    user would see) propagates. The "rtsr" logger is put back as it was afterwards (the CLI points it at
+    the captured stderr)."""
+    import contextlib
+    import io
+    import logging
+
+    from rtsr.cli import main
+
+    logger = logging.getLogger("rtsr")
+    saved = logger.handlers[:], logger.level, logger.propagate
+    out, err = io.StringIO(), io.StringIO()
+    argv = [str(arg) for arg in args]
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = main(argv)
+            except SystemExit as ended:  # argparse: a usage error, itself one line
+                code = ended.code
+    finally:
+        logger.handlers[:], logger.level, logger.propagate = saved
+    return subprocess.CompletedProcess(["rtsr", *argv], int(code or 0), out.getvalue(), err.getvalue())

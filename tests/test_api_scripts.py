@@ -23,7 +23,7 @@ def test_the_readme_python_example_runs_as_printed(tmp_path):
     result = subprocess.run([sys.executable, "example.py"], cwd=tmp_path, capture_output=True, text=True,
                             timeout=300)
     assert result.returncode == 0, result.stderr
-    assert {"out.mp4", "out_jobs.mp4", "upscaled"} <= {p.name for p in tmp_path.iterdir()}
+    assert {"out.mp4", "out_j.mp4", "upscaled"} <= {p.name for p in tmp_path.iterdir()}
     assert (tmp_path / "upscaled" / "in.mp4").is_file()
 
 

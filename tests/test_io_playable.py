@@ -5,7 +5,7 @@ from __future__ import annotations
 import av
 import numpy as np
 
-from conftest import run_rtsr
+from conftest import run_rtsr_here
 from rtsr.io.playable import playability_problems
 
 
@@ -42,9 +42,9 @@ def _clip(path, width, height, pix_fmt, frames=2):
 def test_a_444_input_is_warned_about_and_refused_on_request(tmp_path, random_weights):
     src = _clip(tmp_path / "in444.mkv", 64, 48, "yuv444p")
     weights = ["--scale", "2", "--engine", "cpu", "--weights", random_weights("fsrcnn", 2)]
-    warned = run_rtsr(src, "-o", tmp_path / "out.mkv", *weights)
+    warned = run_rtsr_here(src, "-o", tmp_path / "out.mkv", *weights)
     assert warned.returncode == 0 and "warning: H.264 in yuv444p (4:4:4) plays in editing software" in warned.stderr
-    refused = run_rtsr(src, "-o", tmp_path / "refused.mkv", *weights, "--refuse-unplayable")
+    refused = run_rtsr_here(src, "-o", tmp_path / "refused.mkv", *weights, "--refuse-unplayable")
     assert refused.returncode == 1 and refused.stderr.count("rtsr: error:") == 1, refused.stderr
     assert "(--refuse-unplayable)" in refused.stderr and "Traceback" not in refused.stderr
     assert not (tmp_path / "refused.mkv").exists() and not list(tmp_path.glob(".refused*"))
@@ -52,7 +52,7 @@ def test_a_444_input_is_warned_about_and_refused_on_request(tmp_path, random_wei
 
 def test_an_8k_beyond_output_is_refused_before_any_work(tmp_path, random_weights):
     src = _clip(tmp_path / "big.mp4", 2208, 1248, "yuv420p", frames=1)  # ×4: 8832×4992, 44 Mpixel
-    result = run_rtsr(src, "-o", tmp_path / "out.mkv", "--scale", "4", "--engine", "cpu", "--refuse-unplayable",
+    result = run_rtsr_here(src, "-o", tmp_path / "out.mkv", "--scale", "4", "--engine", "cpu", "--refuse-unplayable",
                       "--weights", random_weights("fsrcnn", 4), "--codec", "libx265")
     assert result.returncode == 1 and "8832×4992, beyond the highest HEVC level" in result.stderr, result.stderr
     assert "choose --scale 3 (6624×3744)" in result.stderr
