@@ -9,13 +9,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from conftest import frame_times, run_rtsr
+from conftest import frame_times, run_rtsr_here
 from rtsr import Upscaler
 from rtsr.batch import find_videos, output_paths
 
 
 def _rtsr(*args: object) -> subprocess.CompletedProcess:
-    return run_rtsr(*args, timeout=180)
+    return run_rtsr_here(*args)
 
 
 def test_named_files_with_a_broken_one_go_on_and_exit_1_with_the_list(clip_factory, random_weights, tmp_path):

@@ -15,7 +15,7 @@ from rtsr.engines.picking import MeasuredCpuEngine, VerdictCache, pick_winner, t
 from rtsr.engines.precision import MAX_LOSS_DB, bf16_loss_db
 from rtsr.errors import EngineUnavailable
 
-from conftest import run_rtsr
+from conftest import run_rtsr_here
 
 
 class Sleeper:
@@ -114,10 +114,10 @@ def test_a_file_run_says_what_auto_picked(clip_factory, tmp_path) -> None:
     if torch.cuda.is_available():
         pytest.skip("auto takes a GPU engine here")
     src = clip_factory(width=64, height=48, frames=6, audio=False)
-    result = run_rtsr(src, "-o", tmp_path / "out.mp4", "--scale", "2", "--jobs", "1")
+    result = run_rtsr_here(src, "-o", tmp_path / "out.mp4", "--scale", "2", "--jobs", "1")
     assert result.returncode == 0, result.stderr
     assert "picked by measurement: " in result.stderr and "at 64×48" in result.stderr
-    listed = run_rtsr("engines", "list")
+    listed = run_rtsr_here("engines", "list")
     assert "1 CPU engine verdict" in listed.stdout or "CPU engine verdict(s)" in listed.stdout
     assert "fsrcnn ×2 64×48" in listed.stdout
 

@@ -11,7 +11,7 @@ import torch
 from rtsr.checkpoints import load_model
 from rtsr.engines.onnx_export import OPSET, export_onnx
 
-from conftest import run_rtsr
+from conftest import run_rtsr_here
 
 
 
@@ -35,7 +35,7 @@ def _matches_torch(graph: bytes, model: str, scale: int, weights=None) -> None:
 
 def test_rtsr_export_writes_onnx_that_onnx_runtime_runs(tmp_path) -> None:
     target = tmp_path / "fsrcnn_x3.onnx"
-    result = run_rtsr("export", "--model", "fsrcnn", "--scale", "3", "-o", target)
+    result = run_rtsr_here("export", "--model", "fsrcnn", "--scale", "3", "-o", target)
     assert result.returncode == 0, result.stderr
     assert "wrote" in result.stdout and "BT.601 studio-range luma" in result.stdout
     model = onnx.load(str(target))
@@ -44,7 +44,7 @@ def test_rtsr_export_writes_onnx_that_onnx_runtime_runs(tmp_path) -> None:
     assert meta["rtsr.model"] == "fsrcnn" and meta["rtsr.scale"] == "3" and meta["rtsr.channels"] == "1"
     assert "BT.601 studio-range" in meta["rtsr.colour_domain"] and "[0, 1]" in meta["rtsr.value_range"]
     _matches_torch(target.read_bytes(), "fsrcnn", 3)
-    again = run_rtsr("export", "--model", "fsrcnn", "--scale", "3", "-o", target)
+    again = run_rtsr_here("export", "--model", "fsrcnn", "--scale", "3", "-o", target)
     assert again.returncode == 1 and "--overwrite" in again.stderr
 
 
@@ -66,7 +66,7 @@ def test_the_recurrent_model_exports_its_state_as_an_input_and_output_pair(rando
 
 
 def test_bad_export_requests_are_one_line_errors(tmp_path) -> None:
-    unknown = run_rtsr("export", "--model", "edsr", "-o", tmp_path / "x.onnx")
+    unknown = run_rtsr_here("export", "--model", "edsr", "-o", tmp_path / "x.onnx")
     assert unknown.returncode == 1 and "unknown model 'edsr'" in unknown.stderr
-    missing = run_rtsr("export", "-o", tmp_path / "no" / "x.onnx")
+    missing = run_rtsr_here("export", "-o", tmp_path / "no" / "x.onnx")
     assert missing.returncode == 1 and "no folder" in missing.stderr
