@@ -1,6 +1,7 @@
 import json
 import subprocess
-import sys
+
+from conftest import run_rtsr_here
 
 from rtsr.bench import SCHEMA, ModelResult, format_table, parse_size
 from rtsr.io.encode import encoder_options, resolve_codec
@@ -12,8 +13,7 @@ from rtsr.errors import RtsrError
 
 
 def _bench(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "rtsr", "bench", *args], capture_output=True, text=True,
-                          timeout=300)
+    return run_rtsr_here("bench", *args)
 
 
 def test_model_bench_json_schema() -> None:
