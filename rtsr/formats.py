@@ -101,6 +101,8 @@ def working_layout(pix_fmt: str, component_bits: int) -> PlaneLayout:
     """
     if pix_fmt in LAYOUTS:
         return LAYOUTS[pix_fmt]
+    if pix_fmt.startswith("yuva") and "yuv" + pix_fmt[4:] in LAYOUTS:  # its alpha goes beside (rtsr.io.alpha)
+        return LAYOUTS["yuv" + pix_fmt[4:]]
     return LAYOUTS["yuv420p10le" if component_bits > 8 else "yuv420p"]
 
 

@@ -45,6 +45,7 @@ from rtsr.io.encode import (
     video_encoder,
 )
 from rtsr.io.output import check_paths
+from rtsr.io.alpha import alpha_plane, has_alpha, keep_alpha, upscale_alpha
 from rtsr.io.planes import PlaneRing, finish_frame, frame_planes
 from rtsr.io.priority import lower_this_thread
 from rtsr.io.probe import InputVideo, VideoInfo
@@ -140,6 +141,7 @@ class UpscaleStage:
 
     def __init__(self, info: VideoInfo, upscale_planes: PlaneRing, pix_fmt: str, report: Report) -> None:
         self.info, self.upscale_planes, self.pix_fmt, self.report = info, upscale_planes, pix_fmt, report
+        self.alpha = info.alpha and has_alpha(pix_fmt)  # kept: upscaled beside the planes (rtsr.io.alpha)
 
     def push(self, frame: av.VideoFrame | WarmUpFrame) -> list[av.VideoFrame]:
         """Start upscaling ``frame``; the upscaled frames finished by now, oldest first.
@@ -153,17 +155,21 @@ class UpscaleStage:
         if not warmup and (source.width, source.height) != info.size:
             self._note_resized(source)  # counted once: a warm-up frame is counted by the segment before
         planes = frame_planes(source, info.layout, info.width, info.height, info.color)
+        alpha = alpha_plane(source, info.layout, info.width, info.height) if self.alpha and not warmup else None
         done = self.upscale_planes.submit(planes, (lambda out: None) if warmup else
-                                          (lambda out: self._finish(out, source)))
+                                          (lambda out: self._finish(out, source, alpha)))
         return [out for out in done if out is not None]
 
     def flush(self) -> list[av.VideoFrame]:
         """Finish every frame still in flight; their upscaled frames, oldest first."""
         return [out for out in self.upscale_planes.drain() if out is not None]
 
-    def _finish(self, planes: list[np.ndarray], source: av.VideoFrame) -> av.VideoFrame:
+    def _finish(self, planes: list[np.ndarray], source: av.VideoFrame, alpha: np.ndarray | None) -> av.VideoFrame:
         info = self.info
-        out = finish_frame(planes, source, info.layout, info.color, self.pix_fmt)
+        if alpha is not None:
+            height, width = planes[0].shape
+            alpha = upscale_alpha(alpha, (width, height), info.layout.bits)
+        out = finish_frame(planes, source, info.layout, info.color, self.pix_fmt, alpha)
         out.time_base = info.output_time_base
         self.report.frames += 1
         if source.pts is not None:
@@ -266,6 +272,8 @@ def prepare_job(video: InputVideo, dst: Path, scale: int, settings: EncodeSettin
     codec = video_encoder(settings.codec)
     check_encoder_settings(codec.name, settings.crf, settings.preset)
     pix_fmt = choose_pix_fmt(codec, info.layout, settings.pix_fmt)
+    if info.alpha:
+        pix_fmt, report.alpha = keep_alpha(codec.name, muxer, info.layout, pix_fmt, settings.pix_fmt)
     out_size = info.layout.encodable_size(info.width * scale, info.height * scale)
     if out_size != (info.width * scale, info.height * scale):
         log.warning("output is %d×%d, not %d×%d: %s needs even dimensions, so the last column/row is cropped",

@@ -60,6 +60,7 @@ class Report:
     heavy_compression: str = ""  # why the input looks heavily compressed (rtsr.io.describe), "" when it does not
     weights: str = ""  # which weights ran and why: "fsrcnn ×4 for compressed input (h264, mean QP 31.2 ...)"
     hdr: str = ""  # the input's HDR and what the output carries of it (rtsr.io.hdr.hdr_outcome), "" for SDR
+    alpha: str = ""  # for input with transparency: kept, or why not (rtsr.io.alpha.keep_alpha)
 
     @property
     def fps(self) -> float:
@@ -100,6 +101,8 @@ class Report:
             lines.append(f"engine: {name}, " + "; ".join(self.engine_notes))
         if self.hdr:
             lines.append(f"hdr: {self.hdr}")
+        if self.alpha:
+            lines.append(f"alpha: {self.alpha}")
         copied = self.copied_streams + ([f"{self.chapters} chapters"] if self.chapters else [])
         if copied:
             lines.append("copied: " + ", ".join(copied))

@@ -38,6 +38,7 @@ from rtsr.io.encode import (
     choose_pix_fmt,
     video_encoder,
 )
+from rtsr.io.alpha import keep_alpha
 from rtsr.io.output import muxer_for
 from rtsr.io.playable import announce_playability
 from rtsr.io.probe import InputVideo
@@ -122,6 +123,9 @@ def stream_video(upscaler, video: InputVideo, dst: str, settings: EncodeSettings
         pix_fmt = choose_pix_fmt(codec, info.layout, settings.pix_fmt)
     if dst == STDOUT:
         muxer = pipe_muxer(muxer, video.container)
+    if info.alpha:
+        pix_fmt, report.alpha = keep_alpha(codec.name, muxer, info.layout, pix_fmt,
+                                           None if sequence else settings.pix_fmt)
     out_size = info.layout.encodable_size(info.width * upscaler.scale, info.height * upscaler.scale)
     check_size(codec.name, out_size)
     if not sequence:

@@ -12,6 +12,7 @@ from typing import Protocol, TypeVar
 import av
 import numpy as np
 
+from rtsr.io.alpha import ALPHA_OF
 from rtsr.formats import (
     AVCOL_RANGE_JPEG,
     AVCOL_RANGE_MPEG,
@@ -104,10 +105,11 @@ def rgb_planes(frame: av.VideoFrame, layout: PlaneLayout, color: ColorInfo) -> l
     return [codes(y_off + y_span * luma), codes(mid + c_span * subsampled(pb)), codes(mid + c_span * subsampled(pr))]
 
 
-def planes_frame(planes: list[np.ndarray], layout: PlaneLayout) -> av.VideoFrame:
-    """A new VideoFrame in ``layout`` holding the given Y, U, V planes."""
+def planes_frame(planes: list[np.ndarray], layout: PlaneLayout, pix_fmt: str | None = None) -> av.VideoFrame:
+    """A new VideoFrame in ``layout`` holding the given Y, U, V planes; with a fourth (alpha) plane, in
+    ``pix_fmt``, ``layout``'s format with alpha (rtsr.io.alpha.ALPHA_OF)."""
     height, width = planes[0].shape
-    frame = av.VideoFrame(width, height, layout.pix_fmt)
+    frame = av.VideoFrame(width, height, pix_fmt or layout.pix_fmt)
     dtype = np.uint8 if layout.bits == 8 else np.uint16
     for plane, data in zip(frame.planes, planes):
         _plane_view(plane, data.shape[1], data.shape[0], dtype)[:] = data
@@ -121,14 +123,16 @@ def tag_color(frame: av.VideoFrame, color: ColorInfo) -> None:
 
 
 def finish_frame(planes: list[np.ndarray], source: av.VideoFrame, layout: PlaneLayout, color: ColorInfo,
-                 pix_fmt: str) -> av.VideoFrame:
+                 pix_fmt: str, alpha: np.ndarray | None = None) -> av.VideoFrame:
     """Upscaled planes in ``layout`` -> a new frame in ``pix_fmt`` with ``source``'s pts, time base and duration.
 
-    The planes are copied into the frame, so their buffers may be reused afterwards.
+    ``alpha``: the upscaled alpha plane at the luma's size and depth, for a ``pix_fmt`` with alpha
+    (rtsr.io.alpha). The planes are copied into the frame, so their buffers may be reused afterwards.
     """
-    out = planes_frame(planes, layout)
+    out = planes_frame(planes, layout) if alpha is None else \
+        planes_frame([*planes, alpha], layout, ALPHA_OF[layout.pix_fmt])
     tag_color(out, color)
-    if layout.pix_fmt != pix_fmt:
+    if out.format.name != pix_fmt:
         # swscale is told the matrix and ranges: left to itself it took full-range grey 100 for 97-98 in RGB.
         space, code_range = MATRIX_TO_SWSCALE[color.matrix], AVCOL_RANGE_JPEG if color.full_range else AVCOL_RANGE_MPEG
         out = out.reformat(format=pix_fmt, src_colorspace=space, dst_colorspace=space, src_color_range=code_range,

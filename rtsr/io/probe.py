@@ -21,6 +21,7 @@ import numpy as np
 
 from rtsr.errors import InputError
 from rtsr.formats import ColorInfo, PlaneLayout, chroma_siting, describe_color, working_layout
+from rtsr.io.alpha import alpha_beside_packets, has_alpha
 from rtsr.io.deinterlace import field_order, wants_deinterlacing
 from rtsr.io.hdr import HdrInfo, read_hdr
 from rtsr.io.sequences import open_sequence
@@ -48,6 +49,7 @@ class VideoInfo:
     deinterlace: bool = False  # frames go through bwdif before upscaling (decided when the input is opened)
     field_rate: bool = False  # ... one frame per field: the output has twice the frames, in half the time base
     hdr: HdrInfo | None = None  # PQ or HLG at 10+ bits, with its first frame's metadata (rtsr.io.hdr)
+    alpha: bool = False  # the frames carry transparency (rtsr.io.alpha)
 
     @property
     def output_time_base(self) -> Fraction:
@@ -194,7 +196,8 @@ def probe_video(container: av.container.InputContainer, path: Path, rate: Fracti
     info = VideoInfo(stream.index, ctx.width, ctx.height, fmt.name, layout, color, stream.time_base,
                      Fraction(rate) if rate else None, int(frames or 0),
                      Fraction(sar) if sar and sar != 1 else None, _display_matrix(first), order,
-                     wants_deinterlacing(deinterlace, order), deinterlace == "fields", hdr)
+                     wants_deinterlacing(deinterlace, order), deinterlace == "fields", hdr,
+                     has_alpha(fmt.name) or alpha_beside_packets(stream))
     if rewind_error is not None:
         raise RewindFailed(f"cannot rewind the input after probing it ({rewind_error})", info)
     return info

@@ -41,6 +41,7 @@ from typing import Protocol
 
 import av
 
+from rtsr.io.alpha import alpha_decoder
 from rtsr.io.deinterlace import deinterlaced
 
 log = logging.getLogger("rtsr")
@@ -135,9 +136,12 @@ class FrameReader:
         # A one-pass run (rtsr.streaming) reads the streams it copies in the same pass: their packets
         # go to ``on_packet`` as they are demuxed, in file order among the frames.
         self.other_streams, self.on_packet = other_streams, on_packet
-        self.decoder: av.CodecContext | None = stream.codec_context if stream is not None else None
+        # VP9 whose alpha comes beside its packets is decoded by libvpx, the one decoder that reads it.
+        own = alpha_decoder(stream) if stream is not None else None
+        self.decoder: av.CodecContext | None = own or (stream.codec_context if stream is not None else None)
         self._packets: Iterable[av.Packet] | None = None
-        self._time_base: Fraction | None = None  # stamped on frames decoded from bare packets
+        # Stamped on frames decoded from bare packets, or by a decoder of our own (which leaves it unset).
+        self._time_base: Fraction | None = stream.time_base if own is not None else None
         self.after_pts, self.drop_damaged, self.clock = after_pts, drop_damaged, clock
         self.first_pts: int | None = None
         self.end_pts: int | None = None
@@ -261,6 +265,8 @@ class FrameReader:
     def _seek(self, pts: int) -> None:
         try:
             self.container.seek(pts, stream=self.stream, backward=True)  # to the keyframe at or before it
+            if self.decoder is not self.stream.codec_context:  # the seek flushed the stream's own decoder only
+                self.decoder.flush_buffers()
         except av.FFmpegError as err:  # unseekable: decode from the start, skipping what is done
             log.info("cannot seek the input (%s); decoding from the start to resume", err)
 

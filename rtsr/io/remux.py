@@ -17,6 +17,7 @@ from pathlib import Path
 import av
 
 from rtsr.errors import DecodeError, EncodeError
+from rtsr.io.alpha import has_alpha
 from rtsr.io.encode import MPEGTS_CODECS
 from rtsr.report import Report
 
@@ -72,6 +73,10 @@ def assemble(src: Path, video_index: int, chunks: list[Path], plan: list[int], t
         if rate:  # else Matroska derives one from the time base: "12800 fps" for a 25 fps video
             video.codec_context.framerate = rate
         _copy_description(source.streams[video_index], video)
+        for key in [key for key in video.metadata if key.lower() == "alpha_mode"]:  # the input's (the element,
+            del video.metadata[key]  # or Matroska's ALPHA_MODE tag); the output's own is said here:
+        if report.codec == "libvpx-vp9" and has_alpha(report.pix_fmt):  # VP9's alpha beside the packets
+            video.metadata["alpha_mode"] = "1"
         output.metadata.update(copyable_tags(source.metadata))
         chapters = source.chapters()
         if chapters:

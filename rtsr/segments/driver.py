@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from rtsr.errors import RtsrError
+from rtsr.io.alpha import alpha_beside_packets
 from rtsr.io.packets import PacketRun
 from rtsr.io.resume import WorkFolder
 from rtsr.pipeline import OutputJob, finish_output, keep_or_remove, open_work
@@ -102,6 +103,8 @@ def plan_input(job: OutputJob, segment_seconds: float, warmup: int = 0) -> Segme
     video = job.video
     if video.container.format.name in RAW_STREAM_FORMATS:
         return SegmentPlan((), segment_seconds, "a raw elementary stream has no timestamps to cut at")
+    if alpha_beside_packets(video.stream):
+        return SegmentPlan((), segment_seconds, "its alpha travels beside the packets, which workers do not get")
     return plan_segments(index_packets(video.container, video.stream), video.info.time_base, segment_seconds,
                          warmup)
 
