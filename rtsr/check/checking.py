@@ -163,8 +163,8 @@ def run_check(path: Path, scale: int, models: tuple[str, ...] | None, make_upsca
     frames_for_timing = run.frames or [s.frame for s in samples]
     costs = stage_costs(info, run.seconds_per_frame, frames_for_timing, scale,
                         {u.loaded.planes for u in upscalers.values()},
-                        dataclasses.replace(settings, codec=first.codec_for(settings.codec,
-                                                                            default_output(path, scale))))
+                        dataclasses.replace(settings, codec=first.codec_for(
+                            settings.codec, default_output(path, scale), info.hdr is not None)))
     speeds = [EngineSpeed.of(m, engine, seconds, u.loaded.planes, costs, info.frames)
               for m, u in upscalers.items()
               for engine, seconds in inference_rates(u, info.width, info.height).items()]
