@@ -143,3 +143,24 @@ def test_a_picture_and_audio_only_on_standard_input(hostile, random_weights):
             assert result.returncode == 1 and stderr.count("rtsr: error:") == 1, stderr
         else:
             assert result.returncode == 0 and result.stdout, (name, stderr)
+
+
+def test_small_words_are_right():
+    from rtsr.io.degradation import judge_codec
+    from rtsr.report import Report
+
+    engines = run_rtsr_here("engines")
+    assert engines.returncode == 1 and "name an action: list" in engines.stderr and "build" in engines.stderr \
+        and "(see rtsr engines --help)" in engines.stderr
+    assert "wrapped_avframe" not in judge_codec("wrapped_avframe", None, "").reason  # live's lavfi sources
+    one = Report(source="a", output="b", model="fsrcnn", scale=2, engine="cpu", frames=1, wall_seconds=1.0,
+                 input_size=(4, 4), output_size=(8, 8)).summary()
+    assert one.startswith("1 frame 4×4") and "1 frames" not in one
+
+
+def test_a_compressed_input_measures_the_engine_once_for_the_weights_that_run(tmp_path, clip_factory):
+    src = clip_factory("in.mp4", width=96, height=64, frames=4, audio=False, extra_options={"crf": "40"})
+    result = run_rtsr_here(src, "-o", tmp_path / "out.mkv", "--scale", "2", "--engine-dir", tmp_path / "engines")
+    assert result.returncode == 0, result.stderr
+    measured = [line for line in result.stderr.splitlines() if line.startswith("rtsr: info: engine:")]
+    assert len(measured) == 1 and "for compressed input" in result.stderr, result.stderr

@@ -6,8 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import decode_video
-from conftest import run_rtsr as rtsr
+from conftest import decode_video, run_rtsr_here
 from rtsr.checkpoints import load_model
 from rtsr.errors import InputError
 from rtsr.io.degradation import judge_codec, judge_picture, judge_video
@@ -112,11 +111,11 @@ def test_segment_workers_load_the_weights_the_driver_picked() -> None:
 
 
 def test_the_summary_says_which_weights_ran(clip_factory, tmp_path) -> None:
-    clip_factory("in.mp4", width=160, height=120, frames=6, extra_options={"crf": "35"})
-    done = rtsr("in.mp4", "-o", "out.mkv", "--scale", "2", "--engine", "cpu", cwd=tmp_path)
+    src = clip_factory("in.mp4", width=160, height=120, frames=6, extra_options={"crf": "35"})
+    done = run_rtsr_here(src, "-o", tmp_path / "out.mkv", "--scale", "2", "--engine", "cpu")
     assert done.returncode == 0, done.stderr
     assert "\nweights: fsrcnn ×2 for compressed input (h264, mean QP" in done.stderr
-    done = rtsr("in.mp4", "-o", "none.mkv", "--scale", "2", "--engine", "cpu", "--degradation", "none", cwd=tmp_path)
+    done = run_rtsr_here(src, "-o", tmp_path / "none.mkv", "--scale", "2", "--engine", "cpu", "--degradation", "none")
     assert "\nweights: fsrcnn ×2 for clean input (asked for)" in done.stderr
 
 

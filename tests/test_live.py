@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import frame_times
+from conftest import frame_times, run_rtsr_here
 from rtsr.errors import InputError
 from rtsr.live import LatestSlot, LiveOptions, PyAVSource, Recorder, open_source, run_live
 
@@ -97,12 +97,10 @@ def test_recording_scales_frames_after_a_source_resolution_change(tmp_path) -> N
 
 
 def test_live_cli_errors_are_one_line(tmp_path) -> None:
-    result = subprocess.run([sys.executable, "-m", "rtsr", "live", "nonsense-source", "--no-window"],
-                            capture_output=True, text=True, timeout=120)
+    result = run_rtsr_here("live", "nonsense-source", "--no-window")
     assert result.returncode == 1 and "cannot open source" in result.stderr
     assert "Traceback" not in result.stderr
-    help_text = subprocess.run([sys.executable, "-m", "rtsr", "live", "--help"], capture_output=True,
-                               text=True, timeout=120).stdout
+    help_text = run_rtsr_here("live", "--help").stdout
     for key in ("q / Esc", "c ", "s ", "r "):
         assert key in help_text
 
