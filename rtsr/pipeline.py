@@ -35,6 +35,7 @@ import numpy as np
 
 from rtsr.atomic import remove_stale_temporaries, write_atomically
 from rtsr.errors import DecodeError, EncodeError, RtsrError
+from rtsr.io.alpha import alpha_plane, has_alpha, keep_alpha, upscale_alpha
 from rtsr.io.chunks import ChunkWriter
 from rtsr.io.encode import (
     EncodePlan,
@@ -45,14 +46,13 @@ from rtsr.io.encode import (
     video_encoder,
 )
 from rtsr.io.output import check_paths
-from rtsr.io.alpha import alpha_plane, has_alpha, keep_alpha, upscale_alpha
+from rtsr.io.playable import announce_playability
 from rtsr.io.planes import PlaneRing, finish_frame, frame_planes
 from rtsr.io.priority import lower_this_thread
 from rtsr.io.probe import InputVideo, VideoInfo
 from rtsr.io.reader import FrameReader, WarmUpFrame
 from rtsr.io.remux import assemble, plan_copies
 from rtsr.io.resume import WorkFolder, job_identity
-from rtsr.io.playable import announce_playability
 from rtsr.report import Progress, ProgressFactory, Report, StageClock
 from rtsr.version import __version__
 

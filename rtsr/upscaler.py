@@ -267,15 +267,14 @@ class Upscaler:
             check_sequence_output(dst, overwrite)
         elif dst != STDOUT:
             check_output(Path(dst), overwrite)
+        settings = EncodeSettings(codec, crf, preset, pix_fmt, refuse_unplayable)
         if isinstance(src, InputVideo):
-            return self._stream(src, dst, muxer, codec, EncodeSettings(codec, crf, preset, pix_fmt, refuse_unplayable),
-                                progress)
+            return self._stream(src, dst, muxer, codec, settings, progress)
         rate = Fraction(fps) if fps else None
         opener = (InputVideo.open_pipe if is_pipe(Path(src)) else InputVideo.open_sequence
                   if is_pattern(src) or Path(src).is_dir() else InputVideo.open)
         with opener(Path(src), rate, deinterlace) as video:
-            return self._stream(video, dst, muxer, codec, EncodeSettings(codec, crf, preset, pix_fmt, refuse_unplayable),
-                                progress)
+            return self._stream(video, dst, muxer, codec, settings, progress)
 
     def _stream(self, video: InputVideo, dst: str, muxer: str, codec: str, settings: EncodeSettings,
                 progress: bool) -> Report:

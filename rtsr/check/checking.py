@@ -99,7 +99,6 @@ class CheckReport:
         out.append(f"run: {rec.command}")
         return out
 
-
     def _picture_lines(self) -> list[str]:
         """Speed, verdict and command for one still picture: time per picture, no rates or real time."""
         rec = self.recommendation

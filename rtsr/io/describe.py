@@ -154,7 +154,8 @@ def describe_input(video: InputVideo) -> InputDescription:
     return InputDescription(
         path=str(video.path), container=container.format.name, codec=ctx.name,
         profile=stream.profile or None, width=info.width, height=info.height, fps=fps, pix_fmt=info.pix_fmt,
-        bit_depth=max(c.bits for c in av.VideoFormat(info.pix_fmt, 16, 16).components), color=color, bit_rate=bit_rate,
+        bit_depth=max(c.bits for c in av.VideoFormat(info.pix_fmt, 16, 16).components), color=color,
+        bit_rate=bit_rate,
         compression=describe_compression(video),
         field_order=FIELD_ORDERS.get(int(ctx.field_order or 0), "field order not flagged"),
         duration_seconds=round(duration, 3) if duration else None, frames=1 if picture else info.frames,

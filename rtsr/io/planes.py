@@ -12,7 +12,6 @@ from typing import Protocol, TypeVar
 import av
 import numpy as np
 
-from rtsr.io.alpha import ALPHA_OF
 from rtsr.formats import (
     AVCOL_RANGE_JPEG,
     AVCOL_RANGE_MPEG,
@@ -21,6 +20,7 @@ from rtsr.formats import (
     ColorInfo,
     PlaneLayout,
 )
+from rtsr.io.alpha import ALPHA_OF
 
 PlaneFunction = Callable[[list[np.ndarray]], list[np.ndarray]]
 T = TypeVar("T")

@@ -73,9 +73,11 @@ def assemble(src: Path, video_index: int, chunks: list[Path], plan: list[int], t
         if rate:  # else Matroska derives one from the time base: "12800 fps" for a 25 fps video
             video.codec_context.framerate = rate
         _copy_description(source.streams[video_index], video)
-        for key in [key for key in video.metadata if key.lower() == "alpha_mode"]:  # the input's (the element,
-            del video.metadata[key]  # or Matroska's ALPHA_MODE tag); the output's own is said here:
-        if report.codec == "libvpx-vp9" and has_alpha(report.pix_fmt):  # VP9's alpha beside the packets
+        # The input's alpha_mode (Matroska's element, or its ALPHA_MODE tag) is not the output's: it is set
+        # only where the output's VP9 carries alpha beside its packets (rtsr.io.alpha).
+        for key in [key for key in video.metadata if key.lower() == "alpha_mode"]:
+            del video.metadata[key]
+        if report.codec == "libvpx-vp9" and has_alpha(report.pix_fmt):
             video.metadata["alpha_mode"] = "1"
         output.metadata.update(copyable_tags(source.metadata))
         chapters = source.chapters()
