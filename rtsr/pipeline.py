@@ -35,7 +35,7 @@ import numpy as np
 
 from rtsr.atomic import remove_stale_temporaries, write_atomically
 from rtsr.errors import DecodeError, EncodeError, RtsrError
-from rtsr.io.alpha import alpha_plane, has_alpha, keep_alpha, upscale_alpha
+from rtsr.io.alpha import ALPHA_OF, alpha_plane, has_alpha, keep_alpha, upscale_alpha
 from rtsr.io.chunks import ChunkWriter
 from rtsr.io.encode import (
     EncodePlan,
@@ -141,7 +141,8 @@ class UpscaleStage:
 
     def __init__(self, info: VideoInfo, upscale_planes: PlaneRing, pix_fmt: str, report: Report) -> None:
         self.info, self.upscale_planes, self.pix_fmt, self.report = info, upscale_planes, pix_fmt, report
-        self.alpha = info.alpha and has_alpha(pix_fmt)  # kept: upscaled beside the planes (rtsr.io.alpha)
+        # kept: upscaled beside the planes (rtsr.io.alpha), where the working layout has a format with alpha
+        self.alpha = info.alpha and has_alpha(pix_fmt) and info.layout.pix_fmt in ALPHA_OF
 
     def push(self, frame: av.VideoFrame | WarmUpFrame) -> list[av.VideoFrame]:
         """Start upscaling ``frame``; the upscaled frames finished by now, oldest first.
