@@ -22,10 +22,11 @@ from __future__ import annotations
 
 import logging
 import os
-from pathlib import Path
 
 import torch
 from torch import nn
+
+from rtsr.cores import CGROUP
 
 log = logging.getLogger("rtsr")
 
@@ -62,7 +63,7 @@ def machine_memory() -> int | None:
     except (ValueError, OSError):
         return None
     try:
-        limit = int(Path("/sys/fs/cgroup/memory.max").read_text().strip())
+        limit = int((CGROUP / "memory.max").read_text().strip())
     except (OSError, ValueError):  # no cgroup v2 limit ("max", or not mounted)
         limit = total
     return min(total, limit)

@@ -35,7 +35,7 @@ import numpy as np
 
 from rtsr.atomic import remove_stale_temporaries, write_atomically
 from rtsr.errors import DecodeError, EncodeError, RtsrError
-from rtsr.io.alpha import ALPHA_OF, alpha_plane, has_alpha, keep_alpha, upscale_alpha
+from rtsr.io.alpha import alpha_kept, keep_alpha, upscale_alpha
 from rtsr.io.chunks import ChunkWriter
 from rtsr.io.encode import (
     EncodePlan,
@@ -47,7 +47,7 @@ from rtsr.io.encode import (
 )
 from rtsr.io.output import check_paths
 from rtsr.io.playable import announce_playability
-from rtsr.io.planes import PlaneRing, finish_frame, frame_planes
+from rtsr.io.planes import PlaneRing, alpha_plane, finish_frame, frame_planes
 from rtsr.io.priority import lower_this_thread
 from rtsr.io.probe import InputVideo, VideoInfo
 from rtsr.io.reader import FrameReader, WarmUpFrame
@@ -141,8 +141,7 @@ class UpscaleStage:
 
     def __init__(self, info: VideoInfo, upscale_planes: PlaneRing, pix_fmt: str, report: Report) -> None:
         self.info, self.upscale_planes, self.pix_fmt, self.report = info, upscale_planes, pix_fmt, report
-        # kept: upscaled beside the planes (rtsr.io.alpha), where the working layout has a format with alpha
-        self.alpha = info.alpha and has_alpha(pix_fmt) and info.layout.pix_fmt in ALPHA_OF
+        self.alpha = info.alpha and alpha_kept(info.layout, pix_fmt)  # upscaled beside the planes (rtsr.io.alpha)
 
     def push(self, frame: av.VideoFrame | WarmUpFrame) -> list[av.VideoFrame]:
         """Start upscaling ``frame``; the upscaled frames finished by now, oldest first.

@@ -18,7 +18,7 @@ from rtsr.engines.picking import settle_engine
 from rtsr.errors import InputError
 from rtsr.io.degradation import LEVELS, Degradation, asked, check_choice, judge_video
 from rtsr.io.encode import EncodeSettings, check_encoder_settings, resolve_codec, video_encoder
-from rtsr.io.hdr import HdrInfo, hdr_outcome
+from rtsr.io.hdr import hdr_outcome
 from rtsr.io.output import check_output, check_paths, muxer_for
 from rtsr.io.probe import InputVideo, VideoInfo, is_pipe
 from rtsr.io.sequences import check_sequence_output, is_pattern
@@ -172,11 +172,6 @@ class Upscaler:
         engine.synchronize()
         return (time.perf_counter() - started) * height / rows
 
-    def _warn_if_memory_short(self, info: VideoInfo, workers: int) -> None:
-        """Say before any work when the run needs half the machine's memory or more (rtsr.memory)."""
-        network = None if self.loaded.recurrent else self.loaded.network
-        warn_if_memory_short(network, self.loaded.channels, info.width, info.height, self.scale, workers)
-
     def upscale_image(self, rgb: np.ndarray, degradation: str | None = None) -> np.ndarray:
         """(H, W, 3) uint8 RGB -> (H·scale, W·scale, 3) uint8 RGB, with the weights chosen last (the clean ones
         until a video or picture file is judged), or for this call those for ``degradation`` ("none",
@@ -280,11 +275,7 @@ class Upscaler:
                 progress: bool) -> Report:
         settings = dataclasses.replace(settings, codec=resolve_codec(codec, self.engine.device.type == "cuda", muxer,
                                                                      video.info.hdr is not None))
-        weights = self.choose_weights(video)
-        report = Report(source=str(video.path), output="standard output" if dst == STDOUT else dst, model=self.model,
-                        scale=self.scale, engine=self.engine_description(), codec=settings.codec, weights=weights)
-        report.hdr = _say_hdr(video.info.hdr, codec, settings.codec)
-        self._warn_if_memory_short(video.info, 1)
+        report = self._start_report(video, "standard output" if dst == STDOUT else dst, codec, settings.codec, 1)
         report.jobs_reason = "one pass: a pipe is read once, so no segments and no resume"
         report = stream_video(self, video, dst, settings, muxer, report, terminal_progress if progress else None)
         report.engine = self.engine_description()
@@ -322,21 +313,23 @@ class Upscaler:
         return resolve_codec(codec, self.engine.device.type == "cuda", muxer_for(dst), hdr)
 
     def _run(self, video: InputVideo, dst: Path, options: RunOptions) -> Report:
-        weights = self.choose_weights(video)
-        hdr = video.info.hdr is not None
         requested = options.settings.codec
-        settings = dataclasses.replace(options.settings, codec=self.codec_for(requested, dst, hdr))
-        options = dataclasses.replace(options, settings=settings)
-        report = Report(source=str(video.path), output=str(dst), model=self.model, scale=self.scale,
-                        engine=self.engine_description(), codec=settings.codec, weights=weights)
-        report.hdr = _say_hdr(video.info.hdr, requested, settings.codec)
-        self._warn_if_memory_short(video.info, options.jobs or 1)
-        return upscale_input(self, video, dst, options, report, StageClock())
+        settings = dataclasses.replace(options.settings,
+                                       codec=self.codec_for(requested, dst, video.info.hdr is not None))
+        report = self._start_report(video, str(dst), requested, settings.codec, options.jobs or 1)
+        return upscale_input(self, video, dst, dataclasses.replace(options, settings=settings), report, StageClock())
 
+    def _start_report(self, video: InputVideo, output: str, requested: str, codec: str, workers: int) -> Report:
+        """A run's Report with the weights chosen for ``video``, and what must be said before any work:
+        the HDR metadata the output will lack (rtsr.io.hdr), the memory it needs (rtsr.memory)."""
+        weights = self.choose_weights(video)
+        report = Report(source=str(video.path), output=output, model=self.model, scale=self.scale,
+                        engine=self.engine_description(), codec=codec, weights=weights)
+        line, warning = hdr_outcome(video.info.hdr, codec, requested == "auto" and codec in ("libx265", "hevc_nvenc"))
+        if warning:
+            log.warning("%s", warning)
+        report.hdr = line
+        network = None if self.loaded.recurrent else self.loaded.network
+        warn_if_memory_short(network, self.loaded.channels, video.info.width, video.info.height, self.scale, workers)
+        return report
 
-def _say_hdr(hdr: HdrInfo | None, requested: str, codec: str) -> str:
-    """The summary's HDR line; what the output will lack is warned about now, before any work."""
-    line, warning = hdr_outcome(hdr, codec, requested == "auto" and codec in ("libx265", "hevc_nvenc"))
-    if warning:
-        log.warning("%s", warning)
-    return line

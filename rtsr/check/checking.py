@@ -74,7 +74,7 @@ class CheckReport:
         if self.quality is not None:
             q = self.quality
             tested = "the picture" if desc.picture else \
-                f"{q.frames} frame{'s' * (q.frames != 1)} " \
+                f"{counted(q.frames, 'frame')} " \
                 f"({'spread over the clip' if self.spread_over_clip else 'the first frames'})"
             out.append(f"quality ×{q.scale}, self-downscale test on {tested}: bicubic {q.bicubic_psnr.mean:.2f} dB")
             if q.codec_match:

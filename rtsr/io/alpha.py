@@ -87,17 +87,6 @@ def output_alpha_format(codec: str, muxer: str, layout: PlaneLayout) -> str | No
     return formats[0]
 
 
-def alpha_plane(frame: av.VideoFrame, layout: PlaneLayout, width: int, height: int) -> np.ndarray:
-    """The frame's alpha as a (height, width) plane at ``layout``'s depth (uint8, or uint16 for 10/12
-    bits), resized bicubically when the frame has another size (a resolution change)."""
-    fmt = ALPHA_OF.get(layout.pix_fmt, "yuva420p")
-    converted = frame.reformat(width=width, height=height, format=fmt)
-    dtype = np.uint8 if layout.bits == 8 else np.uint16
-    plane = converted.planes[3]
-    rows = np.frombuffer(plane, dtype)[: height * plane.line_size // np.dtype(dtype).itemsize]
-    return rows.reshape(height, -1)[:, :width].copy()
-
-
 def upscale_alpha(alpha: np.ndarray, size: tuple[int, int], bits: int) -> np.ndarray:
     """(h, w) alpha -> (height, width) for ``size`` (width, height), bicubic, clipped to ``bits``' codes."""
     width, height = size
@@ -107,15 +96,21 @@ def upscale_alpha(alpha: np.ndarray, size: tuple[int, int], bits: int) -> np.nda
     return np.clip(np.rint(big), 0, (1 << bits) - 1).astype(alpha.dtype)
 
 
+def alpha_kept(layout: PlaneLayout, pix_fmt: str) -> bool:
+    """Whether frames processed in ``layout`` and encoded in ``pix_fmt`` keep their alpha: the one rule,
+    for the choice before the run (keep_alpha) and for each frame (rtsr.pipeline.UpscaleStage)."""
+    return has_alpha(pix_fmt) and layout.pix_fmt in ALPHA_OF
+
+
 def keep_alpha(codec: str, muxer: str, layout: PlaneLayout, pix_fmt: str, requested: str | None) -> tuple[str, str]:
     """For input with alpha: (the pixel format to encode, the summary's alpha line). The format with alpha
     where ``codec`` in ``muxer`` keeps it, unless ``requested`` (--pix-fmt) said otherwise; a warning now
     when the alpha is dropped."""
-    chosen = requested or output_alpha_format(codec, muxer, layout)
-    if chosen is not None and has_alpha(chosen):
+    chosen = requested or output_alpha_format(codec, muxer, layout) or pix_fmt
+    if alpha_kept(layout, chosen):
         return chosen, f"kept ({chosen}; the alpha plane upscaled bicubically)"
-    why = f"--pix-fmt {requested} has none" if requested else f"{codec} in {muxer} cannot hold it" \
-        if layout.pix_fmt in ALPHA_OF else f"rtsr keeps no alpha beside {layout.pix_fmt}"
+    why = f"rtsr keeps no alpha beside {layout.pix_fmt}" if layout.pix_fmt not in ALPHA_OF else \
+        f"--pix-fmt {requested} has none" if requested else f"{codec} in {muxer} cannot hold it"
     log.warning("the input's transparency (alpha) is dropped: %s (VP9 in .webm or .mkv, ProRes 4444 "
                 "(--codec prores_ks) in .mov, FFV1 in .mkv and PNG/TIFF sequences keep it)", why)
     return pix_fmt, f"NOT kept: {why}"

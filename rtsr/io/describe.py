@@ -18,9 +18,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-import av
-
-from rtsr.io.probe import InputVideo, container_seconds
+from rtsr.io.probe import InputVideo, component_bits, container_seconds
+from rtsr.text import counted
 
 # Bits an encoder needs for the picture H.264 gives at one bit (rough, from the codecs' published comparisons).
 H264_EQUIVALENT = {"hevc": 0.6, "vp9": 0.65, "av1": 0.5, "vvc": 0.45, "mpeg2video": 2.0, "mpeg1video": 2.2,
@@ -74,7 +73,7 @@ class InputDescription:
                     f"{self.pix_fmt}, {self.color}",
                     f"compression: {self.compression.level} ({self.compression.reason})"]
         fps = f"{self.fps:.3g} fps" if self.fps else "unknown frame rate"
-        frames = f"{self.frames} frame{'s' * (self.frames != 1)}"
+        frames = counted(self.frames, "frame")
         seconds = self.duration_seconds or 0
         length = (f"{seconds:.{1 if seconds >= 1 else 2}f} s, {frames}" if seconds
                   else frames if self.frames else "length unknown")
@@ -154,8 +153,7 @@ def describe_input(video: InputVideo) -> InputDescription:
     return InputDescription(
         path=str(video.path), container=container.format.name, codec=ctx.name,
         profile=stream.profile or None, width=info.width, height=info.height, fps=fps, pix_fmt=info.pix_fmt,
-        bit_depth=max(c.bits for c in av.VideoFormat(info.pix_fmt, 16, 16).components), color=color,
-        bit_rate=bit_rate,
+        bit_depth=component_bits(info.pix_fmt), color=color, bit_rate=bit_rate,
         compression=describe_compression(video),
         field_order=FIELD_ORDERS.get(int(ctx.field_order or 0), "field order not flagged"),
         duration_seconds=round(duration, 3) if duration else None, frames=1 if picture else info.frames,

@@ -36,6 +36,9 @@ DYNAMIC_KINDS = {"DOVI_RPU_BUFFER": "Dolby Vision RPUs", "DOVI_METADATA": "Dolby
                  "DYNAMIC_HDR_PLUS": "HDR10+ dynamic metadata", "DYNAMIC_HDR_VIVID": "HDR Vivid dynamic metadata"}
 PARAMETERS = {"libx265": "x265-params", "libx264": "x264-params", "libsvtav1": "svtav1-params"}
 CARRIES_STATIC = tuple(PARAMETERS)  # the encoders rtsr passes the static metadata to, by these options
+# Per encoder: its names for the mastering display and the light level, and whether it reads plain numbers.
+_STATIC_KEYS = {"libx265": ("master-display", "max-cll", False), "libx264": ("mastering-display", "cll", False),
+                "libsvtav1": ("mastering-display", "content-light", True)}
 
 
 @dataclass(frozen=True)
@@ -102,50 +105,32 @@ def _mastering(payload: bytes) -> MasteringDisplay | None:
     return MasteringDisplay(pairs[0], pairs[1], pairs[2], pairs[3], rationals[8], rationals[9])
 
 
-def _st2086(display: MasteringDisplay) -> tuple[str, str]:
-    """The ST 2086 numbers as x265 spells them: G(x,y)B(x,y)R(x,y)WP(x,y) in units of 0.00002, and
-    L(max,min) in units of 0.0001 cd/m²."""
+def _st2086(display: MasteringDisplay, plain: bool) -> str:
+    """G(x,y)B(x,y)R(x,y)WP(x,y)L(max,min): as x265 and x264 spell it, chromaticities in units of 0.00002
+    and luminance in 0.0001 cd/m²; ``plain``: in the numbers themselves, as SVT-AV1 reads it (it took
+    x265's integers for garbage)."""
+    def number(value: Fraction, unit: int, places: int) -> str:
+        return f"{float(value):.{places}f}" if plain else str(round(value * unit))
+
     def xy(point: tuple[Fraction, Fraction]) -> str:
-        return f"({round(point[0] * 50000)},{round(point[1] * 50000)})"
-
-    colours = f"G{xy(display.green)}B{xy(display.blue)}R{xy(display.red)}WP{xy(display.white)}"
-    return colours, f"L({round(display.max_luminance * 10000)},{round(display.min_luminance * 10000)})"
-
-
-def _st2086_plain(display: MasteringDisplay) -> str:
-    """G(x,y)B(x,y)R(x,y)WP(x,y)L(max,min) as chromaticities and cd/m², as SVT-AV1 reads it."""
-    def xy(point: tuple[Fraction, Fraction]) -> str:
-        return f"({float(point[0]):.5f},{float(point[1]):.5f})"
+        return f"({number(point[0], 50000, 5)},{number(point[1], 50000, 5)})"
 
     return (f"G{xy(display.green)}B{xy(display.blue)}R{xy(display.red)}WP{xy(display.white)}"
-            f"L({float(display.max_luminance):.4f},{float(display.min_luminance):.4f})")
+            f"L({number(display.max_luminance, 10000, 4)},{number(display.min_luminance, 10000, 4)})")
 
 
 def encoder_parameters(codec: str, hdr: HdrInfo | None) -> dict[str, str]:
-    """The ``x265-params`` / ``svtav1-params`` entries carrying ``hdr``'s static metadata ({} when the
-    encoder cannot, or there is none)."""
+    """The entries of ``codec``'s parameter option (PARAMETERS) carrying ``hdr``'s static metadata ({} when
+    the encoder cannot, or there is none)."""
     if hdr is None or not hdr.has_static or codec not in CARRIES_STATIC:
         return {}
-    params: dict[str, str] = {}
-    if codec == "libx265":
-        params["hdr10"] = "1"  # the SEIs with every key frame (and the headers: repeat-headers), so a cut
-        params["repeat-headers"] = "1"  # or a seek still finds them
-        if hdr.mastering:
-            colours, luminance = _st2086(hdr.mastering)
-            params["master-display"] = colours + luminance
-        if hdr.light_level:
-            params["max-cll"] = f"{hdr.light_level[0]},{hdr.light_level[1]}"
-    elif codec == "libx264":  # x264 names them its own way, in x265's units
-        if hdr.mastering:
-            colours, luminance = _st2086(hdr.mastering)
-            params["mastering-display"] = colours + luminance
-        if hdr.light_level:
-            params["cll"] = f"{hdr.light_level[0]},{hdr.light_level[1]}"
-    else:  # libsvtav1 takes the same layout in plain numbers (it read x265's integers as garbage)
-        if hdr.mastering:
-            params["mastering-display"] = _st2086_plain(hdr.mastering)
-        if hdr.light_level:
-            params["content-light"] = f"{hdr.light_level[0]},{hdr.light_level[1]}"
+    mastering_key, light_key, plain = _STATIC_KEYS[codec]
+    # x265: the SEIs with every key frame (and the headers), so that a cut or a seek still finds them
+    params = {"hdr10": "1", "repeat-headers": "1"} if codec == "libx265" else {}
+    if hdr.mastering:
+        params[mastering_key] = _st2086(hdr.mastering, plain)
+    if hdr.light_level:
+        params[light_key] = f"{hdr.light_level[0]},{hdr.light_level[1]}"
     return params
 
 

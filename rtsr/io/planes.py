@@ -105,6 +105,13 @@ def rgb_planes(frame: av.VideoFrame, layout: PlaneLayout, color: ColorInfo) -> l
     return [codes(y_off + y_span * luma), codes(mid + c_span * subsampled(pb)), codes(mid + c_span * subsampled(pr))]
 
 
+def alpha_plane(frame: av.VideoFrame, layout: PlaneLayout, width: int, height: int) -> np.ndarray:
+    """The frame's alpha as a (height, width) plane at ``layout``'s depth, a copy, resized bicubically when
+    the frame has another size (a resolution change); ``layout`` has a format with alpha (ALPHA_OF)."""
+    converted = frame.reformat(width=width, height=height, format=ALPHA_OF[layout.pix_fmt])
+    return _plane_view(converted.planes[3], width, height, np.uint8 if layout.bits == 8 else np.uint16).copy()
+
+
 def planes_frame(planes: list[np.ndarray], layout: PlaneLayout, pix_fmt: str | None = None) -> av.VideoFrame:
     """A new VideoFrame in ``layout`` holding the given Y, U, V planes; with a fourth (alpha) plane, in
     ``pix_fmt``, ``layout``'s format with alpha (rtsr.io.alpha.ALPHA_OF)."""

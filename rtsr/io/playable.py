@@ -21,9 +21,8 @@ from __future__ import annotations
 import logging
 import math
 
-import av
-
 from rtsr.errors import EncodeError
+from rtsr.io.probe import chroma_shift, component_bits
 
 log = logging.getLogger("rtsr")
 
@@ -46,12 +45,9 @@ def playability_problems(codec: str, size: tuple[int, int], pix_fmt: str, scale:
         problems.append(f"the output would be {width}×{height}, beyond the highest {family} level (8192×4320 is "
                         f"the largest frame HEVC, H.264 and AV1 players are made for): {instead}")
     if codec in H264_CODECS:
-        fmt = av.VideoFormat(pix_fmt, 16, 16)
-        chroma = next((c for c in fmt.components if c.is_chroma), None)
-        subsampled = chroma is not None and chroma.width < 16 and chroma.height < 16
-        deep = max(c.bits for c in fmt.components) > 8
-        if not subsampled or deep:
-            what = ("4:4:4" if chroma is None or chroma.width == 16 else "4:2:2") if not subsampled else "10-bit"
+        shift = chroma_shift(pix_fmt)  # (0, 0) also for RGB, which H.264 codes as 4:4:4
+        if shift != (1, 1) or component_bits(pix_fmt) > 8:
+            what = "10-bit" if shift == (1, 1) else {(0, 0): "4:4:4", (1, 0): "4:2:2"}.get(shift, "not 4:2:0")
             problems.append(f"H.264 in {pix_fmt} ({what}) plays in editing software, not in browsers, phones or TVs: "
                             "use --pix-fmt yuv420p, or --codec libx265 (HEVC Main10 for 10-bit)")
     return problems

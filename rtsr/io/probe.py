@@ -82,7 +82,12 @@ def frame_step(rate: Fraction | float | None, time_base: Fraction | None) -> int
 
 def format_layout(fmt: av.VideoFormat) -> PlaneLayout:
     """The layout frames of a decoded pixel format are processed in (rtsr.formats.working_layout)."""
-    return working_layout(fmt.name, max(c.bits for c in fmt.components))
+    return working_layout(fmt.name, component_bits(fmt.name))
+
+
+def component_bits(pix_fmt: str) -> int:
+    """Bits of a pixel format's deepest component: 8, 10, 12, 16..."""
+    return max(c.bits for c in av.VideoFormat(pix_fmt, 16, 16).components)
 
 
 _MISLEADING_ERRNOS = frozenset({errno.EBUSY, errno.EAGAIN, errno.ENOSYS, errno.ERANGE, errno.EDOM})
@@ -192,7 +197,7 @@ def probe_video(container: av.container.InputContainer, path: Path, rate: Fracti
     sar = ctx.sample_aspect_ratio
     first, rewind_error = _first_frame(container, stream) if rewind else (None, None)
     order = field_order(ctx.field_order, first)
-    hdr = read_hdr(first, ctx.color_trc, max(c.bits for c in fmt.components))
+    hdr = read_hdr(first, ctx.color_trc, component_bits(fmt.name))
     info = VideoInfo(stream.index, ctx.width, ctx.height, fmt.name, layout, color, stream.time_base,
                      Fraction(rate) if rate else None, int(frames or 0),
                      Fraction(sar) if sar and sar != 1 else None, _display_matrix(first), order,
