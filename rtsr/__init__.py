@@ -10,9 +10,9 @@
 # loads first, OpenCV's Qt window hangs on creation (rtsr live).
 import cv2  # noqa: F401  isort: skip
 
-from rtsr.version import __version__
 from rtsr.errors import DecodeError, EncodeError, EngineUnavailable, InputError, RtsrError, WeightsError
 from rtsr.report import Report
+from rtsr.version import __version__
 
 
 def __getattr__(name: str) -> object:
@@ -20,7 +20,7 @@ def __getattr__(name: str) -> object:
     which ``import rtsr.models`` (the training tools, a GPU box without PyAV)
     does not need."""
     if name == "Upscaler":
-        from rtsr.upscaler import Upscaler
+        from rtsr.upscaler import Upscaler  # noqa: PLC0415  (on first use, as said above)
 
         return Upscaler
     raise AttributeError(f"module 'rtsr' has no attribute {name!r}")

@@ -27,8 +27,6 @@ import torch.nn.functional as F
 
 from rtsr.formats import MATRIX_COEFFICIENTS, SITING_OFFSET, ChromaSiting, ColorInfo, PlaneLayout
 
-
-
 # --------------------------------------------------------------------------- luma
 
 

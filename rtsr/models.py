@@ -17,9 +17,10 @@ Luma is in the papers' domain: BT.601 studio-range Y divided by 255.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Literal
+from typing import Literal
 
 import torch
 import torch.nn.functional as F

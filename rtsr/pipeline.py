@@ -46,8 +46,8 @@ from rtsr.io.encode import (
     video_encoder,
 )
 from rtsr.io.output import check_paths
-from rtsr.io.playable import announce_playability
 from rtsr.io.planes import PlaneRing, alpha_plane, finish_frame, frame_planes
+from rtsr.io.playable import announce_playability
 from rtsr.io.priority import lower_this_thread
 from rtsr.io.probe import InputVideo, VideoInfo
 from rtsr.io.reader import FrameReader, WarmUpFrame
@@ -106,7 +106,7 @@ class Pipeline:
                 failure.__cause__ = err
                 self.errors.append(failure)
                 self.stop.set()
-            except BaseException as err:  # handed to the main thread, which re-raises it
+            except BaseException as err:  # noqa: BLE001  (handed to the main thread, which re-raises it)
                 self.errors.append(err)
                 self.stop.set()
 

@@ -17,13 +17,13 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from rtsr.cores import available_cores
 from rtsr.io.deinterlace import INTERLACED
 from rtsr.io.describe import describe_compression
 from rtsr.io.encode import EncodeSettings
 from rtsr.io.probe import InputVideo
 from rtsr.pipeline import prepare_job, run_whole
 from rtsr.report import ProgressFactory, Report, StageClock
-from rtsr.cores import available_cores
 from rtsr.segments.driver import DEFAULT_SEGMENT_SECONDS, choose_jobs, plan_input, run_segments
 from rtsr.segments.pool import LocalPool, WorkerSpec
 

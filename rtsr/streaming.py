@@ -29,6 +29,7 @@ import av
 
 from rtsr.atomic import commit_file, temporary_path
 from rtsr.errors import EncodeError
+from rtsr.io.alpha import keep_alpha
 from rtsr.io.encode import (
     EncodePlan,
     EncodeSettings,
@@ -38,7 +39,6 @@ from rtsr.io.encode import (
     choose_pix_fmt,
     video_encoder,
 )
-from rtsr.io.alpha import keep_alpha
 from rtsr.io.output import muxer_for
 from rtsr.io.playable import announce_playability
 from rtsr.io.probe import InputVideo

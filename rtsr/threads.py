@@ -27,7 +27,7 @@ def call_on_thread(function: Callable[[], T], name: str, *, setup: Callable[[], 
             if setup is not None:
                 setup()
             outcome.append((True, function()))
-        except BaseException as err:  # re-raised in the caller's thread just below
+        except BaseException as err:  # noqa: BLE001  (re-raised in the caller's thread just below)
             outcome.append((False, err))
 
     helper = threading.Thread(target=run, name=name, daemon=daemon)

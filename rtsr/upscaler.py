@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from rtsr.batch import BatchReport, upscale_many
 from rtsr.checkpoints import LoadedModel, load_model
 from rtsr.engines import EngineChoice, choose_engine, make_engine
 from rtsr.engines.picking import settle_engine
@@ -24,14 +25,13 @@ from rtsr.io.probe import InputVideo, VideoInfo, is_pipe
 from rtsr.io.sequences import check_sequence_output, is_pattern
 from rtsr.memory import warn_if_memory_short
 from rtsr.models import check_scale, get_architecture
+from rtsr.plane_upscaler import PlaneUpscaler, upscale_rgb_image
+from rtsr.report import ProgressFactory, Report, StageClock, terminal_progress
 from rtsr.runs import RunOptions, upscale_input
-from rtsr.streaming import STDOUT, stream_format, stream_video
 from rtsr.segments.driver import DEFAULT_SEGMENT_SECONDS
 from rtsr.segments.pool import exit_if_spawning
 from rtsr.segments.ray_pool import RAY_CONNECT_SECONDS
-from rtsr.plane_upscaler import PlaneUpscaler, upscale_rgb_image
-from rtsr.batch import BatchReport, upscale_many
-from rtsr.report import ProgressFactory, Report, StageClock, terminal_progress
+from rtsr.streaming import STDOUT, stream_format, stream_video
 from rtsr.temporal.state import WARMUP_FRAMES
 
 log = logging.getLogger("rtsr")

@@ -7,9 +7,9 @@ from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
+from conftest import frame_times, run_rtsr_here
 from PIL import Image
 
-from conftest import frame_times, run_rtsr_here
 from rtsr import Upscaler
 from rtsr.batch import find_videos, output_paths
 

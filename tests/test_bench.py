@@ -1,15 +1,13 @@
+import dataclasses
 import json
 import subprocess
 
+import pytest
 from conftest import run_rtsr_here
 
 from rtsr.bench import SCHEMA, ModelResult, format_table, parse_size
-from rtsr.io.encode import encoder_options, resolve_codec
-
-import dataclasses
-import pytest
-
 from rtsr.errors import RtsrError
+from rtsr.io.encode import encoder_options, resolve_codec
 
 
 def _bench(*args: str) -> subprocess.CompletedProcess:

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from rtsr import Upscaler
-from rtsr.bench_stages import StandInEngine, StageRates, measure_nvdec, measure_stage_rates
+from rtsr.bench_stages import StageRates, StandInEngine, measure_nvdec, measure_stage_rates
 from rtsr.io.chunks import ChunkWriter
 from rtsr.sample import make_sample_clip
 

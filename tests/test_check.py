@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import Clip, make_clip
+
 from rtsr.check.advice import choose_model, default_output
 from rtsr.check.quality import ModelGain, Spread, gain_level, gain_test
 from rtsr.check.sampling import frame_at, sample_frames

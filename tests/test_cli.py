@@ -9,7 +9,6 @@ import sys
 import time
 
 import pytest
-
 from conftest import frame_times
 from conftest import run_rtsr as rtsr
 

@@ -3,8 +3,8 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-
 from conftest import SITING_OFFSET
+
 from rtsr.color import (
     MATRIX_COEFFICIENTS,
     luma_to_model,

@@ -7,8 +7,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-
 from conftest import Clip, make_clip
+
 from rtsr.check.compare import GAP, LABEL_HEIGHT, Box, build_panels, compose, most_detailed, nearest
 from rtsr.cli import main
 

@@ -7,8 +7,8 @@ import logging
 import torch
 from torch import nn
 
-from rtsr.engines import compiled
 from rtsr.cli import build_parser
+from rtsr.engines import compiled
 from rtsr.engines.compiled import CompiledNetwork, compile_cache_dir
 
 

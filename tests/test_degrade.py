@@ -11,9 +11,9 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
 
-from degrade import LEVELS, build_cache, degraded_pairs, load_pairs, pan_clip  # noqa: E402
+from degrade import LEVELS, build_cache, degraded_pairs, load_pairs, pan_clip
 
-from rtsr.metrics import psnr, resize_bicubic, rgb_to_y  # noqa: E402
+from rtsr.metrics import psnr, resize_bicubic, rgb_to_y
 
 
 @pytest.fixture(scope="module")

@@ -9,9 +9,8 @@ import pytest
 import torch
 
 from rtsr.checkpoints import load_model
-from rtsr.engines import choose_engine, make_engine
+from rtsr.engines import choose_engine, make_engine, registry
 from rtsr.engines import openvino as openvino_module
-from rtsr.engines import registry
 from rtsr.engines.cache import EngineCache
 from rtsr.engines.cpu import CpuEngine
 from rtsr.engines.openvino import OpenVinoEngine, onnx_key

@@ -7,6 +7,7 @@ import time
 
 import pytest
 import torch
+from conftest import run_rtsr_here
 
 from rtsr import Upscaler
 from rtsr.checkpoints import load_model
@@ -14,8 +15,6 @@ from rtsr.engines import picking
 from rtsr.engines.picking import MeasuredCpuEngine, VerdictCache, pick_winner, time_engines
 from rtsr.engines.precision import MAX_LOSS_DB, bf16_loss_db
 from rtsr.errors import EngineUnavailable
-
-from conftest import run_rtsr_here
 
 
 class Sleeper:

@@ -16,7 +16,6 @@ import av
 import cv2
 import numpy as np
 import pytest
-
 from conftest import Clip, make_clip, run_rtsr_here
 
 

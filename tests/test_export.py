@@ -7,12 +7,10 @@ import onnx
 import onnxruntime as ort
 import pytest
 import torch
+from conftest import run_rtsr_here
 
 from rtsr.checkpoints import load_model
 from rtsr.engines.onnx_export import OPSET, export_onnx
-
-from conftest import run_rtsr_here
-
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:

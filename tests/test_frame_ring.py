@@ -13,14 +13,14 @@ from contextlib import nullcontext
 import numpy as np
 import pytest
 import torch
-
 from conftest import decode_video
+from test_plane_upscaler import NearestEngine
+
 from rtsr import Upscaler, plane_upscaler
 from rtsr.formats import LAYOUTS, ColorInfo
 from rtsr.frame_ring import FrameRing, Lanes, default_depth
 from rtsr.plane_upscaler import PlaneUpscaler
 from rtsr.report import StageClock
-from test_plane_upscaler import NearestEngine
 
 
 class LateEvent:

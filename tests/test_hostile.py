@@ -9,8 +9,8 @@ import av
 import numpy as np
 import pytest
 import torch
-
 from conftest import run_rtsr, run_rtsr_here
+
 from rtsr import Upscaler
 from rtsr.checkpoints import load_model, read_checkpoint
 from rtsr.errors import InputError, WeightsError

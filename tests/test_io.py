@@ -8,8 +8,8 @@ from fractions import Fraction
 
 import av
 import pytest
-
 from conftest import damage_packet, noise_like
+
 import rtsr.io.probe
 from rtsr.io.encode import EncodePlan, add_video_stream
 from rtsr.io.probe import InputVideo

@@ -8,8 +8,8 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-
 from conftest import run_rtsr_here
+
 from rtsr.formats import LAYOUTS
 from rtsr.io.alpha import output_alpha_format
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
-
 from conftest import decode_video, run_rtsr_here
+
 from rtsr.checkpoints import load_model
 from rtsr.errors import InputError
 from rtsr.io.degradation import judge_codec, judge_picture, judge_video

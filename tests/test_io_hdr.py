@@ -11,8 +11,8 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-
 from conftest import run_rtsr_here
+
 from rtsr.io.hdr import HdrInfo, MasteringDisplay, encoder_parameters, hdr_outcome, read_hdr
 
 MASTER = "G(13250,34500)B(7500,3000)R(34000,16000)WP(15635,16450)L(10000000,50)"  # BT.2020, 1000 cd/m²

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import av
 import numpy as np
-
 from conftest import run_rtsr_here
+
 from rtsr.io.playable import playability_problems
 
 

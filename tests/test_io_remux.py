@@ -7,8 +7,8 @@ from fractions import Fraction
 
 import av
 import pytest
-
 from conftest import FONT_BYTES
+
 from rtsr import Upscaler
 from rtsr.io.remux import copyable_tags, muxer_options
 

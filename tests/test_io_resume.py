@@ -9,12 +9,12 @@ from pathlib import Path
 
 import av
 import pytest
-
 from conftest import audio_payloads, frame_times
+
 from rtsr import Upscaler
 from rtsr.errors import InputError
-from rtsr.plane_upscaler import PlaneUpscaler
 from rtsr.io.resume import LOCK, MANIFEST, WorkFolder, job_identity, work_folder
+from rtsr.plane_upscaler import PlaneUpscaler
 
 
 @pytest.fixture

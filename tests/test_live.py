@@ -15,8 +15,8 @@ import av
 import cv2
 import numpy as np
 import pytest
-
 from conftest import frame_times, run_rtsr_here
+
 from rtsr.errors import InputError
 from rtsr.live import LatestSlot, LiveOptions, PyAVSource, Recorder, open_source, run_live
 

@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from rtsr.errors import WeightsError
 from rtsr.checkpoints import load_model, save_checkpoint
+from rtsr.errors import WeightsError
 from rtsr.models import (
     FSRCNN,
     MODELS,

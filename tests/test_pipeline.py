@@ -9,8 +9,8 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-
 from conftest import SHARED, audio_payloads, damage_packet, frame_times, make_resolution_change, noise_like
+
 import rtsr.io.probe
 from rtsr import DecodeError, EncodeError, InputError, Upscaler
 from rtsr.atomic import temporary_path

@@ -1,11 +1,11 @@
 import numpy as np
 import pytest
 import torch
-
 from conftest import SITING_OFFSET
+
 from rtsr.color import rgb_to_yuv, to_codes
-from rtsr.formats import LAYOUTS, ColorInfo
 from rtsr.engines.base import HostTimer
+from rtsr.formats import LAYOUTS, ColorInfo
 from rtsr.plane_upscaler import PlaneUpscaler, upscale_rgb_image
 
 

@@ -17,7 +17,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import audio_payloads, frame_times
 
 ray = pytest.importorskip("ray")
@@ -91,7 +90,8 @@ def test_a_killed_actor_has_its_segment_redone(cluster, clip_factory, random_wei
     out = tmp_path / "out.mp4"
     process = subprocess.Popen(_command(src, out, random_weights("fsrcnn", 2), address, "--jobs", "2",
                                         "--segment-seconds", "1"),
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, **_RAY_ENV})
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env={**os.environ, **_RAY_ENV})
     deadline = time.monotonic() + 180
     while not list(actor_tmp.glob("rtsr-segment-*/chunk")):  # an actor is encoding a segment
         assert process.poll() is None, process.communicate()[1]

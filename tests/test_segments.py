@@ -18,8 +18,8 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-
 from conftest import audio_payloads, make_resolution_change
+
 from rtsr import Upscaler
 from rtsr.segments import driver
 from rtsr.segments.plan import REORDER_MARGIN, PacketEntry, plan_segments
@@ -185,7 +185,8 @@ def test_plan_cuts_at_plain_frames_when_keyframes_are_rare():
     plan = plan_segments(_entries(list(range(100)), {0}), Fraction(1, 10), target_seconds=2)
     assert [s.start for s in plan.segments] == [0, 20, 40, 60, 80]
     assert all(s.first_packet == 0 for s in plan.segments)  # each decodes from the only keyframe
-    assert [s.last_packet for s in plan.segments] == [min(99, end - 1 + REORDER_MARGIN) for end in (20, 40, 60, 80, 100)]
+    ends = (20, 40, 60, 80, 100)
+    assert [s.last_packet for s in plan.segments] == [min(99, end - 1 + REORDER_MARGIN) for end in ends]
 
 
 def test_a_warm_up_starts_each_segment_at_a_keyframe_early_enough_and_owns_the_same_frames():

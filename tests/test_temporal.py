@@ -2,27 +2,25 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
+
+import av
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-
-from fractions import Fraction
-
-import av
-
 from conftest import as_array, decode_video, frame_times, h264_packets
-from rtsr.io.reader import FrameReader
-from rtsr.temporal.state import WARMUP_FRAMES
-from rtsr.upscaler import Upscaler
+
 from rtsr.checkpoints import load_model, save_checkpoint
 from rtsr.engines.cpu import CpuEngine
 from rtsr.formats import LAYOUTS, ColorInfo
+from rtsr.io.reader import FrameReader
 from rtsr.models import MODELS
 from rtsr.plane_upscaler import PlaneUpscaler, upscale_rgb_image
 from rtsr.temporal.motion import backward_flow
 from rtsr.temporal.network import RLSP, next_memory, reset_memory, warp
-from rtsr.temporal.state import Recurrence, single_frame
+from rtsr.temporal.state import WARMUP_FRAMES, Recurrence, single_frame
+from rtsr.upscaler import Upscaler
 
 
 def smooth_picture(height: int, width: int, seed: int = 0) -> np.ndarray:

@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import damage_packet, decode_video, noise_like
 from PIL import Image
 
-from conftest import damage_packet, decode_video, noise_like
 from rtsr.checkpoints import load_model
 
 TOOLS = Path(__file__).resolve().parents[1] / "tools"
@@ -57,7 +57,8 @@ def test_protocol_helpers() -> None:
 def test_train_writes_a_loadable_self_describing_checkpoint_and_resumes(image_folder, tmp_path) -> None:
     out = tmp_path / "run"
     common = ["--model", "fsrcnn", "--scale", "2", "--data", image_folder, "--out", out, "--batch", "4",
-              "--patch", "12", "--val-count", "2", "--val-every", "10", "--save-every", "10", "--log-every", "5", "--threads", "1"]
+              "--patch", "12", "--val-count", "2", "--val-every", "10", "--save-every", "10", "--log-every", "5",
+              "--threads", "1"]
     first = _train(*common, "--iters", "20")
     assert first.returncode == 0, first.stderr
     assert "it/s" in first.stdout and "ETA" in first.stdout and "validation it 20" in first.stdout
@@ -221,7 +222,8 @@ def test_train_gan_fine_tunes_srresnet_and_resumes(image_folder, tmp_path, rando
     assert any(not torch.equal(before[k], v) for k, v in initial.state_dict().items())
     resumed = _tool(*common, "--iters", "3", "--resume")
     assert resumed.returncode == 0, resumed.stderr
-    assert "resumed at iteration 2" in resumed.stdout and load_model("srresnet", 4, out / "final.pt").meta["iterations"] == 3
+    assert "resumed at iteration 2" in resumed.stdout
+    assert load_model("srresnet", 4, out / "final.pt").meta["iterations"] == 3
     no_init = _tool(*common[:-2], "--iters", "1")
     assert no_init.returncode == 2 and "--init" in no_init.stderr
 
@@ -276,6 +278,7 @@ def test_extract_frames_keeps_what_it_wrote_and_says_where_decoding_stopped(clip
                                                                             monkeypatch) -> None:
     import av
     import extract_frames
+
     from rtsr.errors import DecodeError
 
     src = clip_factory("broken.mp4", frames=6, audio=False)

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
-
 from sr_data import crop_to_multiple, downscale, load_rgb
 
 from rtsr.checkpoints import read_checkpoint

@@ -36,7 +36,6 @@ from pathlib import Path
 
 import av
 import numpy as np
-
 from sr_data import image_paths, load_rgb
 
 from rtsr.metrics import resize_bicubic

@@ -21,7 +21,6 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-
 from sr_data import crop_to_multiple, downscale, image_paths, load_rgb, psnr, rgb_to_y, shave, ssim
 
 from rtsr import Upscaler

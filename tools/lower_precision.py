@@ -24,7 +24,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
 from evaluate import evaluate
 from sr_data import PatchSampler, image_paths
 
@@ -43,7 +42,7 @@ def calibration_patches(data: Path, scale: int, planes: str, count: int, patch: 
 
 def int8_engine(up: Upscaler, data: Path, count: int) -> OpenVinoEngine:
     """The openvino engine with its graph quantized to int8 by NNCF."""
-    import nncf  # noqa: PLC0415
+    import nncf
 
     engine = OpenVinoEngine(up.loaded)
     patches = calibration_patches(data, up.scale, up.loaded.planes, count)

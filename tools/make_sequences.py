@@ -34,7 +34,6 @@ from pathlib import Path
 
 import av
 import numpy as np
-
 from degrade import LEVELS, MIN_LR_SIZE, draw_codec, through_codec
 from sr_data import load_rgb
 

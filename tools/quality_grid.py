@@ -35,7 +35,6 @@ from pathlib import Path
 
 import av
 import numpy as np
-
 from validate_check import read_frames  # consecutive frames from the middle of a clip
 
 from rtsr.metrics import psnr, resize_bicubic, rgb_to_y, shave, ssim

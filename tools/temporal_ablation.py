@@ -29,7 +29,6 @@ from pathlib import Path
 import av
 import numpy as np
 import torch
-
 from quality_grid import bicubic_luma, write_user_clip
 from train_temporal import codes, run_window
 from validate_check import read_frames
@@ -130,7 +129,8 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory() as scratch:
         for clip in args.clips:
             step = 2 * args.scale
-            truth = [f[: f.shape[0] // step * step, : f.shape[1] // step * step] for f in read_frames(clip, args.frames)]
+            truth = [f[: f.shape[0] // step * step, : f.shape[1] // step * step]
+                     for f in read_frames(clip, args.frames)]
             low = [resize_bicubic(f, f.shape[1] // args.scale, f.shape[0] // args.scale) for f in truth]
             truth_y = [shave(rgb_to_y(t), args.scale) for t in truth]
             for level in args.levels:

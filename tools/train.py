@@ -57,12 +57,18 @@ from typing import get_args
 
 import numpy as np
 import torch
-
 from degrade import load_pairs
-from sr_data import (PatchSampler, Weighting, batch_loader, image_paths, load_validation, rgb_to_y, to_planes,
-                     validate)
-from sr_runs import (changed_settings, check_device_options, device_name, git_commit, run_settings, save_state,
-                     schedule_progress, split_paths)
+from sr_data import PatchSampler, Weighting, batch_loader, image_paths, load_validation, rgb_to_y, to_planes, validate
+from sr_runs import (
+    changed_settings,
+    check_device_options,
+    device_name,
+    git_commit,
+    run_settings,
+    save_state,
+    schedule_progress,
+    split_paths,
+)
 
 from rtsr.checkpoints import read_checkpoint, save_checkpoint
 from rtsr.models import MODELS, SCALES

@@ -25,11 +25,18 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from torch import nn
-
 from sr_data import PatchSampler, batch_loader, image_paths, load_validation, validate
-from sr_runs import (changed_settings, check_device_options, device_name, git_commit, run_settings, save_state,
-                     schedule_progress, split_paths)
+from sr_runs import (
+    changed_settings,
+    check_device_options,
+    device_name,
+    git_commit,
+    run_settings,
+    save_state,
+    schedule_progress,
+    split_paths,
+)
+from torch import nn
 
 from rtsr.checkpoints import read_checkpoint, save_checkpoint
 from rtsr.models import MODELS, SCALES

@@ -34,7 +34,6 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-
 from sr_runs import changed_settings, git_commit, save_state
 
 from rtsr.checkpoints import load_model, save_checkpoint
@@ -160,7 +159,7 @@ def evaluate(weights: Path, val: dict[str, np.ndarray], scale: int) -> None:
     """Print the validation gains of rlsp ``weights`` (three ways) and of the shipped FSRCNN weights."""
     for level in DEGRADATIONS:
         fsrcnn = load_model("fsrcnn", scale, degradation=level).network
-        gain = validate_outputs(val, scale, lambda lr, flow: list(fsrcnn(lr[0, :, None])))
+        gain = validate_outputs(val, scale, lambda lr, flow, net=fsrcnn: list(net(lr[0, :, None])))
         print(f"fsrcnn ×{scale} ({level} weights): {gain:+.3f} dB")
     model = load_model("rlsp", scale, weights).network
     for align in ALIGNS:

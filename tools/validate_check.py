@@ -107,7 +107,7 @@ def validate(clip: Path, args: argparse.Namespace, upscaler: Upscaler, scratch_d
         if crf != "clean":
             qp, _ = measure_h264_qp(scratch)
             match = CodecMatch("qp", qp, "measured")
-            matched = gain_test(user, s, models, degrade=lambda low: x264_roundtrip(low, match)).models[0]
+            matched = gain_test(user, s, models, degrade=lambda low, match=match: x264_roundtrip(low, match)).models[0]
         else:
             matched = predicted
         db, structure = actual_gain(hr_used, user, s, upscaler.upscale_image)

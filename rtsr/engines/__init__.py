@@ -2,7 +2,8 @@
 
 One module per engine (cpu, openvino, cuda, tensorrt), what they share
 (base), the registry that names and builds them (registry), ``auto``'s
-measured choice among CPU engines (picking), the on-disk cache of built
+measured choice among CPU engines (picking), where bf16 may stand in for
+f32 (precision), the on-disk cache of built
 engines (cache), torch.compile for the cuda engine (compiled) and the ONNX
 export (onnx_export). The OpenVINO and torch-tensorrt libraries are imported
 only when an engine that needs them is built or checked, so ``import

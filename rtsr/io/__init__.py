@@ -15,6 +15,9 @@
 * degradation: which weights an input wants (clean or compressed), from its bits and quantiser
 * packets:  a run of compressed video packets that travels to a worker process or a Ray node
 * priority: encoder threads yield the CPU to the upscale stage
+* hdr:      PQ/HLG input: the codec that keeps it, mastering display and light levels into the encoder
+* alpha:    the alpha plane: which outputs keep it, upscaled beside the picture
+* playable: outputs most players cannot open (beyond every codec level, H.264 4:4:4), said before any work
 """
 
 from rtsr.io.encode import EncodePlan, EncodeSettings, add_video_stream

@@ -21,6 +21,7 @@ import av
 
 from rtsr.errors import InputError
 
+
 class Clock(Protocol):
     def add(self, stage: str, seconds: float) -> None: ...
 

@@ -5,6 +5,8 @@
 * session:  run_live -- capture, upscale and show/record threads, drop policy, report
 * recorder: Recorder -- the recording, on its own thread with a bounded queue
 * view:     what the window shows
+* sound:    a separate audio input for a source that has none (--audio)
+* command:  the ``rtsr live`` command's options and checks
 """
 
 from rtsr.live.recorder import Recorder

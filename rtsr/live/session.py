@@ -241,7 +241,7 @@ def run_live(source: Source, upscale: FrameUpscale, options: LiveOptions) -> Liv
                 report.captured += 1
                 report.source_rate.tick(captured)
                 report.dropped += frames_in.put((frame, captured))
-        except BaseException as err:  # handed to the main thread
+        except BaseException as err:  # noqa: BLE001  (handed to the main thread)
             errors.append(err)
         finally:
             captured_all.set()
@@ -259,7 +259,7 @@ def run_live(source: Source, upscale: FrameUpscale, options: LiveOptions) -> Liv
                 report.processed += 1
                 report.processed_rate.tick(time.monotonic())
                 results.put((frame, upscaled, captured))
-        except BaseException as err:
+        except BaseException as err:  # noqa: BLE001  (handed to the main thread)
             errors.append(err)
         finally:
             stop.set()

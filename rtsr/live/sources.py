@@ -20,9 +20,9 @@ import cv2
 
 from rtsr.errors import InputError
 from rtsr.io.degradation import Degradation, judge_stream
+from rtsr.io.deinterlace import field_order
 from rtsr.io.describe import compression
 from rtsr.io.probe import frame_step, main_video_stream
-from rtsr.io.deinterlace import field_order
 from rtsr.io.reader import FrameReader
 from rtsr.threads import call_on_thread
 

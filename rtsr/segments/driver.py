@@ -21,10 +21,10 @@ from typing import Protocol
 from rtsr.errors import RtsrError
 from rtsr.io.alpha import alpha_beside_packets
 from rtsr.io.packets import PacketRun
+from rtsr.io.probe import RAW_STREAM_FORMATS
 from rtsr.io.resume import WorkFolder
 from rtsr.pipeline import OutputJob, finish_output, keep_or_remove, open_work
 from rtsr.report import ProgressFactory, Report, StageClock
-from rtsr.io.probe import RAW_STREAM_FORMATS
 from rtsr.segments.plan import SegmentPlan, SegmentReader, index_packets, plan_segments
 from rtsr.segments.pool import Outcome
 from rtsr.segments.worker import SegmentTask

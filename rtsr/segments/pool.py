@@ -254,7 +254,7 @@ def worker_main(conn: multiprocessing.connection.Connection, spec: WorkerSpec, d
             reply = ("done", encode_segment(upscaler, task, packets, Path(out)))
         except RtsrError as err:
             reply = ("failed", err)
-        except BaseException:  # sent to the driver, which stops the run with it
+        except BaseException:  # noqa: BLE001  (sent to the driver, which stops the run with it)
             reply = ("crashed", traceback.format_exc())
         try:
             conn.send(reply)

@@ -67,7 +67,7 @@ def check_ray_address(address: str | None, timeout: float = RAY_CONNECT_SECONDS)
                 if not chunk:
                     raise RtsrError(f"{where} closed the connection: is it a Ray head node's GCS port (6379)?")
                 answer += chunk
-    except socket.timeout:
+    except TimeoutError:
         raise RtsrError(f"{where} did not answer within {timeout:g} s: is it a Ray head node's GCS port "
                         "(6379)? (--timeout sets the wait)") from None
     except OSError as err:
