@@ -11,13 +11,13 @@ rtsr.engines`` loads neither.
 """
 
 from rtsr.engines.base import CudaTimer, HostTimer, run_in_strips
+from rtsr.engines.picking import make_engine
 from rtsr.engines.registry import (
     CPU_CANDIDATES,
     ENGINE_NAMES,
     EngineChoice,
     build_engine,
     choose_engine,
-    make_engine,
     unavailable_reason,
 )
 

@@ -33,7 +33,7 @@ import logging
 import statistics
 import time
 from contextlib import AbstractContextManager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -44,7 +44,7 @@ from rtsr.cores import available_cores
 from rtsr.engines.base import HostTimer, inference_threads, torch_threads_halved
 from rtsr.engines.cache import default_engine_dir
 from rtsr.engines.precision import MIN_GAIN, bf16_loss_db
-from rtsr.engines.registry import build_engine
+from rtsr.engines.registry import FALLS_BACK_TO_CPU, EngineChoice, build_engine
 from rtsr.engines.tensorrt import package_version
 from rtsr.errors import EngineUnavailable
 from rtsr.version import __version__
@@ -315,3 +315,24 @@ class MeasuredCpuEngine:
     def sharing_cores(self) -> AbstractContextManager[None]:
         """Half the inference threads while a decoder and encoder run beside us (every CPU engine follows them)."""
         return torch_threads_halved()
+
+
+def make_engine(choice: EngineChoice, loaded: LoadedModel, engine_dir: Path | None = None,
+                compile: bool = True) -> tuple[object, EngineChoice]:
+    """The chosen engine, built, and the choice as it ended up.
+
+    ``auto`` with several CPU candidates gives a MeasuredCpuEngine, which
+    picks per frame shape (rtsr.engines.picking). An engine in
+    FALLS_BACK_TO_CPU that fails to build gives the cpu engine, and the
+    returned choice says why.
+    """
+    if choice.candidates:
+        return MeasuredCpuEngine(loaded, choice.candidates, engine_dir), choice
+    try:
+        return build_engine(choice.name, loaded, engine_dir, compile), choice
+    except EngineUnavailable as err:
+        if choice.name not in FALLS_BACK_TO_CPU:
+            raise
+        log.warning("engine %s failed (%s); running the PyTorch cpu engine", choice.name, err)
+        return build_engine("cpu", loaded), replace(choice, name="cpu", skipped={**choice.skipped,
+                                                                                   choice.name: str(err)})

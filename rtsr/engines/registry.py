@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -131,26 +131,3 @@ def build_engine(name: str, loaded: LoadedModel, engine_dir: Path | None = None,
 
         return TensorRTEngine(loaded, engine_dir)
     raise EngineUnavailable(f"unknown engine {name!r}; choose from {', '.join(ENGINE_NAMES)}")
-
-
-def make_engine(choice: EngineChoice, loaded: LoadedModel, engine_dir: Path | None = None,
-                compile: bool = True) -> tuple[object, EngineChoice]:
-    """The chosen engine, built, and the choice as it ended up.
-
-    ``auto`` with several CPU candidates gives a MeasuredCpuEngine, which
-    picks per frame shape (rtsr.engines.picking). An engine in
-    FALLS_BACK_TO_CPU that fails to build gives the cpu engine, and the
-    returned choice says why.
-    """
-    if choice.candidates:
-        from rtsr.engines.picking import MeasuredCpuEngine  # noqa: PLC0415
-
-        return MeasuredCpuEngine(loaded, choice.candidates, engine_dir), choice
-    try:
-        return build_engine(choice.name, loaded, engine_dir, compile), choice
-    except EngineUnavailable as err:
-        if choice.name not in FALLS_BACK_TO_CPU:
-            raise
-        log.warning("engine %s failed (%s); running the PyTorch cpu engine", choice.name, err)
-        return build_engine("cpu", loaded), replace(choice, name="cpu", skipped={**choice.skipped,
-                                                                                   choice.name: str(err)})

@@ -68,7 +68,7 @@ class TensorRTEngine(CudaEngine):
         )
 
     def _prepare(self, model: nn.Module) -> nn.Module:
-        import torch_tensorrt  # the optional extra; its presence was checked by choose_engine
+        import torch_tensorrt  # noqa: PLC0415  (the optional extra; its presence was checked by choose_engine)
 
         network = super()._prepare(model)
         profile = self.profile
