@@ -46,7 +46,7 @@ from rtsr.io.probe import InputVideo, VideoInfo
 from rtsr.io.reader import FrameReader
 from rtsr.pipeline import UpscaleStage
 from rtsr.report import Report
-from rtsr.upscaler import Upscaler
+from rtsr.runner import Runner
 
 
 @dataclass(frozen=True)
@@ -131,7 +131,7 @@ def measure_nvdec(source: Path) -> DecoderComparison:
     return DecoderComparison(software, nvdec, "used")
 
 
-def measure_stage_rates(upscaler: Upscaler, source: Path, upscaled: Path, codec: str, crf: float | None,
+def measure_stage_rates(runner: Runner, source: Path, upscaled: Path, codec: str, crf: float | None,
                         preset: str | None, scratch: Path) -> StageRates:
     """Each stage alone on ``source`` (and ``upscaled``, the end-to-end run's output), in frames per second."""
     with InputVideo.open(source) as video:
@@ -139,17 +139,17 @@ def measure_stage_rates(upscaler: Upscaler, source: Path, upscaled: Path, codec:
         started = time.perf_counter()
         decoded = sum(1 for _ in reader.frames())
         decode_fps = decoded / (time.perf_counter() - started)
-    return StageRates(decode_fps, _engine_fps(upscaler, source, upscaled),
+    return StageRates(decode_fps, _engine_fps(runner, source, upscaled),
                       _encode_fps(upscaled, codec, crf, preset, scratch))
 
 
-def _engine_fps(upscaler: Upscaler, source: Path, upscaled: Path) -> float:
+def _engine_fps(runner: Runner, source: Path, upscaled: Path) -> float:
     with av.open(str(upscaled)) as output:
         out_stream = output.streams.video[0]
         out_size, pix_fmt = (out_stream.width, out_stream.height), out_stream.codec_context.pix_fmt
     with InputVideo.open(source) as video:
         info = video.info
-        stage = UpscaleStage(info, upscaler.plane_upscaler(info, out_size), pix_fmt,
+        stage = UpscaleStage(info, runner.plane_upscaler(info, out_size), pix_fmt,
                              Report(source=str(source), output="", model="", scale=0, engine=""))
         seconds, frames = 0.0, 0
         for frame in FrameReader(video.container, video.stream, step=info.frame_step).frames():

@@ -12,7 +12,6 @@ import re
 import signal
 import sys
 import threading
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NoReturn
@@ -24,7 +23,6 @@ from rtsr.engines import choose_engine
 from rtsr.engines_cli import engines_command, export_command
 from rtsr.errors import RtsrError
 from rtsr.io.degradation import CHOICES as DEGRADATION_CHOICES
-from rtsr.io.degradation import judge_picture
 from rtsr.io.deinterlace import MODES
 from rtsr.io.encode import check_encoder_settings, video_encoder
 from rtsr.io.output import OUTPUT_FORMATS, check_paths
@@ -33,13 +31,13 @@ from rtsr.io.sequences import is_pattern, output_pattern
 from rtsr.live.command import live_command
 from rtsr.logs import log_to_stderr
 from rtsr.models import MODELS, check_scale, get_architecture
-from rtsr.pictures import is_picture_file, is_picture_output, read_picture_and_codec, upscale_pictures, write_picture
+from rtsr.pictures import is_picture_file, is_picture_output, upscale_picture, upscale_pictures
 from rtsr.report import REALTIME_FPS, clock_time
+from rtsr.runner import Runner
 from rtsr.segments.driver import DEFAULT_SEGMENT_SECONDS
 from rtsr.segments.ray_pool import RAY_CONNECT_SECONDS, ray_available
 from rtsr.streaming import STREAM_FORMATS
 from rtsr.text import counted
-from rtsr.upscaler import Upscaler
 
 EXIT_OK, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 130, 143
 URL_SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:/(?!/)")  # as pathlib leaves a URL: "rtsp:/host/..."
@@ -181,17 +179,17 @@ def _validate(args: argparse.Namespace) -> InputVideo:
     return InputVideo.open(args.input[0], args.fps, args.deinterlace)
 
 
-def _warn_if_slow(upscaler: Upscaler, info: VideoInfo) -> None:
+def _warn_if_slow(runner: Runner, info: VideoInfo) -> None:
     """Before a CPU run slower than half real time (a quality model, or FSRCNN on 8K), say how long it will take."""
-    if upscaler.engine.device.type != "cpu":
+    if runner.engine.device.type != "cpu":
         return
-    with upscaler.engine.sharing_cores():  # as during the run
-        seconds = upscaler.estimate_frame_seconds(info.width, info.height)
+    with runner.engine.sharing_cores():  # as during the run
+        seconds = runner.estimate_frame_seconds(info.width, info.height)
     if seconds * REALTIME_FPS < 2:  # within 2x of real time: nothing to warn about
         return
     total = f", about {clock_time(seconds * info.frames)} for {counted(info.frames, 'frame')}" if info.frames else ""
     log.warning("%s ×%d runs on the CPU here: about %.1f s per frame%s; a GPU engine (--engine cuda or "
-                "tensorrt) is the way to run it at speed", upscaler.model, upscaler.scale, seconds, total)
+                "tensorrt) is the way to run it at speed", runner.model, runner.scale, seconds, total)
 
 
 def _configure_logging(quiet: bool) -> None:
@@ -219,8 +217,8 @@ def _upscale(args: argparse.Namespace) -> int:
         return _upscale_picture(args)
     with _validate(args) as video:
         upscaler = upscaler_from(args)
-        upscaler.choose_weights(video)  # first: the engine is measured once, for the weights that run
-        _warn_if_slow(upscaler, video.info)
+        runner, _ = upscaler.runner_for(video)  # the run reuses it: the input judged once, the engine measured once
+        _warn_if_slow(runner, video.info)
         report = upscaler.upscale_video(
             video, args.output, codec=args.codec, crf=args.crf, preset=args.preset,
             pix_fmt=args.pix_fmt, overwrite=args.overwrite,
@@ -252,20 +250,11 @@ def _upscale_stream(args: argparse.Namespace) -> int:
 def _upscale_picture(args: argparse.Namespace) -> int:
     """One picture to one picture (rtsr.pictures): ``rtsr photo.jpg -o photo_x3.png``."""
     _check_settings(args)
-    source = args.input[0]
-    rgb, codec = read_picture_and_codec(source)
-    if args.output.exists() and not args.overwrite:
+    if args.output.exists() and not args.overwrite:  # before the model loads
         raise RtsrError(f"output exists: {args.output} (pass --overwrite to replace it)")
-    upscaler = upscaler_from(args)
-    weights = upscaler.pick_weights(lambda: judge_picture(source, codec, rgb.shape[1], rgb.shape[0]))
-    started = time.perf_counter()
-    big = upscaler.upscale_image(rgb)
-    seconds = time.perf_counter() - started
-    write_picture(big, args.output, args.overwrite)
+    done = upscale_picture(upscaler_from(args), args.input[0], args.output, args.overwrite)
     if not args.quiet:
-        print(f"{rgb.shape[1]}×{rgb.shape[0]} → {big.shape[1]}×{big.shape[0]} ({upscaler.model} ×{upscaler.scale}, "
-              f"{upscaler.engine_description()}) in {seconds:.2f} s\nweights: {weights}\nwrote {args.output}",
-              file=sys.stderr)
+        print(f"{done.line()}\nwrote {args.output}", file=sys.stderr)
     return EXIT_OK
 
 

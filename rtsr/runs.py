@@ -28,7 +28,7 @@ from rtsr.segments.driver import DEFAULT_SEGMENT_SECONDS, choose_jobs, plan_inpu
 from rtsr.segments.pool import LocalPool, WorkerSpec
 
 if TYPE_CHECKING:
-    from rtsr.upscaler import Upscaler
+    from rtsr.runner import Runner
 
 log = logging.getLogger("rtsr")
 
@@ -53,15 +53,15 @@ class RunOptions:
     ray_timeout: float = 10.0  # seconds a Ray cluster at an address may take to answer
 
 
-def _describe_engine(upscaler: Upscaler, report: Report) -> None:
+def _describe_engine(runner: Runner, report: Report) -> None:
     """Put the engine that runs, and how auto picked it, into the report."""
-    report.engine = upscaler.engine_description()
-    verdict = upscaler.engine_verdict()
+    report.engine = runner.engine_description()
+    verdict = runner.engine_verdict()
     if verdict is not None:  # once, however often the engine was settled (driver, then a whole run)
         report.engine_notes = [note for note in report.engine_notes if note != verdict] + [verdict]
 
 
-def _settle_for_workers(upscaler: Upscaler, video: InputVideo, threads: int, report: Report) -> str:
+def _settle_for_workers(runner: Runner, video: InputVideo, threads: int, report: Report) -> str:
     """The engine local workers run: ``auto`` on the CPU is measured here, once, with a worker's threads.
 
     The workers then build the winner by name, instead of each timing the
@@ -70,17 +70,18 @@ def _settle_for_workers(upscaler: Upscaler, video: InputVideo, threads: int, rep
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        upscaler.prepare_engine(video.info.width, video.info.height)
+        runner.prepare_engine(video.info.width, video.info.height)
     finally:
         torch.set_num_threads(before)
-    _describe_engine(upscaler, report)
-    return upscaler.engine.name
+    _describe_engine(runner, report)
+    return runner.engine.name
 
 
-def upscale_input(upscaler: Upscaler, video: InputVideo, dst: Path, options: RunOptions, report: Report,
+def upscale_input(runner: Runner, video: InputVideo, dst: Path, options: RunOptions, report: Report,
                   clock: StageClock) -> Report:
-    """Upscale the opened ``video`` into ``dst``; fills and returns ``report``."""
-    job = prepare_job(video, dst, upscaler.scale, options.settings, upscaler.identity, options.overwrite, report)
+    """Upscale the opened ``video`` into ``dst`` with ``runner`` (rtsr.runner: the spec chosen for this input,
+    loaded); fills and returns ``report``."""
+    job = prepare_job(video, dst, runner.scale, options.settings, runner.identity, options.overwrite, report)
     info = video.info
     if info.deinterlace:
         order = {"tff": "top field first", "bff": "bottom field first"}.get(info.field_order, "field order per frame")
@@ -96,13 +97,13 @@ def upscale_input(upscaler: Upscaler, video: InputVideo, dst: Path, options: Run
 
     def whole() -> Report:
         try:
-            with upscaler.engine.sharing_cores():
-                planes = upscaler.plane_upscaler(video.info, job.plan.size, clock)  # settles the engine
-                _describe_engine(upscaler, report)
+            with runner.engine.sharing_cores():
+                planes = runner.plane_upscaler(video.info, job.plan.size, clock)  # settles the engine
+                _describe_engine(runner, report)
                 return run_whole(job, planes, report, clock, options.progress, options.checkpoint_seconds,
-                                 upscaler.warmup_frames)
+                                 runner.warmup_frames)
         finally:
-            state = getattr(upscaler.engine, "compile_state", None)  # the cuda engine's (rtsr.engines.compiled)
+            state = getattr(runner.engine, "compile_state", None)  # the cuda engine's (rtsr.engines.compiled)
             if state is not None:
                 report.engine_notes.append(state)
 
@@ -110,33 +111,31 @@ def upscale_input(upscaler: Upscaler, video: InputVideo, dst: Path, options: Run
         if info.field_rate and (options.jobs != 1 or options.ray is not None):
             report.jobs_reason = "one job: segments are cut in frames, and a field-rate output has two per frame"
         return whole()
-    plan = plan_input(job, options.segment_seconds, upscaler.warmup_frames)
+    plan = plan_input(job, options.segment_seconds, runner.warmup_frames)
     if plan.unsplittable:
         log.warning("running one job: the input cannot be cut into segments (%s)", plan.unsplittable)
         report.jobs_reason = f"the input cannot be cut into segments: {plan.unsplittable}"
         return whole()
-    spec = WorkerSpec(upscaler.model, upscaler.scale, upscaler.engine.name, upscaler.weights_path,
-                      upscaler.engine_dir, log_level=logging.getLogger("rtsr").getEffectiveLevel(),
-                      compile=upscaler.compile, degradation=upscaler.level)
+    log_level = logging.getLogger("rtsr").getEffectiveLevel()
     if options.ray is not None:
         from rtsr.segments.ray_pool import RayPool  # noqa: PLC0415  (Ray is an optional extra)
 
-        pool = RayPool(options.ray, dataclasses.replace(spec, engine=upscaler.engine_requested), options.jobs,
+        pool = RayPool(options.ray, WorkerSpec(runner.spec, log_level=log_level), options.jobs,
                        len(plan.segments), options.ray_timeout)
         report.jobs_reason = pool.reason
         job = dataclasses.replace(job, plan=dataclasses.replace(job.plan, threads=pool.encoder_threads))
     else:
-        device, cores = upscaler.engine.device.type, available_cores()
-        choice = choose_jobs(options.jobs, device, cores, len(plan.segments), upscaler.engine.name)
+        device, cores = runner.engine.device.type, available_cores()
+        choice = choose_jobs(options.jobs, device, cores, len(plan.segments), runner.engine.name)
         if choice.jobs > 1 and device == "cpu":  # auto's CPU engine, measured with a worker's threads
-            engine = _settle_for_workers(upscaler, video, choice.torch_threads, report)
+            engine = _settle_for_workers(runner, video, choice.torch_threads, report)
             choice = choose_jobs(options.jobs, device, cores, len(plan.segments), engine)
         report.jobs_reason = choice.reason
         if choice.jobs == 1:
             return whole()
         job = dataclasses.replace(job, plan=dataclasses.replace(job.plan, threads=choice.encoder_threads))
-        engine = _settle_for_workers(upscaler, video, choice.torch_threads, report)
-        pool = LocalPool(choice.jobs, dataclasses.replace(spec, engine=engine, torch_threads=choice.torch_threads))
+        _settle_for_workers(runner, video, choice.torch_threads, report)
+        pool = LocalPool(choice.jobs, WorkerSpec(runner.worker_spec(), choice.torch_threads, log_level))
     log.info("%d segments of about %g s on %d workers (%s)", len(plan.segments), plan.target_seconds,
              pool.size, report.jobs_reason)
     return run_segments(job, plan, pool, report, clock, options.progress)

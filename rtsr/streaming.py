@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import av
 
@@ -47,6 +48,9 @@ from rtsr.io.remux import add_copies, copyable_tags, plan_copies
 from rtsr.io.sequences import is_pattern, sequence_encoder
 from rtsr.pipeline import DecodeStage, EncodeStage, Pipeline, UpscaleStage, run_stages
 from rtsr.report import ProgressFactory, Report, StageClock
+
+if TYPE_CHECKING:
+    from rtsr.runner import Runner
 
 log = logging.getLogger("rtsr")
 
@@ -106,9 +110,10 @@ def pipe_muxer(muxer: str, source: av.container.InputContainer) -> str:
     return "mpegts"
 
 
-def stream_video(upscaler, video: InputVideo, dst: str, settings: EncodeSettings, muxer: str,
+def stream_video(runner: Runner, video: InputVideo, dst: str, settings: EncodeSettings, muxer: str,
                  report: Report, progress: ProgressFactory | None = None) -> Report:
-    """Upscale ``video`` into ``dst`` (a file path, or "-" for standard output) in one pass; fills ``report``."""
+    """Upscale ``video`` into ``dst`` (a file path, or "-" for standard output) in one pass with ``runner``
+    (rtsr.runner); fills ``report``."""
     started = time.perf_counter()
     info = video.info
     sequence = muxer == "image2"
@@ -126,10 +131,10 @@ def stream_video(upscaler, video: InputVideo, dst: str, settings: EncodeSettings
     if info.alpha:
         pix_fmt, report.alpha = keep_alpha(codec.name, muxer, info.layout, pix_fmt,
                                            None if sequence else settings.pix_fmt)
-    out_size = info.layout.encodable_size(info.width * upscaler.scale, info.height * upscaler.scale)
+    out_size = info.layout.encodable_size(info.width * runner.scale, info.height * runner.scale)
     check_size(codec.name, out_size)
     if not sequence:
-        announce_playability(codec.name, out_size, pix_fmt, upscaler.scale, settings.refuse_unplayable)
+        announce_playability(codec.name, out_size, pix_fmt, runner.scale, settings.refuse_unplayable)
     report.input_size, report.output_size, report.pix_fmt = info.size, out_size, pix_fmt
     report.codec = codec.name
     copy_plan = [] if sequence else plan_copies(video.container, info.index, muxer, report)
@@ -163,8 +168,8 @@ def stream_video(upscaler, video: InputVideo, dst: str, settings: EncodeSettings
                                  deinterlace=info.field_order if info.deinterlace else None,
                                  fields=info.field_rate, other_streams=others,
                                  on_packet=lambda packet: pipeline.put(pipeline.to_upscale, packet))
-            with upscaler.engine.sharing_cores():
-                planes = upscaler.plane_upscaler(info, out_size, clock)
+            with runner.engine.sharing_cores():
+                planes = runner.plane_upscaler(info, out_size, clock)
                 try:
                     run_stages(DecodeStage(pipeline, reader), UpscaleStage(info, planes, pix_fmt, report),
                                EncodeStage(pipeline, StreamWriter(output, encoder, copies), clock), pipeline,

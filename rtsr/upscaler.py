@@ -1,44 +1,40 @@
-"""The Python API: ``Upscaler`` ties a model, its weights and an engine together."""
+"""The Python API: ``Upscaler`` takes the user's options and runs, per input, the RunSpec chosen for it."""
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-import time
 from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from rtsr.batch import BatchReport, upscale_many
-from rtsr.checkpoints import LoadedModel, load_model
-from rtsr.engines import EngineChoice, choose_engine, make_engine
-from rtsr.engines.picking import settle_engine
+from rtsr.engines import choose_engine
 from rtsr.errors import InputError
-from rtsr.io.degradation import LEVELS, Degradation, asked, check_choice, judge_video
+from rtsr.io.degradation import LEVELS, Degradation, judge_video
 from rtsr.io.encode import EncodeSettings, check_encoder_settings, resolve_codec, video_encoder
 from rtsr.io.hdr import hdr_outcome
 from rtsr.io.output import check_output, check_paths, muxer_for
-from rtsr.io.probe import InputVideo, VideoInfo, is_pipe
+from rtsr.io.probe import InputVideo, is_pipe
 from rtsr.io.sequences import check_sequence_output, is_pattern
 from rtsr.memory import warn_if_memory_short
 from rtsr.models import check_scale, get_architecture
-from rtsr.plane_upscaler import PlaneUpscaler, upscale_rgb_image
 from rtsr.report import ProgressFactory, Report, StageClock, terminal_progress
+from rtsr.run_spec import UNJUDGED, RunSpec, UpscaleOptions, choose_spec
+from rtsr.runner import Runner, build_runner
 from rtsr.runs import RunOptions, upscale_input
 from rtsr.segments.driver import DEFAULT_SEGMENT_SECONDS
 from rtsr.segments.pool import exit_if_spawning
 from rtsr.segments.ray_pool import RAY_CONNECT_SECONDS
 from rtsr.streaming import STDOUT, stream_format, stream_video
-from rtsr.temporal.state import WARMUP_FRAMES
 
 log = logging.getLogger("rtsr")
 
 
 class Upscaler:
-    """A ready-to-run super-resolution model.
+    """Ready-to-run super-resolution: the user's options, and a cache of loaded models and settled engines.
 
     >>> up = Upscaler(model="fsrcnn", scale=3, engine="auto")   # doctest: +SKIP
     >>> big = up.upscale_image(rgb)          # (H, W, 3) uint8 -> (3H, 3W, 3) uint8
@@ -54,11 +50,12 @@ class Upscaler:
 
     ``degradation``: which shipped weights run, those trained on clean input
     ("none") or on compressed input ("compressed"); "auto" judges each video
-    when it is opened (rtsr.io.degradation) and says which it picked in the
-    run's report. Pictures through ``upscale_image`` get the clean weights
-    under "auto" (a bare array says nothing of how it was stored) unless the
-    call names a level. Only FSRCNN has weights for compressed input; "auto"
-    keeps the others on their clean weights and says so.
+    or picture file when it is opened (rtsr.io.degradation) and the report
+    says which it picked. Each call chooses its own RunSpec (rtsr.run_spec)
+    from these options and its input, so no call depends on the one before:
+    ``upscale_image`` on a bare array gets the clean weights under "auto"
+    unless the call names a level. Models without weights for compressed
+    input stay on their clean weights, and the report says so.
     """
 
     def __init__(self, model: str = "fsrcnn", scale: int = 3, engine: str = "auto",
@@ -66,139 +63,54 @@ class Upscaler:
                  compile: bool = True, degradation: str = "auto") -> None:
         get_architecture(model)
         check_scale(scale)
+        choose_engine(engine)
         try:
-            self.degradation = check_choice(degradation)
+            self.options = UpscaleOptions(model, scale, engine, str(weights) if weights else None,
+                                          str(engine_dir) if engine_dir else None, compile, degradation)
         except ValueError as err:
             raise InputError(str(err)) from None
-        if weights and degradation not in ("auto", "none"):
-            raise InputError("--weights names the weights to run, so --degradation cannot pick others")
-        self._engine_choice = choose_engine(engine)
-        self.engine_requested = engine  # Ray workers choose their own engine on their node
-        self.weights_path = str(weights) if weights else None  # as given: segment workers load the same
-        self.engine_dir = str(engine_dir) if engine_dir else None
-        self.compile = compile
-        self._model_name, self._scale = model, scale
-        self._variants: dict[str, tuple[LoadedModel, object, EngineChoice]] = {}
-        self._use("none" if degradation == "auto" else degradation)  # sets self.level: the weights loaded now
-
-    def _use(self, level: str) -> None:
-        """Make the weights for ``level`` (and their engine) the ones that run."""
-        self.loaded, self.engine, self.engine_choice = self._variant(level)
-        self.level = level
-
-    def _variant(self, level: str) -> tuple[LoadedModel, object, EngineChoice]:
-        """The weights for ``level`` and their engine, loaded once."""
-        if level not in self._variants:
-            loaded = load_model(self._model_name, self._scale, Path(self.weights_path) if self.weights_path
-                                else None, level)
-            # auto without a GPU: a MeasuredCpuEngine, which picks per frame shape (rtsr.engines.picking)
-            engine, choice = make_engine(self._engine_choice, loaded,
-                                         Path(self.engine_dir) if self.engine_dir else None, self.compile)
-            self._variants[level] = (loaded, engine, choice)
-        return self._variants[level]
-
-    def choose_weights(self, video: InputVideo) -> str:
-        """Under ``degradation="auto"``, judge ``video`` and run the weights for it; returns what runs and why,
-        for the report: "fsrcnn ×4 for compressed input (h264, mean QP 31.2 over 48 frames)"."""
-        return self.pick_weights(lambda: judge_video(video))
-
-    def pick_weights(self, judge: Callable[[], Degradation]) -> str:
-        """As :meth:`choose_weights`, with the input judged by ``judge`` (called only under "auto"; pictures
-        and live sources are judged by rtsr.io.degradation's other functions)."""
-        if self.weights_path:
-            return f"{self.weights_path} (given)"
-        return self._choose(judge() if self.degradation == "auto" else asked(self.degradation))
-
-    def _choose(self, judged: Degradation) -> str:
-        if judged.level != "none" and not get_architecture(self._model_name).weights_path(
-                self._scale, judged.level).is_file():
-            judged = Degradation("none", f"{judged.reason}; no shipped {self._model_name} ×{self._scale} "
-                                         f"weights for {judged.level} input")
-        if judged.level != self.level:  # the same weights: the engine stays as it is (and as set up)
-            self._use(judged.level)
-        return f"{self.model} ×{self.scale} {judged.describe()}"
+        self._runners: dict[RunSpec, Runner] = {}
+        self.runner_judged(lambda: UNJUDGED)  # loaded now: unusable weights fail here, engines are built
 
     @property
     def model(self) -> str:
-        return self.loaded.name
+        return self.options.model
 
     @property
     def scale(self) -> int:
-        return self.loaded.scale
+        return self.options.scale
 
-    @property
-    def weights_meta(self) -> dict:
-        return self.loaded.meta
+    def runner(self, spec: RunSpec) -> Runner:
+        """The spec's weights and engine, loaded once per Upscaler (rtsr.runner)."""
+        if spec not in self._runners:
+            self._runners[spec] = build_runner(spec)
+        return self._runners[spec]
 
-    @property
-    def weights_sha256(self) -> str:
-        return self.loaded.weights_sha256
+    def runner_judged(self, judge: Callable[[], Degradation]) -> tuple[Runner, str]:
+        """The runner for an input judged by ``judge`` (called only when the options judge inputs), and
+        why its weights run, for the report: "fsrcnn ×4 for compressed input (h264, mean QP 31.2 over 48 frames)"."""
+        spec, why = choose_spec(self.options, judge() if self.options.judges_inputs else None)
+        return self.runner(spec), why
 
-    @property
-    def warmup_frames(self) -> int:
-        """Frames a segment or a resumed run upscales, and drops, before its first one, so that a recurrent
-        model starts with the state an uninterrupted run would have there (0 for one-frame models)."""
-        return WARMUP_FRAMES if self.loaded.recurrent else 0
-
-    @property
-    def identity(self) -> dict[str, object]:
-        """What an interrupted run must share with the one that resumes it (besides the input and encoder)."""
-        return {"model": self.model, "scale": self.scale, "weights_sha256": self.weights_sha256}
-
-    def prepare_engine(self, width: int, height: int) -> None:
-        """Settle the engine for width×height frames: ``auto`` on the CPU times its candidates now
-        (or reads the verdict cached for this shape), so no frame waits for it. Other engines: nothing."""
-        settle_engine(self.engine, self.loaded.channels, height, width)
-
-    def engine_description(self) -> str:
-        """The engine that runs now and why others were passed over: "openvino (tensorrt skipped: ...)"."""
-        return dataclasses.replace(self.engine_choice, name=self.engine.name).describe()
-
-    def engine_verdict(self) -> str | None:
-        """How ``auto`` picked the CPU engine ("openvino 1.64× cpu (...)"), None when it did not measure."""
-        verdict = getattr(self.engine, "verdict", None)
-        return f"picked by measurement: {verdict.describe()}" if verdict is not None else None
-
-    def estimate_frame_seconds(self, width: int, height: int) -> float:
-        """Seconds the engine needs for one width×height frame, from timing one strip of it."""
-        self.prepare_engine(width, height)
-        engine = getattr(self.engine, "current", self.engine)  # auto's pick, not a new pick for the strip
-        rows = min(height, max(64, height // 4))
-        x = torch.rand(1, self.loaded.channels, rows, width, device=engine.device)
-        engine.run(x)  # warm-up
-        engine.synchronize()
-        started = time.perf_counter()
-        engine.run(x)
-        engine.synchronize()
-        return (time.perf_counter() - started) * height / rows
+    def runner_for(self, video: InputVideo) -> tuple[Runner, str]:
+        """As :meth:`runner_judged` for an opened video or picture file (judged once per opened input)."""
+        return self.runner_judged(lambda: judge_video(video))
 
     def upscale_image(self, rgb: np.ndarray, degradation: str | None = None) -> np.ndarray:
-        """(H, W, 3) uint8 RGB -> (H·scale, W·scale, 3) uint8 RGB, with the weights chosen last (the clean ones
-        until a video or picture file is judged), or for this call those for ``degradation`` ("none",
-        "compressed"; given ``weights`` always run)."""
-        engine, planes = self.engine, self.loaded.planes
+        """(H, W, 3) uint8 RGB -> (H·scale, W·scale, 3) uint8 RGB, with the clean weights (under "auto") or
+        those the Upscaler was made with, or for this call those for ``degradation`` ("none", "compressed";
+        given ``weights`` always run). The same array gives the same picture whatever ran before."""
+        options = self.options
         if degradation is not None:
             if degradation not in LEVELS:
                 raise InputError(f"degradation {degradation!r}: choose from {', '.join(LEVELS)}")
-            if not self.weights_path:
-                loaded, engine, _ = self._variant(degradation)
-                planes = loaded.planes
+            if not options.weights:
+                options = dataclasses.replace(options, degradation=degradation)
         if not isinstance(rgb, np.ndarray) or rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
             raise InputError("upscale_image takes an H×W×3 uint8 RGB array")
         if rgb.shape[0] == 0 or rgb.shape[1] == 0:
             raise InputError(f"upscale_image got an empty picture ({rgb.shape[1]}×{rgb.shape[0]})")
-        rgb = np.ascontiguousarray(rgb)  # views such as cv2.imread(p)[..., ::-1] have negative strides
-        return upscale_rgb_image(engine, planes, self.scale, rgb, self.loaded.recurrent)
-
-    def plane_upscaler(self, info: VideoInfo, out_size: tuple[int, int],
-                       clock: StageClock | None = None) -> PlaneUpscaler:
-        """The per-frame plane function for frames described by ``info`` (files and live share it).
-
-        Settles the engine for frames of this size first (prepare_engine).
-        """
-        self.prepare_engine(info.width, info.height)
-        return PlaneUpscaler(self.engine, self.loaded.planes, self.scale, info.layout, info.color, out_size, clock,
-                             recurrent=self.loaded.recurrent)
+        return self.runner(choose_spec(options)[0]).upscale_rgb(rgb)
 
     def upscale_video(self, src: str | Path | InputVideo, dst: str | Path, *, codec: str = "auto",
                       crf: float | None = 18, preset: str | None = "medium",
@@ -273,12 +185,14 @@ class Upscaler:
 
     def _stream(self, video: InputVideo, dst: str, muxer: str, codec: str, settings: EncodeSettings,
                 progress: bool) -> Report:
-        settings = dataclasses.replace(settings, codec=resolve_codec(codec, self.engine.device.type == "cuda", muxer,
+        runner, weights = self.runner_for(video)
+        settings = dataclasses.replace(settings, codec=resolve_codec(codec, _on_gpu(runner), muxer,
                                                                      video.info.hdr is not None))
-        report = self._start_report(video, "standard output" if dst == STDOUT else dst, codec, settings.codec, 1)
+        report = self._start_report(video, runner, weights, "standard output" if dst == STDOUT else dst, codec,
+                                    settings.codec, 1)
         report.jobs_reason = "one pass: a pipe is read once, so no segments and no resume"
-        report = stream_video(self, video, dst, settings, muxer, report, terminal_progress if progress else None)
-        report.engine = self.engine_description()
+        report = stream_video(runner, video, dst, settings, muxer, report, terminal_progress if progress else None)
+        report.engine = runner.engine_description()
         return report
 
     def upscale_videos(self, inputs: list[str | Path], out_dir: str | Path, *, codec: str = "auto",
@@ -309,27 +223,36 @@ class Upscaler:
 
     def codec_for(self, codec: str, dst: Path, hdr: bool = False) -> str:
         """``codec``, or for "auto" the encoder for this engine, ``dst``'s container and the input
-        (``hdr``: HEVC Main10 for PQ/HLG input, rtsr.io.encode.resolve_codec)."""
-        return resolve_codec(codec, self.engine.device.type == "cuda", muxer_for(dst), hdr)
+        (``hdr``: HEVC Main10 for PQ/HLG input, rtsr.io.encode.resolve_codec). The engine's device is the
+        same for every spec of these options: the clean weights' runner, loaded at construction, says it."""
+        return resolve_codec(codec, _on_gpu(self.runner_judged(lambda: UNJUDGED)[0]), muxer_for(dst), hdr)
 
     def _run(self, video: InputVideo, dst: Path, options: RunOptions) -> Report:
+        runner, weights = self.runner_for(video)
         requested = options.settings.codec
-        settings = dataclasses.replace(options.settings,
-                                       codec=self.codec_for(requested, dst, video.info.hdr is not None))
-        report = self._start_report(video, str(dst), requested, settings.codec, options.jobs or 1)
-        return upscale_input(self, video, dst, dataclasses.replace(options, settings=settings), report, StageClock())
+        codec = resolve_codec(requested, _on_gpu(runner), muxer_for(dst), video.info.hdr is not None)
+        settings = dataclasses.replace(options.settings, codec=codec)
+        report = self._start_report(video, runner, weights, str(dst), requested, settings.codec, options.jobs or 1)
+        return upscale_input(runner, video, dst, dataclasses.replace(options, settings=settings), report,
+                             StageClock())
 
-    def _start_report(self, video: InputVideo, output: str, requested: str, codec: str, workers: int) -> Report:
-        """A run's Report with the weights chosen for ``video``, and what must be said before any work:
-        the HDR metadata the output will lack (rtsr.io.hdr), the memory it needs (rtsr.memory)."""
-        weights = self.choose_weights(video)
-        report = Report(source=str(video.path), output=output, model=self.model, scale=self.scale,
-                        engine=self.engine_description(), codec=codec, weights=weights)
+    def _start_report(self, video: InputVideo, runner: Runner, weights: str, output: str, requested: str,
+                      codec: str, workers: int) -> Report:
+        """A run's Report with the weights chosen for ``video`` (``weights``: why), and what must be said before
+        any work: the HDR metadata the output will lack (rtsr.io.hdr), the memory it needs (rtsr.memory)."""
+        report = Report(source=str(video.path), output=output, model=runner.model, scale=runner.scale,
+                        engine=runner.engine_description(), codec=codec, weights=weights)
         line, warning = hdr_outcome(video.info.hdr, codec, requested == "auto" and codec in ("libx265", "hevc_nvenc"))
         if warning:
             log.warning("%s", warning)
         report.hdr = line
-        network = None if self.loaded.recurrent else self.loaded.network
-        warn_if_memory_short(network, self.loaded.channels, video.info.width, video.info.height, self.scale, workers)
+        loaded = runner.loaded
+        network = None if loaded.recurrent else loaded.network
+        warn_if_memory_short(network, loaded.channels, video.info.width, video.info.height, runner.scale, workers)
         return report
+
+
+def _on_gpu(runner: Runner) -> bool:
+    """Whether the runner's engine runs on a GPU (which picks its NVENC encoder for codec "auto")."""
+    return runner.engine.device.type == "cuda"
 

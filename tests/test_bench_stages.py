@@ -15,6 +15,7 @@ import torch
 from rtsr import Upscaler
 from rtsr.bench_stages import StageRates, StandInEngine, measure_nvdec, measure_stage_rates
 from rtsr.io.chunks import ChunkWriter
+from rtsr.run_spec import UNJUDGED
 from rtsr.sample import make_sample_clip
 
 ENGINE_MS, ENCODE_WAIT_MS = 8.0, 6.0
@@ -29,11 +30,12 @@ def test_stages_overlap_with_a_stand_in_engine(tmp_path, monkeypatch):
         time.sleep(ENCODE_WAIT_MS / 1000)
 
     monkeypatch.setattr(ChunkWriter, "write", slow_write)
-    upscaler = Upscaler("fsrcnn", 2, "cpu")
-    upscaler.engine = StandInEngine(2, ENGINE_MS)
+    upscaler = Upscaler("fsrcnn", 2, "cpu", degradation="none")
+    runner = upscaler.runner_judged(lambda: UNJUDGED)[0]
+    runner.engine = StandInEngine(2, ENGINE_MS)
     report = upscaler.upscale_video(src, tmp_path / "out.mp4", preset="ultrafast", jobs=1)
     monkeypatch.setattr(ChunkWriter, "write", write)
-    rates = measure_stage_rates(upscaler, src, tmp_path / "out.mp4", "libx264", 18, "ultrafast",
+    rates = measure_stage_rates(runner, src, tmp_path / "out.mp4", "libx264", 18, "ultrafast",
                                 tmp_path / "encode_alone.mp4")
     assert rates.slowest == "engine" and report.frames == 120
     encode_stage_fps = 1 / (1 / rates.encode + ENCODE_WAIT_MS / 1000)

@@ -61,6 +61,7 @@ def test_cache_folder_and_the_switch(monkeypatch, tmp_path):
 
 def test_the_cpu_engine_is_never_compiled(random_weights):
     from rtsr import Upscaler
+    from rtsr.run_spec import UNJUDGED
 
     upscaler = Upscaler("fsrcnn", 2, "cpu", random_weights("fsrcnn", 2))
-    assert not hasattr(upscaler.engine, "compile_state")
+    assert not hasattr(upscaler.runner_judged(lambda: UNJUDGED)[0].engine, "compile_state")

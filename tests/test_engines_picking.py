@@ -9,12 +9,13 @@ import pytest
 import torch
 from conftest import run_rtsr_here
 
-from rtsr import Upscaler
 from rtsr.checkpoints import load_model
 from rtsr.engines import picking
 from rtsr.engines.picking import MeasuredCpuEngine, VerdictCache, pick_winner, time_engines
 from rtsr.engines.precision import MAX_LOSS_DB, bf16_loss_db
 from rtsr.errors import EngineUnavailable
+from rtsr.run_spec import RunSpec
+from rtsr.runner import build_runner
 
 
 class Sleeper:
@@ -122,10 +123,10 @@ def test_a_file_run_says_what_auto_picked(clip_factory, tmp_path) -> None:
 
 
 def test_the_image_api_picks_on_the_picture_shape(stand_ins, tmp_path) -> None:
-    up = Upscaler("fsrcnn", 2, "cpu")
-    up.engine = MeasuredCpuEngine(up.loaded, ("cpu", "openvino"), tmp_path)
-    up.prepare_engine(24, 16)
-    assert up.engine.name == "openvino" and up.engine_verdict().startswith("picked by measurement: openvino")
+    runner = build_runner(RunSpec("fsrcnn", 2, "none", None, "cpu"))
+    runner.engine = MeasuredCpuEngine(runner.loaded, ("cpu", "openvino"), tmp_path)
+    runner.prepare_engine(24, 16)
+    assert runner.engine.name == "openvino" and runner.engine_verdict().startswith("picked by measurement: openvino")
 
 
 def test_bf16_must_pass_the_quality_gate_and_earn_its_speed(stand_ins, tmp_path, random_weights) -> None:

@@ -267,10 +267,12 @@ def test_quiet_is_not_broken_by_encoder_banners(codec, clip_factory, random_weig
 def test_a_slow_fsrcnn_job_starts_with_an_estimate(monkeypatch, caplog):
     from rtsr import cli
     from rtsr.io.probe import VideoInfo
+    from rtsr.run_spec import RunSpec
+    from rtsr.runner import build_runner
 
-    upscaler = Upscaler("fsrcnn", 4, "cpu")
-    monkeypatch.setattr(upscaler, "estimate_frame_seconds", lambda width, height: 53.0)  # as for an 8K frame
+    runner = build_runner(RunSpec("fsrcnn", 4, "none", None, "cpu"))
+    monkeypatch.setattr(runner, "estimate_frame_seconds", lambda width, height: 53.0)  # as for an 8K frame
     info = VideoInfo(0, 7680, 4320, "yuv420p", None, None, None, None, 100, None, None)
     with caplog.at_level("WARNING", logger="rtsr"):
-        cli._warn_if_slow(upscaler, info)
+        cli._warn_if_slow(runner, info)
     assert "fsrcnn ×4 runs on the CPU here: about 53.0 s per frame, about 1:28:20 for 100 frames" in caplog.text

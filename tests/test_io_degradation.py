@@ -9,9 +9,10 @@ from conftest import decode_video, run_rtsr_here
 
 from rtsr.checkpoints import load_model
 from rtsr.errors import InputError
-from rtsr.io.degradation import judge_codec, judge_picture, judge_video
+from rtsr.io.degradation import Degradation, judge_codec, judge_picture, judge_video
 from rtsr.io.probe import InputVideo
 from rtsr.models import SCALES
+from rtsr.run_spec import RunSpec, UpscaleOptions, choose_spec
 from rtsr.segments.pool import WorkerSpec
 from rtsr.upscaler import Upscaler
 
@@ -70,19 +71,18 @@ def test_the_upscaler_picks_per_input_and_says_why(clip_factory) -> None:
     heavy = clip_factory("heavy.mp4", width=160, height=120, frames=12, audio=False, extra_options={"crf": "35"})
     lossless = clip_factory("lossless.mkv", width=160, height=120, frames=12, audio=False, codec="ffv1")
     up = Upscaler("fsrcnn", 2, "cpu")
-    assert up.loaded.weights.name == "fsrcnn_x2.pt"  # nothing judged yet
     with InputVideo.open(heavy) as video:
-        said = up.choose_weights(video)
+        runner, said = up.runner_for(video)
     assert said.startswith("fsrcnn ×2 for compressed input (h264, mean QP")
-    assert up.loaded.weights.name == "fsrcnn_x2_compressed.pt" and up.level == "compressed"
+    assert runner.loaded.weights.name == "fsrcnn_x2_compressed.pt" and runner.spec.degradation == "compressed"
     with InputVideo.open(lossless) as video:
-        assert up.choose_weights(video) == "fsrcnn ×2 for clean input (lossless ffv1)"
-    assert up.loaded.weights.name == "fsrcnn_x2.pt"
+        runner, said = up.runner_for(video)
+    assert said == "fsrcnn ×2 for clean input (lossless ffv1)" and runner.loaded.weights.name == "fsrcnn_x2.pt"
 
     with InputVideo.open(heavy) as video:
-        assert Upscaler("fsrcnn", 2, "cpu", degradation="none").choose_weights(video).endswith(
+        assert Upscaler("fsrcnn", 2, "cpu", degradation="none").runner_for(video)[1].endswith(
             "for clean input (asked for)")
-        said = Upscaler("srcnn", 2, "cpu").choose_weights(video)
+        said = Upscaler("srcnn", 2, "cpu").runner_for(video)[1]
     assert "for clean input" in said and "no shipped srcnn ×2 weights for compressed input" in said
 
 
@@ -105,9 +105,36 @@ def test_the_image_api_takes_the_level() -> None:
         up.upscale_image(rgb, degradation="auto")
 
 
+def test_upscale_image_gives_the_same_picture_whatever_ran_before(clip_factory, tmp_path) -> None:
+    """What runs is chosen per call: a compressed video before it does not change a picture's weights."""
+    heavy = clip_factory("heavy.mp4", width=96, height=64, frames=4, audio=False, extra_options={"crf": "40"})
+    rgb = np.kron(np.random.default_rng(1).integers(0, 256, (12, 16, 3)), np.ones((4, 4, 1))).astype(np.uint8)
+    fresh = Upscaler("fsrcnn", 2, "cpu").upscale_image(rgb)
+    used = Upscaler("fsrcnn", 2, "cpu")
+    report = used.upscale_video(heavy, tmp_path / "out.mkv", codec="ffv1")
+    assert "for compressed input" in report.weights
+    assert np.array_equal(used.upscale_image(rgb), fresh)
+    assert not np.array_equal(used.upscale_image(rgb, degradation="compressed"), fresh)
+    assert np.array_equal(used.upscale_image(rgb), fresh)
+
+
+def test_a_spec_is_chosen_by_a_pure_function() -> None:
+    options = UpscaleOptions("fsrcnn", 3)
+    judged = Degradation("compressed", "h264, mean QP 31.0 over 48 frames")
+    assert choose_spec(options, judged) == choose_spec(options, judged)
+    spec, why = choose_spec(options, judged)
+    assert spec == RunSpec("fsrcnn", 3, "compressed", None, "auto") and why.startswith("fsrcnn ×3 for compressed")
+    assert choose_spec(options)[0].degradation == "none"  # a bare picture: the clean weights
+    assert choose_spec(UpscaleOptions("srcnn", 3), judged)[0].degradation == "none"  # none shipped for it
+    assert choose_spec(UpscaleOptions("fsrcnn", 3, weights="my.pt"), judged) == (
+        RunSpec("fsrcnn", 3, "none", "my.pt", "auto"), "my.pt (given)")
+    with pytest.raises(ValueError, match="--weights"):
+        UpscaleOptions("fsrcnn", 3, weights="my.pt", degradation="compressed")
+
+
 def test_segment_workers_load_the_weights_the_driver_picked() -> None:
-    spec = WorkerSpec("fsrcnn", 2, "cpu", degradation="compressed")
-    assert spec.build_upscaler().loaded.weights.name == "fsrcnn_x2_compressed.pt"
+    spec = WorkerSpec(RunSpec("fsrcnn", 2, "compressed", None, "cpu"))
+    assert spec.build_runner().loaded.weights.name == "fsrcnn_x2_compressed.pt"
 
 
 def test_the_summary_says_which_weights_ran(clip_factory, tmp_path) -> None:

@@ -222,10 +222,11 @@ def _recorded_tags(path: Path) -> tuple[int, int]:
 def test_live_recordings_are_upscaled_as_yuv_and_tagged_with_their_colour(source, tags, random_weights,
                                                                            tmp_path) -> None:
     from rtsr.live import LiveUpscaler
-    from rtsr.upscaler import Upscaler
+    from rtsr.run_spec import RunSpec
+    from rtsr.runner import build_runner
 
     out = tmp_path / "live.mkv"
-    upscale = LiveUpscaler(Upscaler("fsrcnn", 2, "cpu", random_weights("fsrcnn", 2)))
+    upscale = LiveUpscaler(build_runner(RunSpec("fsrcnn", 2, "none", str(random_weights("fsrcnn", 2)), "cpu")))
     report = run_live(open_source(source), upscale, LiveOptions(window=False, output=out, duration=1.0))
     assert report.recorded >= 10
     assert _recorded_tags(out) == tags

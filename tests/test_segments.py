@@ -31,7 +31,7 @@ class InlinePool:
     """The pool interface, run in this process; outcomes are handed back newest first."""
 
     def __init__(self, jobs: int, spec) -> None:
-        self.upscaler = Upscaler(spec.model, spec.scale, spec.engine, spec.weights)
+        self.upscaler = spec.build_runner()
         self.size, self.outcomes, self.closed = jobs, [], False
 
     @property

@@ -17,6 +17,7 @@ from rtsr.formats import LAYOUTS, ColorInfo
 from rtsr.io.reader import FrameReader
 from rtsr.models import MODELS
 from rtsr.plane_upscaler import PlaneUpscaler, upscale_rgb_image
+from rtsr.run_spec import UNJUDGED
 from rtsr.temporal.motion import backward_flow
 from rtsr.temporal.network import RLSP, next_memory, reset_memory, warp
 from rtsr.temporal.state import WARMUP_FRAMES, Recurrence, single_frame
@@ -175,7 +176,7 @@ def test_warm_up_frames_are_upscaled_but_not_encoded(clip_factory, random_weight
     """Segments of a recurrent model start early and drop the warm-up: same frames, same timestamps."""
     clip = clip_factory(frames=30, extra_options={"g": "6", "bf": "0"})
     upscaler = Upscaler("rlsp", 2, "cpu", random_weights("rlsp", 2))
-    assert upscaler.warmup_frames == WARMUP_FRAMES > 0
+    assert upscaler.runner_judged(lambda: UNJUDGED)[0].warmup_frames == WARMUP_FRAMES > 0
     whole = upscaler.upscale_video(clip, tmp_path / "whole.mkv", codec="ffv1", jobs=1)
     parts = upscaler.upscale_video(clip, tmp_path / "parts.mkv", codec="ffv1", jobs=2, segment_seconds=0.25)
     assert parts.jobs == 2 and whole.frames == parts.frames == 30

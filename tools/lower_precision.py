@@ -27,9 +27,10 @@ import torch
 from evaluate import evaluate
 from sr_data import PatchSampler, image_paths
 
-from rtsr import Upscaler
 from rtsr.engines.cpu import CpuEngine
 from rtsr.engines.openvino import OpenVinoEngine
+from rtsr.run_spec import RunSpec
+from rtsr.runner import Runner, build_runner
 
 
 def calibration_patches(data: Path, scale: int, planes: str, count: int, patch: int = 48) -> list[np.ndarray]:
@@ -40,7 +41,7 @@ def calibration_patches(data: Path, scale: int, planes: str, count: int, patch: 
     return [lr[i:i + 1].numpy() for i in range(count)]
 
 
-def int8_engine(up: Upscaler, data: Path, count: int) -> OpenVinoEngine:
+def int8_engine(up: Runner, data: Path, count: int) -> OpenVinoEngine:
     """The openvino engine with its graph quantized to int8 by NNCF."""
     import nncf
 
@@ -86,7 +87,7 @@ def main(argv: list[str] | None = None) -> None:
     for model in args.models:
         for scale in args.scales:
             started = time.perf_counter()
-            up = Upscaler(model, scale, "cpu", degradation=args.degradation)
+            up = build_runner(RunSpec(model, scale, args.degradation, None, "cpu"))
             engines = {"cpu": CpuEngine(up.loaded.network), "openvino f32": OpenVinoEngine(up.loaded),
                        "openvino bf16": OpenVinoEngine(up.loaded, precision="bf16")}
             if not args.no_int8:
@@ -94,8 +95,8 @@ def main(argv: list[str] | None = None) -> None:
             fps = speed(engines, up.loaded.channels, size, args.rounds)
             scores: dict[str, list[float]] = {}
             for name, engine in engines.items():
-                up.engine = engine
-                scores[name] = [evaluate(lambda lr, hr_size: up.upscale_image(lr), args.data / "eval" / d, scale)[0]
+                up.engine = engine  # this runner's engine for the scores below
+                scores[name] = [evaluate(lambda lr, hr_size: up.upscale_rgb(lr), args.data / "eval" / d, scale)[0]  # noqa: B023  (called at once)
                                 for d in args.datasets]
             for name in engines:
                 cells = " | ".join(f"{p:.2f} ({p - f:+.2f})" for p, f in zip(scores[name], scores["openvino f32"]))

@@ -29,6 +29,8 @@ import numpy as np
 from rtsr.check.codec_match import CodecMatch, measure_h264_qp, x264_roundtrip
 from rtsr.check.quality import gain_test
 from rtsr.metrics import psnr, resize_bicubic, rgb_to_y, shave, ssim
+from rtsr.run_spec import UNJUDGED
+from rtsr.runner import Runner
 from rtsr.upscaler import Upscaler
 
 
@@ -82,14 +84,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--crf", nargs="+", default=["clean", "18", "28", "33"])
     parser.add_argument("--frames", type=int, default=12)
     args = parser.parse_args(argv)
-    upscaler = Upscaler(args.model, args.scale, args.engine, weights=args.weights)
+    # The weights a picture gets (clean under auto): the check's prediction is compared with them.
+    upscaler = Upscaler(args.model, args.scale, args.engine, weights=args.weights).runner_judged(lambda: UNJUDGED)[0]
     print("| clip | user's clip | predicted, clean test | predicted, codec matched | actual |\n|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as scratch_dir:
         for clip in args.clips:
             validate(clip, args, upscaler, scratch_dir)
 
 
-def validate(clip: Path, args: argparse.Namespace, upscaler: Upscaler, scratch_dir: str) -> None:
+def validate(clip: Path, args: argparse.Namespace, upscaler: Runner, scratch_dir: str) -> None:
     """One clip: its frames shrunk (and compressed at each CRF) as the user's clip, one table row each."""
     hr = read_frames(clip, args.frames)
     s = args.scale
@@ -101,7 +104,7 @@ def validate(clip: Path, args: argparse.Namespace, upscaler: Upscaler, scratch_d
             write_clip(low, scratch, int(crf))
         user = low if crf == "clean" else read_clip(scratch)
         hr_used = [f[: u.shape[0] * s, : u.shape[1] * s] for f, u in zip(hr, user)]
-        models = {args.model: (upscaler.weights_sha256, upscaler.upscale_image)}
+        models = {args.model: (upscaler.loaded.weights_sha256, upscaler.upscale_rgb)}
         predicted = gain_test(user, s, models).models[0]
         qp = None
         if crf != "clean":
@@ -110,7 +113,7 @@ def validate(clip: Path, args: argparse.Namespace, upscaler: Upscaler, scratch_d
             matched = gain_test(user, s, models, degrade=lambda low, match=match: x264_roundtrip(low, match)).models[0]
         else:
             matched = predicted
-        db, structure = actual_gain(hr_used, user, s, upscaler.upscale_image)
+        db, structure = actual_gain(hr_used, user, s, upscaler.upscale_rgb)
         label = "clean" if crf == "clean" else f"x264 CRF {crf}"
         print(f"| {clip.name} ×{s} | {user[0].shape[1]}×{user[0].shape[0]}, {label} | "
               f"{predicted.psnr_gain.mean:+.2f} dB, SSIM {predicted.ssim_gain.mean:+.4f} | "

@@ -123,7 +123,8 @@ def default_models(engine_device: str) -> tuple[str, ...]:
 
 def run_check(path: Path, scale: int, models: tuple[str, ...] | None, make_upscaler, settings: EncodeSettings,
               extra_args: list[str], sample_count: int = SAMPLE_FRAMES) -> CheckReport:
-    """Check ``path`` at ``scale``; ``make_upscaler(model)`` builds the Upscaler a run would use.
+    """Check ``path`` at ``scale``; ``make_upscaler(model)`` builds the Upscaler a run would use, which
+    chooses the weights a run would pick for this input.
 
     ``models`` None: FSRCNN and SRCNN on a CPU, SRResNet too on a GPU.
     """
@@ -138,10 +139,12 @@ def run_check(path: Path, scale: int, models: tuple[str, ...] | None, make_upsca
         judged = judge_video(video)  # the weights a run would pick (rtsr.io.degradation)
     info = video.info
     first = make_upscaler((models or CPU_MODELS)[0])
-    device = first.engine.device.type
+    chosen = {(models or CPU_MODELS)[0]: first.runner_judged(lambda: judged)}
+    device = chosen[(models or CPU_MODELS)[0]][0].engine.device.type
     models = models or default_models(device)
-    upscalers = {models[0]: first, **{m: make_upscaler(m) for m in models[1:]}}
-    notes = [f"weights: {', '.join(u.pick_weights(lambda: judged) for u in upscalers.values())}"]
+    chosen.update({m: make_upscaler(m).runner_judged(lambda: judged) for m in models[1:]})
+    upscalers = {m: runner for m, (runner, _) in chosen.items()}
+    notes = [f"weights: {', '.join(why for _, why in chosen.values())}"]
     if not spread and not description.picture and not description.duration_seconds:
         notes.append("the clip's length is unknown: its first frames were tested")
     for model, upscaler in upscalers.items():
@@ -155,7 +158,7 @@ def run_check(path: Path, scale: int, models: tuple[str, ...] | None, make_upsca
     if run.seconds_per_frame is None and not description.picture:
         notes.append("fewer than two consecutive frames could be decoded: decode time not measured")
     quality = gain_test([s.rgb() for s in samples], scale,
-                        {m: (u.weights_sha256, u.upscale_image) for m, u in upscalers.items()},
+                        {m: (u.loaded.weights_sha256, u.upscale_rgb) for m, u in upscalers.items()},
                         degrade=(lambda low: x264_roundtrip(low, match)) if match is not None else None)
     if quality is not None and match is not None:
         quality.codec_match = match.describe()

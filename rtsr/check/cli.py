@@ -13,6 +13,7 @@ from rtsr.check.compare import Box, build_panels, compose, most_detailed, write_
 from rtsr.check.sampling import frame_at
 from rtsr.engines import choose_engine
 from rtsr.errors import InputError
+from rtsr.io.degradation import judge_video
 from rtsr.io.describe import describe_compression
 from rtsr.io.encode import EncodeSettings
 from rtsr.io.probe import InputVideo
@@ -117,6 +118,7 @@ def compare_command(argv: list[str], parser_class: type[argparse.ArgumentParser]
         sample = frame_at(video, args.at)
         codec, compression = video.stream.codec_context.name, describe_compression(video)
         picture = video.is_picture
+        judged = judge_video(video)  # the weights a run would pick for this input
     what = "the picture" if picture else f"the frame at {sample.seconds:.2f} s"
     match = choose_match(args.input, codec, compression)
     rgb = sample.rgb()
@@ -125,7 +127,7 @@ def compare_command(argv: list[str], parser_class: type[argparse.ArgumentParser]
         most_detailed(rgb, max(1, crop_w // args.scale), max(1, crop_h // args.scale))
     models = args.models or ["fsrcnn", "srcnn"]
     make = _upscaler_factory(args)
-    upscalers = {m: make(m).upscale_image for m in dict.fromkeys(models)}
+    upscalers = {m: make(m).runner_judged(lambda: judged)[0].upscale_rgb for m in dict.fromkeys(models)}
     panels = build_panels(rgb, args.scale, upscalers, box,
                           (lambda low: x264_roundtrip(low, match)) if match is not None else None)
     where = "whole frame" if args.whole else f"region {box.width}×{box.height} at ({box.left}, {box.top})"

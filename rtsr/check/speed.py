@@ -31,6 +31,7 @@ from rtsr.io.planes import frame_planes
 from rtsr.io.probe import VideoInfo
 from rtsr.plane_upscaler import PlaneUpscaler
 from rtsr.report import StageClock
+from rtsr.runner import Runner
 
 ENCODE_SECONDS = 3.0  # frames are fed to the encoder until this much time has passed (at least MIN_ENCODE)
 MIN_ENCODE = 4
@@ -70,20 +71,20 @@ class EngineSpeed:
                    round(1.0 / stages[limiting], 2), limiting, round(frames / expected, 1) if frames else None)
 
 
-def inference_rates(upscaler, width: int, height: int) -> dict[str, float]:
-    """Seconds per width×height frame of each engine ``upscaler`` could run (auto's candidates, or its engine).
+def inference_rates(runner: Runner, width: int, height: int) -> dict[str, float]:
+    """Seconds per width×height frame of each engine ``runner`` could run (auto's candidates, or its engine).
 
     Without a GPU, ``--engine auto`` times its candidates here exactly as a run
     does (and records the verdict the run then reads); a named engine or a GPU
-    engine is timed on a strip of the frame (Upscaler.estimate_frame_seconds).
+    engine is timed on a strip of the frame (Runner.estimate_frame_seconds).
     """
-    engine = upscaler.engine
+    engine = runner.engine
     if getattr(engine, "pick", None) is not None:  # auto on the CPU: a MeasuredCpuEngine
-        verdict = engine.pick(upscaler.loaded.channels, height, width)
+        verdict = engine.pick(runner.loaded.channels, height, width)
         if verdict.fps:
             return {name: 1 / fps for name, fps in verdict.fps.items()}
-    settle_engine(engine, upscaler.loaded.channels, height, width)
-    return {getattr(engine, "current", engine).name: upscaler.estimate_frame_seconds(width, height)}
+    settle_engine(engine, runner.loaded.channels, height, width)
+    return {getattr(engine, "current", engine).name: runner.estimate_frame_seconds(width, height)}
 
 
 def convert_seconds(info: VideoInfo, frames: list[av.VideoFrame], planes: str, scale: int) -> float:

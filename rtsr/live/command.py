@@ -111,19 +111,18 @@ def live_command(argv: list[str], parser_class: type[argparse.ArgumentParser]) -
             raise
     size = source.frame_size()
     try:
-        upscaler = upscaler_from(args)
-        weights = upscaler.pick_weights(source.degradation)
+        runner, weights = upscaler_from(args).runner_judged(source.degradation)
         if size is not None:  # auto on the CPU measures now, not while the source already runs
-            upscaler.prepare_engine(*size)
+            runner.prepare_engine(*size)
     except BaseException:
         source.close()
         raise
-    engine = upscaler.engine.name if size is not None or not upscaler.engine_choice.candidates else "auto"
+    engine = runner.engine.name if size is not None or not runner.engine_choice.candidates else "auto"
     options = LiveOptions(
-        label=f"{upscaler.model} x{upscaler.scale} {engine}",
+        label=f"{runner.model} x{runner.scale} {engine}",
         window=not args.no_window, output=args.output, duration=args.duration,
         screenshot_dir=args.screenshot_dir, codec=args.codec, crf=args.crf, preset=args.preset,
     )
-    report = run_live(source, LiveUpscaler(upscaler), options)
+    report = run_live(source, LiveUpscaler(runner), options)
     print(f"{report.summary()}\nweights: {weights}", file=sys.stderr)
     return 0

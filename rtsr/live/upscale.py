@@ -9,7 +9,7 @@ import av
 from rtsr.formats import chroma_siting, describe_color
 from rtsr.io.planes import PlaneFunction, upscale_frame
 from rtsr.io.probe import VideoInfo, chroma_shift, format_layout
-from rtsr.upscaler import Upscaler
+from rtsr.runner import Runner
 
 
 class LiveUpscaler:
@@ -22,8 +22,8 @@ class LiveUpscaler:
     the source had none), so the window and the recorder read them right.
     """
 
-    def __init__(self, upscaler: Upscaler) -> None:
-        self.upscaler = upscaler
+    def __init__(self, runner: Runner) -> None:
+        self.runner = runner
         self._setups: dict[tuple, tuple[VideoInfo, PlaneFunction]] = {}
 
     def __call__(self, frame: av.VideoFrame) -> av.VideoFrame:
@@ -43,6 +43,6 @@ class LiveUpscaler:
         info = VideoInfo(index=0, width=frame.width, height=frame.height, pix_fmt=fmt.name, layout=layout,
                          color=color, time_base=frame.time_base or Fraction(1, 1000), rate=None, frames=0,
                          sample_aspect_ratio=None, display_matrix=None)
-        scale = self.upscaler.scale
+        scale = self.runner.scale
         out_size = layout.encodable_size(frame.width * scale, frame.height * scale)
-        return info, self.upscaler.plane_upscaler(info, out_size)
+        return info, self.runner.plane_upscaler(info, out_size)

@@ -30,7 +30,8 @@ from rtsr.logs import log_to_stderr
 from rtsr.segments.worker import SegmentResult, SegmentTask
 
 if TYPE_CHECKING:
-    from rtsr.upscaler import Upscaler
+    from rtsr.run_spec import RunSpec
+    from rtsr.runner import Runner
 
 log = logging.getLogger("rtsr")
 
@@ -45,27 +46,25 @@ _STOP_SECONDS = 1.0  # how long close() waits for a terminated worker before kil
 
 @dataclass(frozen=True)
 class WorkerSpec:
-    """How every worker builds its upscaler (what rtsr.Upscaler is constructed with), and its threads."""
+    """What every worker runs (the driver's RunSpec: local workers get auto's pick by name, Ray nodes choose
+    their own engine) and with how many inference threads."""
 
-    model: str
-    scale: int
-    engine: str
-    weights: str | None = None
-    engine_dir: str | None = None
+    run: RunSpec
     torch_threads: int = 1  # inference threads (CPU engine)
     log_level: int = logging.WARNING
-    compile: bool = True  # the cuda engine through torch.compile (rtsr.engines.compiled)
-    degradation: str = "none"  # the shipped weights the driver picked for the input (rtsr.io.degradation)
 
-    def build_upscaler(self) -> Upscaler:
-        """In the worker: its inference threads set, the upscaler loaded (RtsrError when it cannot be)."""
+    @property
+    def engine(self) -> str:
+        return self.run.engine
+
+    def build_runner(self) -> Runner:
+        """In the worker: its inference threads set, the weights loaded (RtsrError when they cannot be)."""
         import torch  # noqa: PLC0415  (in the worker: the driver need not load it for the spec)
 
-        from rtsr.upscaler import Upscaler  # noqa: PLC0415
+        from rtsr.runner import build_runner  # noqa: PLC0415  (likewise)
 
         torch.set_num_threads(self.torch_threads)
-        return Upscaler(self.model, self.scale, self.engine, self.weights, self.engine_dir, self.compile,
-                        "auto" if self.weights else self.degradation)
+        return build_runner(self.run)
 
 
 @dataclass
@@ -237,7 +236,7 @@ def worker_main(conn: multiprocessing.connection.Connection, spec: WorkerSpec, d
     from rtsr.segments.worker import encode_segment  # noqa: PLC0415
 
     try:
-        upscaler = spec.build_upscaler()
+        runner = spec.build_runner()
     except RtsrError as err:
         conn.send(("failed", err))
         return
@@ -251,7 +250,7 @@ def worker_main(conn: multiprocessing.connection.Connection, spec: WorkerSpec, d
             return
         task, packets, out = message
         try:
-            reply = ("done", encode_segment(upscaler, task, packets, Path(out)))
+            reply = ("done", encode_segment(runner, task, packets, Path(out)))
         except RtsrError as err:
             reply = ("failed", err)
         except BaseException:  # noqa: BLE001  (sent to the driver, which stops the run with it)

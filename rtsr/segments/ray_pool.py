@@ -80,7 +80,7 @@ class SegmentActor:
     """A Ray actor: one loaded model, encoding segments sent to it (wrapped by ray.remote in RayPool)."""
 
     def __init__(self, spec: WorkerSpec) -> None:
-        self.upscaler = spec.build_upscaler()
+        self.runner = spec.build_runner()
 
     def encode(self, task: SegmentTask, packets: PacketRun) -> tuple[SegmentResult, bytes]:
         """Encode one segment; returns its result and the chunk file's bytes (b"" when it has no frame)."""
@@ -88,7 +88,7 @@ class SegmentActor:
 
         with tempfile.TemporaryDirectory(prefix="rtsr-segment-") as folder:
             out = Path(folder) / "chunk"
-            result = encode_segment(self.upscaler, task, packets, out)
+            result = encode_segment(self.runner, task, packets, out)
             return result, out.read_bytes() if result.frames else b""
 
 

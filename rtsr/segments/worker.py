@@ -25,7 +25,7 @@ from rtsr.segments.plan import Segment
 
 
 class PlaneUpscalerSource(Protocol):
-    """What builds the per-frame plane function: rtsr.Upscaler has this method."""
+    """What builds the per-frame plane function: rtsr.runner.Runner has this method."""
 
     def plane_upscaler(self, info: VideoInfo, out_size: tuple[int, int],
                        clock: StageClock | None = None) -> PlaneRing: ...
