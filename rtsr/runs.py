@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING
 import torch
 
 from rtsr.cores import available_cores
+from rtsr.io.degradation import judge_video
 from rtsr.io.deinterlace import INTERLACED
-from rtsr.io.describe import describe_compression
 from rtsr.io.encode import EncodeSettings
 from rtsr.io.probe import InputVideo
 from rtsr.pipeline import prepare_job, run_whole
@@ -91,8 +91,8 @@ def upscale_input(runner: Runner, video: InputVideo, dst: Path, options: RunOpti
         log.warning("the input is interlaced (%s) and --deinterlace is off: the fields' comb is upscaled into the "
                     "picture", info.field_order)
         report.deinterlaced = f"NOT deinterlaced: the input is interlaced ({info.field_order}), --deinterlace off"
-    judged = describe_compression(video)
-    if judged.level == "heavy":  # the summary then points to `rtsr check`
+    judged = judge_video(video)  # as the weights were picked (kept on the opened input)
+    if judged.heavy:  # the summary then points to `rtsr check`
         report.heavy_compression = judged.reason
 
     def whole() -> Report:

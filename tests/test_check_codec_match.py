@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from rtsr.check.codec_match import CodecMatch, choose_match, crf_from_bits, measure_h264_qp, x264_roundtrip
-from rtsr.io.describe import Compression
+from rtsr.io.degradation import Degradation
 from rtsr.metrics import psnr
 
 
@@ -16,19 +16,19 @@ def test_the_quantiser_of_an_h264_clip_is_read_back(clip_factory, crf) -> None:
                         extra_options={"crf": str(crf)})
     qp, frames = measure_h264_qp(path)
     assert frames == 24 and crf - 4 < qp < crf + 8  # x264's P and B frames sit above the CRF
-    match = choose_match(path, "h264", Compression("light", 0.2, "h264"))  # measured, whatever the bits say
+    match = choose_match(path, "h264", Degradation("none", "h264", bits_per_pixel=0.2))  # measured: not the bits
     assert match.mode == "qp" and match.value == pytest.approx(qp, abs=0.05)
 
 
 def test_other_codecs_fall_back_to_the_bits_per_pixel(clip_factory) -> None:
     path = clip_factory("m.mkv", width=160, height=120, frames=12, codec="mpeg4", audio=False)
     assert measure_h264_qp(path) is None
-    assert choose_match(path, "mpeg4", Compression("light", 0.5, "mpeg4")) is None  # light: tested as it is
-    heavy = choose_match(path, "mpeg4", Compression("heavy", 0.03, "mpeg4 at 0.030 bit/pixel"))
+    assert choose_match(path, "mpeg4", Degradation("none", "mpeg4", bits_per_pixel=0.5)) is None  # clean: as it is
+    heavy = choose_match(path, "mpeg4", Degradation("compressed", "mpeg4 at 0.030 bit/pixel", bits_per_pixel=0.03))
     assert heavy.mode == "crf" and 30 < heavy.value <= 45 and "guess" in heavy.reason
-    assert crf_from_bits(Compression("moderate", 0.09, ""), "h264") == pytest.approx(18)
-    assert crf_from_bits(Compression("heavy", 0.09 / 4, ""), "h264") == pytest.approx(18 + 2 * 5.9)
-    assert crf_from_bits(Compression("unknown", None, ""), "h264") is None
+    assert crf_from_bits(Degradation("compressed", "", bits_per_pixel=0.09), "h264") == pytest.approx(18)
+    assert crf_from_bits(Degradation("compressed", "", bits_per_pixel=0.09 / 4), "h264") == pytest.approx(18 + 2 * 5.9)
+    assert crf_from_bits(Degradation("compressed", ""), "h264") is None
 
 
 def test_the_roundtrip_degrades_more_at_a_higher_quantiser() -> None:

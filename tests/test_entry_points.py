@@ -151,7 +151,7 @@ def test_small_words_are_right():
     engines = run_rtsr_here("engines")
     assert engines.returncode == 1 and "name an action: list" in engines.stderr and "build" in engines.stderr \
         and "(see rtsr engines --help)" in engines.stderr
-    assert "wrapped_avframe" not in judge_codec("wrapped_avframe", None, "").reason  # live's lavfi sources
+    assert "wrapped_avframe" not in judge_codec("wrapped_avframe", None).reason  # live's lavfi sources
     one = Report(source="a", output="b", model="fsrcnn", scale=2, engine="cpu", frames=1, wall_seconds=1.0,
                  input_size=(4, 4), output_size=(8, 8)).summary()
     assert one.startswith("1 frame 4×4") and "1 frames" not in one

@@ -17,20 +17,23 @@ from rtsr.segments.pool import WorkerSpec
 from rtsr.upscaler import Upscaler
 
 
-@pytest.mark.parametrize("codec, bits_per_pixel, level", [
-    ("ffv1", None, "none"),  # lossless
-    ("prores", 1.5, "none"),  # a mastering codec
+@pytest.mark.parametrize("codec, bits_per_pixel, words", [
+    ("ffv1", None, "clean"),  # lossless
+    ("prores", 1.5, "clean"),  # a mastering codec
     ("h264", None, "compressed"),  # lossy, rate unknown
     ("h264", 0.05, "compressed"),
-    ("h264", 0.3, "none"),  # near-lossless
+    ("h264", 0.02, "heavily compressed"),
+    ("h264", 0.3, "clean"),  # near-lossless
     ("hevc", 0.064, "compressed"),  # worth 0.107 in H.264: x265 CRF 32 on the real clips' ×2 LR
-    ("hevc", 0.12, "none"),  # x265 CRF 24 there
+    ("hevc", 0.12, "clean"),  # x265 CRF 24 there
     ("mpeg2video", 0.1, "compressed"),  # MPEG-2 needs twice H.264's bits for the same picture
-    ("mjpeg", 3.0, "none"),  # a good JPEG
+    ("mjpeg", 3.0, "clean"),  # a good JPEG
     ("mjpeg", 0.25, "compressed"),
 ])
-def test_codecs_and_rates_are_judged(codec, bits_per_pixel, level) -> None:
-    assert judge_codec(codec, bits_per_pixel, "as described").level == level
+def test_codecs_and_rates_are_judged(codec, bits_per_pixel, words) -> None:
+    judged = judge_codec(codec, bits_per_pixel)
+    assert judged.words == words and codec in judged.reason
+    assert judged.level == ("none" if words == "clean" else "compressed")
 
 
 def test_h264_is_judged_by_its_quantiser_and_lossless_input_is_clean(clip_factory) -> None:

@@ -1,25 +1,12 @@
-"""rtsr.io.describe: an input's facts and how compressed it looks."""
+"""rtsr.io.describe: an input's facts, with how compressed it is in rtsr's one vocabulary."""
 
 from __future__ import annotations
 
 import pytest
 
-from rtsr.io.describe import compression, describe_input
+from rtsr.io.degradation import judge_video
+from rtsr.io.describe import describe_input
 from rtsr.io.probe import InputVideo
-
-
-@pytest.mark.parametrize("codec, bit_rate, level", [
-    ("h264", 0.10 * 320 * 240 * 24, "light"),
-    ("h264", 0.05 * 320 * 240 * 24, "moderate"),
-    ("h264", 0.02 * 320 * 240 * 24, "heavy"),
-    ("hevc", 0.05 * 320 * 240 * 24, "light"),  # HEVC needs fewer bits for the same picture
-    ("mpeg2video", 0.10 * 320 * 240 * 24, "moderate"),  # MPEG-2 more
-    ("ffv1", None, "none"),
-    ("h264", None, "unknown"),
-])
-def test_compression_levels(codec, bit_rate, level) -> None:
-    judged = compression(codec, int(bit_rate) if bit_rate else None, 320, 240, 24.0)
-    assert judged.level == level and codec in judged.reason
 
 
 def test_a_clip_is_described(clip_factory) -> None:
@@ -32,4 +19,14 @@ def test_a_clip_is_described(clip_factory) -> None:
     assert described.audio_streams == 1
     lines = described.lines()
     assert lines[0].startswith("hevc") and "160×120" in lines[0] and "10-bit" in lines[0]
-    assert lines[2].startswith("compression: ")
+    assert lines[2].startswith("compression: clean (") or lines[2].startswith("compression: compressed (")
+
+
+def test_an_input_judged_compressed_is_never_called_light(clip_factory) -> None:
+    """One vocabulary: what check describes is what picks the weights (h264 by its quantiser)."""
+    path = clip_factory("q.mp4", width=160, height=120, frames=24, audio=False, extra_options={"crf": "40"})
+    with InputVideo.open(path) as video:
+        described = describe_input(video)
+        assert described.compression is judge_video(video)
+    assert described.compression.level == "compressed" and described.compression.heavy
+    assert described.lines()[2].startswith("compression: heavily compressed (h264, mean QP ")

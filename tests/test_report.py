@@ -60,7 +60,8 @@ def test_a_run_of_a_heavily_compressed_clip_says_so(clip_factory, tmp_path):
     path = clip_factory("soft.mp4", width=320, height=240, frames=24, filters="gblur=sigma=2",
                         extra_options={"crf": "45"})
     report = Upscaler("fsrcnn", 2, "cpu").upscale_video(path, tmp_path / "out.mp4")
-    assert report.heavy_compression.startswith("h264 at 0.0") and f"rtsr check {path}" in report.summary()
+    assert report.heavy_compression.startswith("h264, mean QP 4") and f"rtsr check {path}" in report.summary()
+    assert "for compressed input (h264, mean QP 4" in report.weights  # the same judgement picked the weights
 
 
 def test_live_points_to_rtsr_check_when_it_cannot_keep_up():

@@ -151,7 +151,7 @@ def run_check(path: Path, scale: int, models: tuple[str, ...] | None, make_upsca
         if upscaler.loaded.recurrent:
             notes.append(f"{model} was tested on single frames, as it runs on the first frame of a scene: what it "
                          "gains from the frames before is not in this test (docs/temporal.md has it measured)")
-    match = choose_match(path, description.codec, description.compression, judged.quantiser)
+    match = choose_match(path, description.codec, judged)
     if match is not None and match.mode == "crf":
         notes.append(f"the input is {description.codec}, whose quantiser rtsr cannot read: the shrunk frames were "
                      f"compressed again at {match.describe()}, a rougher prediction than for H.264")

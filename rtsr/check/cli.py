@@ -14,7 +14,6 @@ from rtsr.check.sampling import frame_at
 from rtsr.engines import choose_engine
 from rtsr.errors import InputError
 from rtsr.io.degradation import judge_video
-from rtsr.io.describe import describe_compression
 from rtsr.io.encode import EncodeSettings
 from rtsr.io.probe import InputVideo
 from rtsr.models import MODELS, check_scale, get_architecture
@@ -116,11 +115,10 @@ def compare_command(argv: list[str], parser_class: type[argparse.ArgumentParser]
         raise InputError(f"output exists: {args.output} (pass --overwrite to replace it)")
     with InputVideo.open(args.input) as video:
         sample = frame_at(video, args.at)
-        codec, compression = video.stream.codec_context.name, describe_compression(video)
-        picture = video.is_picture
-        judged = judge_video(video)  # the weights a run would pick for this input
+        codec, picture = video.stream.codec_context.name, video.is_picture
+        judged = judge_video(video)  # the weights a run would pick for this input, and its compression
     what = "the picture" if picture else f"the frame at {sample.seconds:.2f} s"
-    match = choose_match(args.input, codec, compression)
+    match = choose_match(args.input, codec, judged)
     rgb = sample.rgb()
     frame_h, frame_w = rgb.shape[:2]
     box = Box(0, 0, frame_w, frame_h) if args.whole else \

@@ -22,8 +22,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from rtsr.io.degradation import measure_h264_qp
-from rtsr.io.describe import H264_EQUIVALENT, Compression
+from rtsr.io.degradation import H264_EQUIVALENT, Degradation, measure_h264_qp
 from rtsr.text import counted
 
 NEAR_LOSSLESS_QP = 10.0  # below this mean H.264 QP the shrunk frames are tested as they are
@@ -41,34 +40,34 @@ class CodecMatch:
         return f"x264 {self.mode.upper()} {self.value:.0f} ({self.reason})"
 
 
-def crf_from_bits(compression: Compression, codec: str) -> float | None:
-    """An x264 CRF with about the input's H.264-equivalent bits per pixel (calibrated in rtsr.io.describe)."""
-    if compression.bits_per_pixel is None:
+def crf_from_bits(judged: Degradation, codec: str) -> float | None:
+    """An x264 CRF with about the input's H.264-equivalent bits per pixel (x264 on the held-out clips at full
+    size: CRF 18 gave 0.08-0.10 bit/pixel, each 5.9 CRF halves it; docs/check.md)."""
+    if judged.bits_per_pixel is None:
         return None
-    equivalent = compression.bits_per_pixel / H264_EQUIVALENT.get(codec, 1.0)
+    equivalent = judged.bits_per_pixel / H264_EQUIVALENT.get(codec, 1.0)
     return min(45.0, max(18.0, 18.0 + 5.9 * math.log2(0.09 / max(equivalent, 1e-4))))
 
 
-def choose_match(path: Path, codec: str, compression: Compression,
-                 quantiser: tuple[float, int] | None = None) -> CodecMatch | None:
+def choose_match(path: Path, codec: str, judged: Degradation) -> CodecMatch | None:
     """How to compress the shrunk frames again, or None to test them as they are.
 
     H.264: always at its measured quantiser (even CRF 18's artefacts took 0.3-1 dB off the real gain at
-    ×2, docs/check.md); ``quantiser`` is that measurement when it was taken already (rtsr.io.degradation).
-    Other codecs: a CRF from the bits per pixel, for moderate or heavy compression only.
+    ×2, docs/check.md); ``judged.quantiser`` is that measurement when it was taken already
+    (rtsr.io.degradation). Other codecs: a CRF from the bits per pixel, for input judged compressed only.
     """
-    measured = quantiser or (measure_h264_qp(path) if codec == "h264" else None)
+    measured = judged.quantiser or (measure_h264_qp(path) if codec == "h264" else None)
     if measured is not None:
         qp, count = measured
         if qp < NEAR_LOSSLESS_QP:
             return None
         return CodecMatch("qp", round(qp, 1), f"h264 mean QP {qp:.1f} over {counted(count, 'frame')}")
-    if compression.level not in ("moderate", "heavy"):
+    if judged.level != "compressed":
         return None
-    crf = crf_from_bits(compression, codec)
+    crf = crf_from_bits(judged, codec)
     if crf is None:
         return None
-    return CodecMatch("crf", round(crf, 1), f"a guess from {compression.reason}")
+    return CodecMatch("crf", round(crf, 1), f"a guess from {judged.reason}")
 
 
 def x264_roundtrip(rgb: np.ndarray, match: CodecMatch) -> np.ndarray:

@@ -1,4 +1,10 @@
-"""Which weights an input needs: clean, or trained for compressed input (issue 27). Torch-free.
+"""How compressed an input is, in one vocabulary, and so which weights it needs (issue 27). Torch-free.
+
+Every part of rtsr speaks of an input the same way: *clean* (the clean
+weights run), *compressed* (the weights for compressed input run) or
+*heavily compressed* (compressed, and so far that upscaling gains little:
+the summary points to ``rtsr check``). The weights pick, ``rtsr check``,
+``rtsr compare``, live and the summary all read one :class:`Degradation`.
 
 The shipped weights come in two kinds per model and scale (rtsr.models.DEGRADATIONS):
 ``none``, learnt from pristine LR (the papers' protocol), and ``compressed``,
@@ -10,7 +16,7 @@ rtsr judges every input, once, before it loads weights:
   (``export_side_data=venc_params``, mean over 48 frames from the middle).
   A mean QP of at least ``COMPRESSED_QP`` (25) means compressed.
 * Other codecs and pipes: the bits per pixel per frame, in H.264's worth
-  (rtsr.io.describe); below ``CLEAN_BPP`` (0.12) means compressed.
+  (``H264_EQUIVALENT``); below ``CLEAN_BPP`` (0.12) means compressed.
   A lossy stream whose rate is unknown counts as compressed: almost all
   lossy video people have is far below that rate.
 * JPEG pictures: their quality, from the quantisation table; other pictures by bits per pixel.
@@ -32,8 +38,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from rtsr.io.describe import H264_EQUIVALENT, INTRA_HIGH_RATE, LOSSLESS_CODECS, describe_compression, lossless_reason
-from rtsr.io.probe import InputVideo, is_pipe, main_video_stream
+from rtsr.io.probe import InputVideo, container_seconds, is_pipe, main_video_stream
 from rtsr.io.side_data import side_data
 from rtsr.text import counted
 
@@ -50,21 +55,43 @@ COMPRESSED_QP = 25.0
 # dB better. (A first guess of 0.065, from x264's full-size figures in rtsr/io/describe.py, judged the x265
 # CRF 32 clips clean.)
 CLEAN_BPP = 0.12
+# Heavily compressed: from about x264 CRF 28 on. Measured 2026-12-04 (/tmp script, the two held-out clips'
+# first 60 frames bicubic-downscaled ×2, libx264 medium): CRF 23 gave a mean QP of 26.6-27.1, CRF 28 31.4-33.0,
+# CRF 33 36.2-38.3. Without a quantiser, H.264-equivalent bits per pixel below HEAVY_BPP, from x264 on the
+# same clips at full size (CRF 28 gave 0.02-0.03, docs/check.md); at ×2 LR size the same CRF spends more bits
+# per pixel (0.06-0.08), so this errs towards not saying "heavy".
+HEAVY_QP = 31.0
+HEAVY_BPP = 0.03
+# Bits an encoder needs for the picture H.264 gives at one bit (rough, from the codecs' published comparisons).
+H264_EQUIVALENT = {"hevc": 0.6, "vp9": 0.65, "av1": 0.5, "vvc": 0.45, "mpeg2video": 2.0, "mpeg1video": 2.2,
+                   "mpeg4": 1.6, "msmpeg4v3": 1.7, "h263": 1.8, "vp8": 1.1, "mjpeg": 5.0, "theora": 1.3}
+LOSSLESS_CODECS = frozenset({"rawvideo", "ffv1", "huffyuv", "ffvhuff", "utvideo", "png", "qtrle", "v210",
+                             "v410", "r210", "magicyuv", "tiff", "bmp", "gif", "zlib", "flashsv",
+                             "wrapped_avframe"})  # the last: frames handed over as decoded (lavfi, devices)
+INTRA_HIGH_RATE = frozenset({"prores", "dnxhd", "cfhd", "v308", "mjpeg2000", "jpeg2000"})  # mastering codecs
 QP_FRAMES = 48  # frames whose quantiser is averaged
 H264_PARAMS = 1  # AV_VIDEO_ENC_PARAMS_H264
 
 
 @dataclass(frozen=True)
 class Degradation:
-    """What an input was judged to be: ``level`` (none | compressed) and the evidence, for the summary."""
+    """What an input was judged to be: ``level`` (none | compressed: the weights it needs), whether it is
+    ``heavy`` (compressed so far that upscaling gains little), and the evidence, for people."""
 
     level: str
     reason: str  # "h264, mean QP 31.2 over 48 frames", "lossless ffv1", "jpeg, quality 40", "asked for"
     quantiser: tuple[float, int] | None = None  # an H.264 file's (mean QP, frames read), when it was read
+    bits_per_pixel: float | None = None  # per pixel per frame as stored (not in H.264's worth), when known
+    heavy: bool = False
+
+    @property
+    def words(self) -> str:
+        """"clean", "compressed" or "heavily compressed": how every report names the input."""
+        return "clean" if self.level == "none" else "heavily compressed" if self.heavy else "compressed"
 
     def describe(self) -> str:
-        kind = "clean" if self.level == "none" else "compressed"
-        return f"for {kind} input ({self.reason})"
+        """"for compressed input (h264, mean QP 31.2 over 48 frames)": why the weights that run were picked."""
+        return f"for {'clean' if self.level == 'none' else 'compressed'} input ({self.reason})"
 
 
 def check_choice(choice: str) -> str:
@@ -113,27 +140,41 @@ def measure_h264_qp(path: Path, frames: int = QP_FRAMES) -> tuple[float, int] | 
     return (float(np.mean(values)), len(values)) if values else None
 
 
-def judge_codec(codec: str, bits_per_pixel: float | None, described: str) -> Degradation:
-    """The level from a codec and its bits per pixel per frame (None: unknown); ``described`` names them."""
+def lossless_reason(codec: str) -> str:
+    """"lossless ffv1"; frames FFmpeg hands over decoded (lavfi sources, devices) are named as such."""
+    return "uncompressed frames from a lavfi source or a device" if codec == "wrapped_avframe" else f"lossless {codec}"
+
+
+def bits_per_pixel(bit_rate: int | None, width: int, height: int, fps: float | None) -> float | None:
+    """Bits per pixel per frame from a stream's bits per second; None when any figure is unknown."""
+    return bit_rate / (width * height * fps) if bit_rate and fps and width and height else None
+
+
+def judge_codec(codec: str, bpp: float | None) -> Degradation:
+    """The level from a codec and its bits per pixel per frame (None: unknown)."""
     if codec in LOSSLESS_CODECS:
         return Degradation("none", lossless_reason(codec))
     if codec in INTRA_HIGH_RATE:
-        return Degradation("none", f"{codec}, a mastering codec")
-    if bits_per_pixel is None:
+        return Degradation("none", f"{codec}, a mastering codec", bits_per_pixel=bpp)
+    if bpp is None:
         return Degradation("compressed", f"{codec}, lossy, bit rate unknown")
-    worth = bits_per_pixel / H264_EQUIVALENT.get(codec, 1.0)
-    return Degradation("none" if worth >= CLEAN_BPP else "compressed", described)
+    worth = bpp / H264_EQUIVALENT.get(codec, 1.0)
+    in_h264 = f", worth {worth:.3f} in h264" if codec in H264_EQUIVALENT else ""
+    return Degradation("none" if worth >= CLEAN_BPP else "compressed", f"{codec} at {bpp:.3f} bit/pixel{in_h264}",
+                       bits_per_pixel=round(bpp, 4), heavy=worth < HEAVY_BPP)
 
 
-def judge_stream(codec: str, bits_per_pixel: float | None, described: str, path: Path | None = None) -> Degradation:
+def judge_stream(codec: str, bpp: float | None, path: Path | None = None) -> Degradation:
     """The level of a video stream: an H.264 ``path`` (a regular file) by its quantiser, else as judge_codec."""
     if codec == "h264" and path is not None and path.is_file() and not is_pipe(path):
         measured = measure_h264_qp(path)
         if measured is not None:
             qp, count = measured
-            level = "compressed" if qp >= COMPRESSED_QP else "none"
-            return Degradation(level, f"h264, mean QP {qp:.1f} over {counted(count, 'frame')}", measured)
-    return judge_codec(codec, bits_per_pixel, described)
+            rate = f"; {bpp:.3f} bit/pixel" if bpp else ""
+            return Degradation("compressed" if qp >= COMPRESSED_QP else "none",
+                               f"h264, mean QP {qp:.1f} over {counted(count, 'frame')}{rate}", measured,
+                               round(bpp, 4) if bpp else None, heavy=qp >= HEAVY_QP)
+    return judge_codec(codec, bpp)
 
 
 def judge_video(video: InputVideo) -> Degradation:
@@ -141,14 +182,32 @@ def judge_video(video: InputVideo) -> Degradation:
     Judged once per opened input (kept on it): the CLI judges before its time estimate, the run again."""
     if isinstance(video.judged, Degradation):
         return video.judged
+    info, codec = video.info, video.stream.codec_context.name
     if video.is_picture:
-        judged = judge_picture(video.path, video.stream.codec_context.name, video.info.width, video.info.height)
+        judged = judge_picture(video.path, codec, info.width, info.height)
     else:
-        compression = describe_compression(video)
-        judged = judge_stream(video.stream.codec_context.name, compression.bits_per_pixel, compression.reason,
-                              Path(video.path))
+        bpp = bits_per_pixel(video_bit_rate(video), info.width, info.height, float(info.rate) if info.rate else None)
+        judged = judge_stream(codec, bpp, Path(video.path))
     video.judged = judged
     return judged
+
+
+def video_bit_rate(video: InputVideo) -> int | None:
+    """The video stream's bits per second: its own figure, else the file's minus the other streams'."""
+    stream = video.stream
+    if stream.bit_rate:
+        return int(stream.bit_rate)
+    container = video.container
+    others = sum(getattr(s, "bit_rate", 0) or 0 for s in container.streams  # attachments have none
+                 if s.index != stream.index)
+    total = container.bit_rate
+    seconds = container_seconds(container)
+    if not total and seconds:
+        try:
+            total = os.path.getsize(video.path) * 8 / seconds
+        except OSError:
+            total = None
+    return int(total - others) if total and total > others else None
 
 
 # The IJG (libjpeg) luminance quantisation table at quality 50, in zigzag order as a DQT segment stores it.
@@ -183,11 +242,12 @@ def judge_picture(path: Path, codec: str, width: int, height: int) -> Degradatio
     except OSError:
         data, bits = None, None
     quality = jpeg_quality(data) if data else None
+    bpp = bits / (width * height) if bits and width and height else None
     if quality is not None:
         level = "compressed" if quality < COMPRESSED_JPEG_QUALITY else "none"
-        return Degradation(level, f"jpeg, quality {quality:.0f}")
-    bpp = bits / (width * height) if bits and width and height else None
-    return judge_codec(codec, bpp, f"{codec} at {bpp:.2f} bit/pixel" if bpp else codec)
+        # Never "heavy": no JPEG quality has been calibrated against the gain upscaling still gives.
+        return Degradation(level, f"jpeg, quality {quality:.0f}", bits_per_pixel=round(bpp, 4) if bpp else None)
+    return judge_codec(codec, bpp)
 
 
 def asked(level: str) -> Degradation:

@@ -19,9 +19,8 @@ import av
 import cv2
 
 from rtsr.errors import InputError
-from rtsr.io.degradation import Degradation, judge_stream
+from rtsr.io.degradation import Degradation, bits_per_pixel, judge_stream
 from rtsr.io.deinterlace import field_order
-from rtsr.io.describe import compression
 from rtsr.io.probe import frame_step, main_video_stream
 from rtsr.io.reader import FrameReader
 from rtsr.threads import call_on_thread
@@ -117,10 +116,9 @@ class PyAVSource:
         """How compressed the stream is (rtsr.io.degradation): a file's H.264 by its quantiser, the rest by the
         header's bit rate (a network stream is not read twice)."""
         codec = self.stream.codec_context.name
-        header = compression(codec, self.stream.bit_rate or self.container.bit_rate, *(self.frame_size() or (0, 0)),
+        bpp = bits_per_pixel(self.stream.bit_rate or self.container.bit_rate, *(self.frame_size() or (0, 0)),
                              self.rate)
-        return judge_stream(codec, header.bits_per_pixel, header.reason,
-                            None if self.network or self.format else Path(self.url))
+        return judge_stream(codec, bpp, None if self.network or self.format else Path(self.url))
 
     def _open(self, attempts: int) -> tuple[av.container.InputContainer, av.video.stream.VideoStream]:
         attempts = attempts if self.network else 1
