@@ -14,30 +14,28 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
-from rtsr import __version__, bench
+from rtsr import __version__
 from rtsr.batch import is_batch
-from rtsr.cli_args import ENGINE_HELP, crf_value, jobs_value, positive_seconds, rate_value, upscaler_from
-from rtsr.engines import choose_engine
-from rtsr.engines_cli import engines_command, export_command
+from rtsr.catalog import check_model, check_scale
+from rtsr.cli_args import add_model_options, crf_value, jobs_value, positive_seconds, rate_value, upscaler_from
 from rtsr.errors import RtsrError
-from rtsr.io.degradation import CHOICES as DEGRADATION_CHOICES
 from rtsr.io.deinterlace import MODES
 from rtsr.io.encode import check_encoder_settings, video_encoder
 from rtsr.io.output import OUTPUT_FORMATS, check_paths
 from rtsr.io.probe import InputVideo, VideoInfo, is_pipe
 from rtsr.io.sequences import is_pattern, output_pattern
-from rtsr.live.command import live_command
 from rtsr.logs import log_to_stderr
-from rtsr.models import MODELS, check_scale, get_architecture
 from rtsr.pictures import is_picture_file, is_picture_output, upscale_picture, upscale_pictures
 from rtsr.report import REALTIME_FPS, clock_time
-from rtsr.runner import Runner
 from rtsr.segments.driver import DEFAULT_SEGMENT_SECONDS
 from rtsr.segments.ray_pool import RAY_CONNECT_SECONDS, ray_available
 from rtsr.streaming import STREAM_FORMATS
 from rtsr.text import counted
+
+if TYPE_CHECKING:
+    from rtsr.runner import Runner
 
 EXIT_OK, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 130, 143
 URL_SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:/(?!/)")  # as pathlib leaves a URL: "rtsp:/host/..."
@@ -98,18 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
                              "with -o FOLDER/")
     parser.add_argument("-o", "--output", required=True,
                         help="output video file, or an output folder (several inputs, or a path ending in /)")
-    parser.add_argument("--model", default="fsrcnn",
-                        help="network: " + ", ".join(f"{n} ({a.description})" for n, a in MODELS.items()))
-    parser.add_argument("--scale", type=int, default=3, help="upscaling factor: 2, 3 or 4 (default 3)")
-    parser.add_argument("--engine", default="auto", help=ENGINE_HELP)
-    parser.add_argument("--weights", type=Path, help="weights file instead of the shipped ones")
-    parser.add_argument("--degradation", choices=DEGRADATION_CHOICES, default="auto",
-                        help="shipped weights for clean input (none) or for compressed input (compressed); auto "
-                             "(default) judges each input by its codec and quantiser or bits per pixel, and the "
-                             "summary says which it picked and why")
-    parser.add_argument("--engine-dir", type=Path,
-                        help="cache of built engines and CPU verdicts (default: $RTSR_ENGINE_DIR, "
-                             "a checkout's engines/, or ~/.cache/rtsr/engines)")
+    add_model_options(parser, scale=3)
     parser.add_argument("--codec", default="auto",
                         help="video encoder: auto (h264_nvenc on a GPU that has NVENC, else libx264), "
                              "libx264, libx265, h264_nvenc, hevc_nvenc, ... (default auto)")
@@ -129,9 +116,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--fps", type=rate_value, metavar="RATE",
                         help="the input's frame rate (24, 29.97, 30000/1001): for raw streams (.h264, .hevc) that "
                              "carry none or the wrong one, and picture sequences (default 25); one input only")
-    parser.add_argument("--no-compile", action="store_true",
-                        help="cuda engine: run the network eagerly, without torch.compile (which compiles "
-                             "once per frame size and caches the result)")
     parser.add_argument("--jobs", type=jobs_value, default=None, metavar="N|auto",
                         help="worker processes, each upscaling a segment of the video at a time "
                              "(default auto: chosen for this machine, said in the summary)")
@@ -151,8 +135,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _check_settings(args: argparse.Namespace) -> None:
     """Check the cheap things first, so a typo never waits for a model to load."""
-    get_architecture(args.model)
+    check_model(args.model)
     check_scale(args.scale)
+    from rtsr.engines import choose_engine  # noqa: PLC0415  (torch loads after the torch-free checks)
+
     choose_engine(args.engine)
     if args.codec != "auto":
         check_encoder_settings(video_encoder(args.codec).name, args.crf, args.preset)
@@ -336,24 +322,29 @@ def _guarded(command: Callable[[], int], interrupted: str = "interrupted") -> in
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    # Each subcommand's module is imported when it is asked for: `rtsr --help` loads no torch.
+
     if argv[:1] == ["bench"]:
+        from rtsr import bench  # noqa: PLC0415
+
         _configure_logging(quiet=False)
         return _guarded(lambda: bench.main(argv[1:], _Parser))
     if argv[:1] == ["live"]:
+        from rtsr.live.command import live_command  # noqa: PLC0415
+
         _configure_logging(quiet=False)
         return _guarded(lambda: live_command(argv[1:], _Parser), "interrupted; any recording was finalized")
-    if argv[:1] == ["engines"]:
+    if argv[:1] in (["engines"], ["export"]):
+        from rtsr.engines_cli import engines_command, export_command  # noqa: PLC0415
+
         _configure_logging(quiet=False)
-        return _guarded(lambda: engines_command(argv[1:], _Parser))
+        return _guarded(lambda: (engines_command if argv[0] == "engines" else export_command)(argv[1:], _Parser))
     if argv[:1] in (["check"], ["compare"]):
-        from rtsr.check.cli import check_command, compare_command  # noqa: PLC0415  (only these commands need it)
+        from rtsr.check.cli import check_command, compare_command  # noqa: PLC0415
 
         _configure_logging(quiet=False)
         command = check_command if argv[0] == "check" else compare_command
         return _guarded(lambda: command(argv[1:], _Parser))
-    if argv[:1] == ["export"]:
-        _configure_logging(quiet=False)
-        return _guarded(lambda: export_command(argv[1:], _Parser))
     args = build_parser().parse_args(argv)
     args.output_is_folder = args.output.endswith(("/", os.sep))  # Path() drops the slash that says so
     args.output = Path(args.output)

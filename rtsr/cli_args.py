@@ -1,11 +1,20 @@
-"""Argument types and helpers the ``rtsr`` commands share (rtsr.cli, rtsr.live.command, rtsr.check.cli)."""
+"""Argument types and helpers the ``rtsr`` commands share (rtsr.cli, rtsr.live.command, rtsr.check.cli).
+
+Torch-free: ``rtsr --help`` and argument errors answer without loading it.
+"""
 
 from __future__ import annotations
 
 import argparse
 from fractions import Fraction
+from pathlib import Path
+from typing import TYPE_CHECKING
 
-from rtsr.upscaler import Upscaler
+from rtsr.catalog import DESCRIPTIONS
+from rtsr.io.degradation import CHOICES as DEGRADATION_CHOICES
+
+if TYPE_CHECKING:
+    from rtsr.upscaler import Upscaler
 
 ENGINE_HELP = ("auto (the fastest here: tensorrt > cuda on a GPU, else the faster of cpu and openvino, "
                "measured), cpu (PyTorch), openvino, openvino-bf16, cuda or tensorrt (default auto)")
@@ -52,7 +61,30 @@ def positive_seconds(text: str) -> float:
     return seconds
 
 
+def add_model_options(parser: argparse.ArgumentParser, scale: int) -> None:
+    """What runs (rtsr.run_spec.UpscaleOptions), declared once for ``rtsr`` and ``rtsr live``: --model,
+    --scale (default ``scale``: 3 for files, 2 for live, which must keep the source's pace), --engine,
+    --weights, --degradation, --engine-dir, --no-compile."""
+    parser.add_argument("--model", default="fsrcnn",
+                        help="network: " + ", ".join(f"{name} ({what})" for name, what in DESCRIPTIONS.items()))
+    parser.add_argument("--scale", type=int, default=scale, help=f"upscaling factor: 2, 3 or 4 (default {scale})")
+    parser.add_argument("--engine", default="auto", help=ENGINE_HELP)
+    parser.add_argument("--weights", type=Path, help="weights file instead of the shipped ones")
+    parser.add_argument("--degradation", choices=DEGRADATION_CHOICES, default="auto",
+                        help="shipped weights for clean input (none) or for compressed input (compressed); auto "
+                             "(default) judges the input by its codec and quantiser or bits per pixel (a camera "
+                             "is clean), and the summary says which it picked and why")
+    parser.add_argument("--engine-dir", type=Path,
+                        help="cache of built engines and CPU verdicts (default: $RTSR_ENGINE_DIR, "
+                             "a checkout's engines/, or ~/.cache/rtsr/engines)")
+    parser.add_argument("--no-compile", action="store_true",
+                        help="cuda engine: run the network eagerly, without torch.compile (which compiles "
+                             "once per frame size and caches the result)")
+
+
 def upscaler_from(args: argparse.Namespace) -> Upscaler:
-    """The upscaler the options of ``rtsr`` and ``rtsr live`` ask for (--model, --scale, --engine, ...)."""
+    """The upscaler the options of add_model_options ask for."""
+    from rtsr.upscaler import Upscaler  # noqa: PLC0415  (torch loads once a command runs, not for --help)
+
     return Upscaler(args.model, args.scale, args.engine, args.weights, args.engine_dir, compile=not args.no_compile,
-                    degradation=getattr(args, "degradation", "auto"))
+                    degradation=args.degradation)

@@ -26,14 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rtsr.errors import WeightsError
+from rtsr.catalog import DEGRADATIONS, DESCRIPTIONS, SCALES, WEIGHTS_DIR, check_model, check_scale, weights_file
 from rtsr.temporal.network import RLSP, state_channels_for
-
-SCALES = (2, 3, 4)
-# What shipped weights were trained for: pristine LR (the papers), or LR through real codecs (issue 27)
-DEGRADATIONS = ("none", "compressed")
-WEIGHTS_DIR = Path(__file__).parent / "weights"
-
 
 # --------------------------------------------------------------------------- FSRCNN
 
@@ -327,35 +321,29 @@ class Architecture:
 
     def weights_path(self, scale: int, degradation: str = "none") -> Path:
         """The shipped weights file for ``scale``, trained for input of ``degradation`` (one of
-        DEGRADATIONS; it may not exist: only FSRCNN has weights for compressed input)."""
-        return WEIGHTS_DIR / f"{self.name}_x{scale}{'' if degradation == 'none' else '_' + degradation}.pt"
+        DEGRADATIONS; it may not exist: not every model has weights for compressed input)."""
+        return weights_file(self.name, scale, degradation)
 
 
 # The one registry: every model rtsr can run, by the name users type.
 MODELS: dict[str, Architecture] = {
-    "fsrcnn": Architecture("fsrcnn", FSRCNN, "y", "FSRCNN(56,12,4), luma, fast (default)", _fsrcnn_hparams,
+    "fsrcnn": Architecture("fsrcnn", FSRCNN, "y", DESCRIPTIONS["fsrcnn"], _fsrcnn_hparams,
                            frozenset({"body", "deconv"})),
-    "srcnn": Architecture("srcnn", SRCNN, "y", "SRCNN 9-5-5, luma, slower", _srcnn_hparams, frozenset({"body"})),
+    "srcnn": Architecture("srcnn", SRCNN, "y", DESCRIPTIONS["srcnn"], _srcnn_hparams, frozenset({"body"})),
     "srresnet": Architecture(
-        "srresnet", SRResNet, "rgb", "SRResNet 16x64, RGB, quality mode", _srresnet_hparams,
+        "srresnet", SRResNet, "rgb", DESCRIPTIONS["srresnet"], _srresnet_hparams,
         frozenset({"head", "body", "body_tail", "upsample", "tail"}), _srresnet_scale,
     ),
     "rlsp": Architecture(
-        "rlsp", RLSP, "y", "recurrent (RLSP-style, 32×4), luma, uses the frames before; experimental", _rlsp_hparams,
-        frozenset({"body"}), _rlsp_scale, recurrent=True,
+        "rlsp", RLSP, "y", DESCRIPTIONS["rlsp"], _rlsp_hparams, frozenset({"body"}), _rlsp_scale, recurrent=True,
     ),
 }
 
 
 def get_architecture(name: str) -> Architecture:
-    """Look up a model name; unknown names raise WeightsError listing the known ones."""
-    try:
-        return MODELS[name]
-    except KeyError:
-        raise WeightsError(f"unknown model {name!r}; choose from {', '.join(MODELS)}") from None
+    """Look up a model name; unknown names raise WeightsError listing the known ones (rtsr.catalog)."""
+    return MODELS[check_model(name)]
 
 
-def check_scale(scale: int) -> int:
-    if scale not in SCALES:
-        raise WeightsError(f"unsupported scale {scale}; choose from {', '.join(map(str, SCALES))}")
-    return scale
+__all__ = ["DEGRADATIONS", "FSRCNN", "MODELS", "RLSP", "SCALES", "SRCNN", "WEIGHTS_DIR", "Architecture", "SRResNet",
+           "check_scale", "get_architecture"]

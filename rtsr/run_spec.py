@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rtsr.catalog import weights_file
 from rtsr.io.degradation import CHOICES, LEVELS, Degradation, asked
-from rtsr.models import get_architecture
 
 # A bare RGB array says nothing of how it was stored: under "auto" it gets the clean weights.
 UNJUDGED = Degradation("none", "a picture given as pixels")
@@ -91,8 +91,7 @@ def choose_spec(options: UpscaleOptions, judged: Degradation | None = None) -> t
     if options.weights:
         return spec, f"{options.weights} (given)"
     level = (judged or UNJUDGED) if options.degradation == "auto" else asked(options.degradation)
-    if level.level != "none" and not get_architecture(options.model).weights_path(options.scale,
-                                                                                   level.level).is_file():
+    if level.level != "none" and not weights_file(options.model, options.scale, level.level).is_file():
         level = Degradation("none", f"{level.reason}; no shipped {options.model} ×{options.scale} weights for "
                                     f"{level.level} input")
     return RunSpec(spec.model, spec.scale, level.level, None, spec.engine, spec.engine_dir, spec.compile), \

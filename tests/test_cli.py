@@ -20,6 +20,20 @@ def test_help_shows_worked_examples() -> None:
     assert "exit codes" in result.stdout
 
 
+def test_help_and_usage_errors_answer_without_loading_torch() -> None:
+    """The parser and its checks are torch-free: `rtsr --help`, `rtsr live --help` and a typo answer at once."""
+    code = ("import sys, rtsr.cli\n"
+            "for argv in (['--help'], ['live', '--help'], ['in.mp4'], ['in.mp4', '-o', 'x.mp4', '--scale', '5']):\n"
+            "    try:\n"
+            "        rtsr.cli.main(argv)\n"
+            "    except SystemExit:\n"
+            "        pass\n"
+            "assert 'torch' not in sys.modules, 'torch imported'\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "unsupported scale 5" in result.stderr and "usage: rtsr live" in result.stdout
+
+
 def test_the_documented_command_works(clip_factory, tmp_path) -> None:
     """Exactly `rtsr input.mp4 -o output.mp4 --scale 3`, with the shipped weights."""
     src = clip_factory("input.mp4", frames=6)

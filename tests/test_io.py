@@ -62,7 +62,8 @@ def test_reader_can_drop_every_damaged_picture_up_to_the_next_keyframe(clip_fact
 
 
 def test_one_run_probes_the_input_once(clip_factory, random_weights, tmp_path, monkeypatch) -> None:
-    """The CLI path: checked, opened and probed once, decoded from that container; the mux reads it once more."""
+    """The CLI path: checked, opened and probed once, decoded from that container; judged once; the mux reads it
+    once more."""
     from rtsr.cli import main
 
     src = clip_factory("in.mp4", frames=6)
@@ -84,7 +85,9 @@ def test_one_run_probes_the_input_once(clip_factory, random_weights, tmp_path, m
                  "--weights", str(random_weights("fsrcnn", 2))])
     assert code == 0
     assert len(probes) == 1
-    assert len(opens) == 2  # decode (after the probe), and the final mux's copy of the audio
+    # decode (after the probe), the judgement (H.264's quantiser, read once for the weights and the summary:
+    # rtsr.io.degradation) and the final mux's copy of the audio
+    assert len(opens) == 3
 
 
 def test_encoder_setup_writes_size_format_time_base_and_colour_tags(tmp_path) -> None:

@@ -118,7 +118,7 @@ def test_unreadable_and_missing_weights(tmp_path: Path) -> None:
 
 
 def test_missing_shipped_weights_say_so(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setattr("rtsr.models.WEIGHTS_DIR", tmp_path)
+    monkeypatch.setattr("rtsr.catalog.WEIGHTS_DIR", tmp_path)
     with pytest.raises(WeightsError, match=r"no trained weights for srresnet ×3; pass --weights FILE"):
         load_model("srresnet", 3)
 
@@ -146,6 +146,12 @@ def test_shipped_weights_load_by_default_and_describe_themselves(name: str, scal
     assert model.scale == scale and not model.training
     assert meta["iterations"] > 0 and meta["val_psnr"] > 20 and "git_commit" in meta
     assert all(p.dtype == torch.float32 for p in model.parameters())  # fp16-stored files compute in fp32
+
+
+def test_the_catalog_names_every_model_the_registry_builds() -> None:
+    from rtsr.catalog import DESCRIPTIONS
+
+    assert list(DESCRIPTIONS) == list(MODELS) and all(MODELS[n].description == d for n, d in DESCRIPTIONS.items())
 
 
 def test_models_import_without_the_video_stack() -> None:

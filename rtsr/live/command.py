@@ -10,9 +10,8 @@ import time
 from pathlib import Path
 
 from rtsr.atomic import orphaned_temporaries
-from rtsr.cli_args import ENGINE_HELP, crf_value, positive_seconds, upscaler_from
+from rtsr.cli_args import add_model_options, crf_value, positive_seconds, upscaler_from
 from rtsr.errors import RtsrError
-from rtsr.io.degradation import CHOICES as DEGRADATION_CHOICES
 from rtsr.io.encode import check_encoder_settings, video_encoder
 from rtsr.io.output import check_output
 from rtsr.live import KEYS, LiveOptions, LiveUpscaler, open_source, run_live
@@ -63,15 +62,7 @@ def live_command(argv: list[str], parser_class: type[argparse.ArgumentParser]) -
     parser = parser_class(prog="rtsr live", description="Upscale a webcam, stream or file live, on screen "
                      "and/or to a file.", epilog=LIVE_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("source", help="webcam index or /dev/video path, URL, lavfi source, or file")
-    parser.add_argument("--model", default="fsrcnn", help="network (default fsrcnn)")
-    parser.add_argument("--scale", type=int, default=2, help="2, 3 or 4 (default 2)")
-    parser.add_argument("--engine", default="auto", help=ENGINE_HELP)
-    parser.add_argument("--weights", type=Path, help="weights file instead of the shipped ones")
-    parser.add_argument("--degradation", choices=DEGRADATION_CHOICES, default="auto",
-                        help="weights for clean (none) or compressed input; auto (default): compressed for a lossy "
-                             "stream, clean for a camera")
-    parser.add_argument("--engine-dir", type=Path, help="cache of built engines and CPU verdicts")
-    parser.add_argument("--no-compile", action="store_true", help="cuda engine: no torch.compile")
+    add_model_options(parser, scale=2)
     parser.add_argument("-o", "--output", type=Path,
                         help="record here (always with --no-window; with a window, where 'r' records)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output file")

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from fractions import Fraction
+from typing import TYPE_CHECKING
 
 import av
 
 from rtsr.formats import chroma_siting, describe_color
 from rtsr.io.planes import PlaneFunction, upscale_frame
 from rtsr.io.probe import VideoInfo, chroma_shift, format_layout
-from rtsr.runner import Runner
+
+if TYPE_CHECKING:
+    from rtsr.runner import Runner
 
 
 class LiveUpscaler:
