@@ -7,6 +7,12 @@ tests marked ``shared``, which skip without it.
 from __future__ import annotations
 
 import os
+
+# Before torch loads, as the rtsr command does (rtsr.entry): torch's OpenMP threads wait a short while
+# instead of spinning, so a test beside another busy process (the other test process, a busy loop) is not
+# slowed 3-10× while its threads wait on a descheduled peer. Subprocesses inherit it.
+os.environ.setdefault("GOMP_SPINCOUNT", "1000")
+
 import subprocess
 import sys
 from collections.abc import Callable

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -32,15 +34,20 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+# ``ray stop --force`` stops every Ray process on the machine: these tests run on one test process.
+pytestmark = pytest.mark.xdist_group("ray")
+
+
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
+def cluster():
     """(address, the actors' temporary folder) of a local 2-CPU Ray head node; stopped after the module.
 
     ``ray stop --force`` at the end stops every Ray process on this machine: run these tests where no
-    other Ray cluster lives (CI, a developer's box).
+    other Ray cluster lives (CI, a developer's box). The folder is short: Ray's socket paths inside it
+    must stay under 108 bytes, which pytest's per-worker temporary folders can pass.
     """
     ray_cli = str(Path(sys.executable).with_name("ray"))
-    actor_tmp = tmp_path_factory.mktemp("actor_tmp")
+    actor_tmp = Path(tempfile.mkdtemp(prefix="rtsr-ray-"))
     port = _free_port()
     env = {**os.environ, **_RAY_ENV, "TMPDIR": str(actor_tmp)}
     started = subprocess.run([ray_cli, "start", "--head", "--num-cpus", "2", "--num-gpus", "0",
@@ -51,6 +58,7 @@ def cluster(tmp_path_factory):
         yield f"127.0.0.1:{port}", actor_tmp
     finally:
         subprocess.run([ray_cli, "stop", "--force"], capture_output=True, timeout=_START_SECONDS)
+        shutil.rmtree(actor_tmp, ignore_errors=True)
 
 
 def _command(src: Path, out: Path, weights: Path, address: str, *extra: str) -> list[str]:
