@@ -1,7 +1,7 @@
 """The field's yardsticks: BT.601 luma, PSNR and SSIM, and the papers' bicubic resizing.
 
 Shared by ``rtsr check``/``rtsr compare`` and the training tools
-(tools/sr_data.py re-exports them), so a figure in docs/quality.md, one in
+(tools/lab/data.py re-exports them), so a figure in docs/quality.md, one in
 training.md and one ``rtsr check`` prints are computed the same way.
 
 * Luma: BT.601 studio range, Y = 16 + 65.481 R + 128.553 G + 24.966 B with

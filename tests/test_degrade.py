@@ -1,4 +1,4 @@
-"""tools/degrade.py: training pairs for compressed input (issue 27)."""
+"""tools/lab/pairs.py: training pairs for compressed input (issue 27)."""
 
 from __future__ import annotations
 
@@ -9,11 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
-
-from degrade import LEVELS, build_cache, degraded_pairs, load_pairs, pan_clip
-
 from rtsr.metrics import psnr, resize_bicubic, rgb_to_y
+from tools.lab.pairs import LEVELS, build_cache, degraded_pairs, load_pairs, pan_clip
 
 
 @pytest.fixture(scope="module")
@@ -72,11 +69,10 @@ def test_train_learns_from_cached_pairs_and_says_so(picture, tmp_path) -> None:
     build_cache([images / "0.png", images / "2.png"], tmp_path / "pairs", 2, "heavy", clips_per_image=1, frames=4,
                 seed=0)
     out = tmp_path / "run"
-    tools = Path(__file__).resolve().parents[1] / "tools"
-    run = subprocess.run([sys.executable, str(tools / "train.py"), "--model", "fsrcnn", "--scale", "2",
+    run = subprocess.run([sys.executable, "-m", "tools.train", "--model", "fsrcnn", "--scale", "2",
                           "--data", str(images), "--pairs", str(tmp_path / "pairs"), "--out", str(out),
                           "--iters", "4", "--batch", "2", "--val-count", "1", "--val-every", "4", "--threads", "1"],
-                         capture_output=True, text=True, timeout=300)
+                         capture_output=True, text=True, timeout=300, cwd=Path(__file__).resolve().parents[1])
     assert run.returncode == 0, run.stderr
     # 3 images × 5 sizes and 0.png's 4 pairs; every other frame of 2.png's clip held out
     assert "19 augmented training images, 2 held-out compressed frames" in run.stdout

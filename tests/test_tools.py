@@ -1,4 +1,4 @@
-"""tools/train.py, tools/evaluate.py and the data protocol, on tiny generated images."""
+"""The tools (python -m tools.NAME) and what they share (tools.lab), on tiny generated images."""
 
 from __future__ import annotations
 
@@ -14,11 +14,9 @@ from conftest import damage_packet, decode_video, noise_like
 from PIL import Image
 
 from rtsr.checkpoints import load_model
+from tools.lab.data import psnr, rgb_to_y, ssim
 
-TOOLS = Path(__file__).resolve().parents[1] / "tools"
-sys.path.insert(0, str(TOOLS))
-
-from sr_data import psnr, rgb_to_y, ssim  # noqa: E402
+CHECKOUT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
@@ -36,9 +34,9 @@ def image_folder(tmp_path: Path) -> Path:
 
 
 def _tool(script: str, *args: object) -> subprocess.CompletedProcess:
-    """Run tools/<script> with ``args``, capturing its output."""
-    return subprocess.run([sys.executable, str(TOOLS / script), *map(str, args)], capture_output=True,
-                          text=True, timeout=300)
+    """Run ``python -m tools.NAME`` (``script``: NAME.py) from the checkout with ``args``, capturing its output."""
+    return subprocess.run([sys.executable, "-m", f"tools.{script.removesuffix('.py')}", *map(str, args)],
+                          capture_output=True, text=True, timeout=300, cwd=CHECKOUT)
 
 
 def _train(*args: object) -> subprocess.CompletedProcess:
@@ -116,7 +114,7 @@ def test_evaluate_prints_a_markdown_table(image_folder, tmp_path, random_weights
 
 
 def test_patch_sampler_weighting_and_alignment(tmp_path) -> None:
-    from sr_data import PatchSampler
+    from tools.lab.data import PatchSampler
 
     folder = tmp_path / "two"
     folder.mkdir()
@@ -139,8 +137,8 @@ def test_patch_sampler_weighting_and_alignment(tmp_path) -> None:
 
 
 def test_patch_sampler_context_feeds_real_neighbours_and_stops_at_frame_edges(tmp_path) -> None:
-    from sr_data import PatchSampler
-    from train import masked_loss, parse_args
+    from tools.lab.data import PatchSampler
+    from tools.train import masked_loss, parse_args
 
     with pytest.raises(SystemExit):
         parse_args(["--model", "srcnn", "--scale", "4", "--data", str(tmp_path), "--out", str(tmp_path),
@@ -173,8 +171,8 @@ def test_patch_sampler_context_feeds_real_neighbours_and_stops_at_frame_edges(tm
 
 
 def test_schedule_follows_iterations_or_the_time_budget_whichever_is_further(tmp_path) -> None:
-    from sr_runs import schedule_progress
-    from train import learning_rate, parse_args
+    from tools.lab.runs import schedule_progress
+    from tools.train import learning_rate, parse_args
 
     base = ["--model", "srcnn", "--scale", "2", "--data", str(tmp_path), "--out", str(tmp_path)]
     by_iters = parse_args([*base, "--iters", "100"])
@@ -202,7 +200,7 @@ def test_train_with_background_workers_ends_at_its_time_budget(image_folder, tmp
 
 
 def test_train_gan_fine_tunes_srresnet_and_resumes(image_folder, tmp_path, random_weights) -> None:
-    from train_gan import Discriminator
+    from tools.train_gan import Discriminator
 
     assert Discriminator(64)(torch.rand(2, 3, 64, 64)).shape == (2,)
     with pytest.raises(ValueError, match="multiple of 16"):
@@ -255,7 +253,7 @@ def test_compare_crops_writes_captioned_panels(image_folder, tmp_path, random_we
 
 
 def test_extract_frames_keeps_every_nth_frame_in_the_streams_own_colours(clip_factory, tmp_path) -> None:
-    from extract_frames import extract, main
+    from tools.extract_frames import extract, main
 
     src = clip_factory("footage.mkv", pix_fmt="yuv444p10le", bt709=True, frames=10, audio=False)
     paths = extract(src, tmp_path / "frames", every=3, max_frames=0).paths
@@ -277,9 +275,9 @@ def test_extract_frames_keeps_every_nth_frame_in_the_streams_own_colours(clip_fa
 def test_extract_frames_keeps_what_it_wrote_and_says_where_decoding_stopped(clip_factory, tmp_path,
                                                                             monkeypatch) -> None:
     import av
-    import extract_frames
 
     from rtsr.errors import DecodeError
+    from tools import extract_frames
 
     src = clip_factory("broken.mp4", frames=6, audio=False)
     real_frame_rgb, calls = extract_frames.frame_rgb, []
@@ -298,7 +296,7 @@ def test_extract_frames_keeps_what_it_wrote_and_says_where_decoding_stopped(clip
 
 def test_extract_frames_leaves_out_damaged_frames_and_those_predicted_from_them(clip_factory, tmp_path,
                                                                                  capsys) -> None:
-    from extract_frames import extract, main
+    from tools.extract_frames import extract, main
 
     # A P-frame cut to a third: FFmpeg decodes it flagged corrupt, and frames 3 and 4 predict from it.
     clean = clip_factory("clean.mkv", frames=12, audio=False, extra_options={"g": "5", "bf": "0"})

@@ -1,10 +1,10 @@
 """Side-by-side crops for judging models by eye: bicubic | model 1 | model 2 ... | original.
 
-    python tools/compare_crops.py ../shared/datasets/eval/Set14/baboon.png --scale 4 \\
+    python -m tools.compare_crops ../shared/datasets/eval/Set14/baboon.png --scale 4 \\
         --box 100 100 120 120 --models srresnet=rtsr/weights/srresnet_x4.pt srgan=runs/srgan_x4/final.pt \\
         --zoom 2 --out docs/baboon_x4.png
 
-The LR input is made as in the papers' protocol (tools/sr_data.py); each model
+The LR input is made as in the papers' protocol (tools/lab/data.py); each model
 runs through ``Upscaler.upscale_image``, as the CLI does. ``--box`` is
 LEFT TOP WIDTH HEIGHT in HR pixels; crops are enlarged ``--zoom`` times with
 nearest neighbour so pixels stay visible. Each panel is captioned.
@@ -17,11 +17,11 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
-from sr_data import crop_to_multiple, downscale, load_rgb
 
 from rtsr.checkpoints import read_checkpoint
 from rtsr.models import MODELS
 from rtsr.upscaler import Upscaler
+from tools.lab.data import crop_to_multiple, downscale, load_rgb
 
 CAPTION_HEIGHT = 14  # pixels of the strip under each panel
 

@@ -1,9 +1,9 @@
 """PSNR / SSIM on the Y channel, per dataset and scale, for rtsr's models and bicubic.
 
-    python tools/evaluate.py --data ../shared/datasets/eval --datasets Set5 Set14 BSD100 \\
+    python -m tools.evaluate --data ../shared/datasets/eval --datasets Set5 Set14 BSD100 \\
         --scales 2 3 4 --models bicubic fsrcnn srcnn
 
-Protocol (tools/sr_data.py, as the papers): crop HR to a multiple of the
+Protocol (tools/lab/data.py, as the papers): crop HR to a multiple of the
 scale, antialiased bicubic downscale (PIL), upscale, BT.601 Y, shave
 ``scale`` pixels at each border, PSNR with peak 255. Models run through
 ``Upscaler.upscale_image`` on the CPU engine (``--engine``: another one, e.g.
@@ -19,27 +19,8 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-from PIL import Image
-from sr_data import crop_to_multiple, downscale, image_paths, load_rgb, psnr, rgb_to_y, shave, ssim
-
 from rtsr import Upscaler
-
-
-def evaluate(upscale, folder: Path, scale: int) -> tuple[float, float]:
-    """Mean (PSNR, SSIM) of ``upscale(lr_rgb) -> hr_rgb`` over the images in ``folder``."""
-    scores = []
-    for path in image_paths([folder]):
-        hr = crop_to_multiple(load_rgb(path), scale)
-        lr = downscale(hr, scale)
-        sr = upscale(np.asarray(lr), hr.size)
-        y_sr, y_hr = shave(rgb_to_y(sr), scale), shave(rgb_to_y(np.asarray(hr)), scale)
-        scores.append((psnr(y_sr, y_hr), ssim(y_sr, y_hr)))
-    return tuple(np.mean(scores, axis=0))
-
-
-def bicubic(lr: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    return np.asarray(Image.fromarray(lr).resize(size, Image.BICUBIC))
+from tools.lab.benchmark import bicubic, evaluate
 
 
 def parse_weights(pairs: list[str]) -> dict[tuple[str, int], Path]:

@@ -1,7 +1,7 @@
 """Turn your own footage into a folder of PNG frames that tools/train.py trains on.
 
-    python tools/extract_frames.py my_footage.mp4 --out runs/my_frames --every 24
-    python tools/train.py --model fsrcnn --scale 3 --data runs/my_frames --init rtsr/weights/fsrcnn_x3.pt \\
+    python -m tools.extract_frames my_footage.mp4 --out runs/my_frames --every 24
+    python -m tools.train --model fsrcnn --scale 3 --data runs/my_frames --init rtsr/weights/fsrcnn_x3.pt \\
         --iters 20000 --lr 1e-4 --patch 12 --context 7 --weighting image --out runs/my_fsrcnn_x3
     rtsr input.mp4 -o output.mp4 --scale 3 --weights runs/my_fsrcnn_x3/best.pt
 

@@ -68,7 +68,7 @@ fi
 
 step machine 30 - bash -c 'date -u; nproc; free -g | head -2; (nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv || true);
     python3 -c "import torch, av; print(\"torch\", torch.__version__, \"cuda\", torch.version.cuda, \"available\", torch.cuda.is_available(), \"PyAV\", av.__version__)"'
-step "pytest -m gpu" 150 - python3 -m pytest -q -m gpu -p no:cacheprovider tests
+step "pytest -m gpu" 150 - python3 -m pytest -q -m gpu -p no:cacheprovider -o addopts="" tests
 step "model-only bench" 90 bench_model.json python3 -m rtsr bench --json --engines "$engine" \
     --models fsrcnn srcnn srresnet --scales 3 --sizes "${model_sizes[@]}" --frames "$frames" --warmup 5
 step "model-only SRResNet x4 $srresnet_x4" 40 bench_srresnet_x4.json python3 -m rtsr bench --json \

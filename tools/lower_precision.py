@@ -1,6 +1,6 @@
 """What OpenVINO's lower precisions cost and gain: Set5/Set14 PSNR and model-only speed, in one run.
 
-    python tools/lower_precision.py --data ../shared/datasets --models fsrcnn srcnn --scales 2 3 4
+    python -m tools.lower_precision --data ../shared/datasets --models fsrcnn srcnn --scales 2 3 4
 
 For each model and scale, the shipped weights run through the openvino engine
 in f32, in bf16 (OpenVINO's INFERENCE_PRECISION_HINT) and in int8 (NNCF
@@ -24,13 +24,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from evaluate import evaluate
-from sr_data import PatchSampler, image_paths
 
 from rtsr.engines.cpu import CpuEngine
 from rtsr.engines.openvino import OpenVinoEngine
 from rtsr.run_spec import RunSpec
 from rtsr.runner import Runner, build_runner
+from tools.lab.benchmark import evaluate
+from tools.lab.data import PatchSampler, image_paths
 
 
 def calibration_patches(data: Path, scale: int, planes: str, count: int, patch: int = 48) -> list[np.ndarray]:

@@ -1,6 +1,6 @@
 """Write a sample clip to try rtsr on: testsrc2 with a 440 Hz tone, H.264 + AAC.
 
-    python tools/make_sample.py sample.mp4 --size 640x360 --seconds 5
+    python -m tools.make_sample sample.mp4 --size 640x360 --seconds 5
 """
 
 import argparse

@@ -1,8 +1,8 @@
 """Training sequences for the recurrent model (issue 35): real clips with motion, their LR, and its flow.
 
-    python tools/make_sequences.py --clips ../shared/videos/train --scale 4 --level clean \\
+    python -m tools.make_sequences --clips ../shared/videos/train --scale 4 --level clean \\
         --out runs/seq_x4_clean
-    python tools/make_sequences.py --clips ../shared/videos/train --scale 4 --level heavy \\
+    python -m tools.make_sequences --clips ../shared/videos/train --scale 4 --level heavy \\
         --out runs/seq_x4_heavy
 
 Every clip of ``--clips`` (a folder of clips: video files, folders of PNG/JPEG
@@ -12,7 +12,7 @@ re-encodes, and shrinking hides their artefacts, as the clips' README
 advises; lossless sources are kept as they are). The LR is the truth
 shrunk by the papers' bicubic (rtsr.metrics); for ``--level light|heavy``
 the LR window is then encoded as one clip by a codec drawn as
-tools/degrade.py draws them, and decoded. The flow between consecutive LR
+tools/lab/pairs.py draws them, and decoded. The flow between consecutive LR
 frames is computed as rtsr computes it at run time
 (rtsr.temporal.motion.backward_flow, on the LR luma the network sees).
 
@@ -34,11 +34,11 @@ from pathlib import Path
 
 import av
 import numpy as np
-from degrade import LEVELS, MIN_LR_SIZE, draw_codec, through_codec
-from sr_data import load_rgb
 
 from rtsr.metrics import resize_bicubic, rgb_to_y
 from rtsr.temporal.motion import backward_flow
+from tools.lab.data import load_rgb
+from tools.lab.pairs import LEVELS, MIN_LR_SIZE, draw_codec, through_codec
 
 HOLD_OUT = ("stefan_sif", "harbour_4cif", "jctvc_basketballpass")  # validation clips: never trained on
 SKIP = ("videolq_demo000",)  # already degraded: no ground truth (the clips' README)

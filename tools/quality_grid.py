@@ -1,6 +1,6 @@
 """The quality grid of docs/quality.md: rtsr's gain over bicubic on real footage, clean and compressed, through the CLI.
 
-    python tools/quality_grid.py ../shared/videos/vtest.avi ../shared/videos/akiyo_cif.mp4 \\
+    python -m tools.quality_grid ../shared/videos/vtest.avi ../shared/videos/akiyo_cif.mp4 \\
         --scales 2 3 4 --levels clean 18 23 28 33 --frames 30
 
 For each clip (held out: never trained on), its frames are the truth (HR).
@@ -30,47 +30,12 @@ import re
 import subprocess
 import sys
 import tempfile
-from fractions import Fraction
 from pathlib import Path
 
-import av
 import numpy as np
-from validate_check import read_frames  # consecutive frames from the middle of a clip
 
 from rtsr.metrics import psnr, resize_bicubic, rgb_to_y, shave, ssim
-
-
-def user_codec(level: str) -> tuple[str, dict[str, str]]:
-    """The encoder and options of a ``--levels`` entry: clean (FFV1), N (x264 CRF N), x265:N (x265 CRF N),
-    mpeg4 (MPEG-4 part 2 at FFmpeg's default bit rate)."""
-    if level == "clean":
-        return "ffv1", {}
-    if level == "mpeg4":
-        return "mpeg4", {}
-    if level.startswith("x265:"):
-        return "libx265", {"crf": level[5:], "preset": "medium", "x265-params": "log-level=error"}
-    return "libx264", {"crf": level, "preset": "medium"}
-
-
-def write_user_clip(frames: list[np.ndarray], path: Path, level: str, rate: int = 25) -> None:
-    """The LR frames as the user's clip, encoded as ``level`` says (user_codec)."""
-    height, width = frames[0].shape[:2]
-    codec, options = user_codec(level)
-    with av.open(str(path), "w") as out:
-        stream = out.add_stream(codec, rate=rate, options=options)
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        for index, rgb in enumerate(frames):
-            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24").reformat(
-                format="yuv420p", dst_colorspace="ITU601", dst_color_range=1)
-            frame.pts, frame.time_base = index, Fraction(1, rate)
-            out.mux(stream.encode(frame))
-        out.mux(stream.encode(None))
-
-
-def read_luma(path: Path) -> list[np.ndarray]:
-    """The Y plane of every frame of an 8-bit 4:2:0 clip, as decoded (the codes rtsr's models see)."""
-    with av.open(str(path)) as container:
-        return [f.to_ndarray()[: f.height] for f in container.decode(video=0)]
+from tools.lab.clips import bicubic_luma, read_frames, read_luma, write_user_clip
 
 
 def run_cli(clip: Path, out: Path, scale: int, flags: list[str]) -> tuple[list[np.ndarray], str]:
@@ -92,11 +57,6 @@ def temporal_error(output: list[np.ndarray], truth: list[np.ndarray]) -> float:
               for a, b, ta, tb in zip(output, output[1:], truth, truth[1:])]
     return float(np.mean(errors))
 
-
-def bicubic_luma(y: np.ndarray, scale: int) -> np.ndarray:
-    """A Y plane enlarged by the papers' bicubic (rtsr.metrics.resize_bicubic)."""
-    rgb = np.repeat(y[..., None], 3, axis=2)
-    return resize_bicubic(rgb, y.shape[1] * scale, y.shape[0] * scale)[..., 0]
 
 
 def score(outputs: list[np.ndarray], user: list[np.ndarray], truth: list[np.ndarray], scale: int) -> dict:

@@ -1,8 +1,8 @@
 """Install a trained checkpoint as the package's default weights for its model and scale.
 
-    python tools/ship_weights.py runs/srresnet_x4/best.pt --half
+    python -m tools.ship_weights runs/srresnet_x4/best.pt --half
     # -> rtsr/weights/srresnet_x4.pt, what `rtsr --model srresnet --scale 4` loads
-    python tools/ship_weights.py runs/fsrcnn_x4_compressed/best.pt
+    python -m tools.ship_weights runs/fsrcnn_x4_compressed/best.pt
     # trained with --pairs: -> rtsr/weights/fsrcnn_x4_compressed.pt, for input rtsr judges compressed
 
 ``--half`` stores the floating-point tensors as fp16: half the bytes in the

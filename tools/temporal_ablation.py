@@ -1,6 +1,6 @@
 """How the recurrent model's memory is best aligned: DIS flow, the codec's motion vectors, or nothing.
 
-    python tools/temporal_ablation.py ../shared/videos/vtest.avi ../shared/videos/akiyo_cif.mp4 \\
+    python -m tools.temporal_ablation ../shared/videos/vtest.avi ../shared/videos/akiyo_cif.mp4 \\
         --scale 4 --levels clean 28 --weights rtsr/weights/rlsp_x4.pt
 
 The user's clip is made as tools/quality_grid.py makes it (``--frames``
@@ -29,14 +29,13 @@ from pathlib import Path
 import av
 import numpy as np
 import torch
-from quality_grid import bicubic_luma, write_user_clip
-from train_temporal import codes, run_window
-from validate_check import read_frames
 
 from rtsr.checkpoints import load_model
 from rtsr.metrics import psnr, resize_bicubic, rgb_to_y, shave
 from rtsr.temporal.motion import backward_flow, codec_flow
 from rtsr.temporal.network import warp
+from tools.lab.clips import bicubic_luma, read_frames, write_user_clip
+from tools.lab.temporal import codes, run_window
 
 METHODS = ("dis", "mv", "mv+dis", "none")
 ANCHORS = ("I", "P")

@@ -1,7 +1,7 @@
 """The recurrent model's step against FSRCNN, model only, on the cpu engine (docs/temporal.md).
 
-    python tools/temporal_speed.py 4            # ×4 at 640×360 LR: FSRCNN, rlsp's engine, its whole step
-    python tools/temporal_speed.py 3 32 5       # another width/depth of rlsp (random weights: speed only)
+    python -m tools.temporal_speed 4            # ×4 at 640×360 LR: FSRCNN, rlsp's engine, its whole step
+    python -m tools.temporal_speed 3 32 5       # another width/depth of rlsp (random weights: speed only)
 
 Medians of 8 after one untimed call, 2 threads, on a smooth picture panning
 2 pixels a frame (rtsr.bench.panning_frames), so the memory is warped and

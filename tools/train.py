@@ -1,13 +1,13 @@
 """Train an rtsr model from folders of high-resolution images. Resumable.
 
-    python tools/train.py --model fsrcnn --scale 3 \\
+    python -m tools.train --model fsrcnn --scale 3 \\
         --data ../shared/datasets/train/T91 ../shared/datasets/train/BSD200 \\
         --iters 250000 --out runs/fsrcnn_x3
     # interrupted? the same command with --resume continues where it stopped
     # (it refuses other data, patch, context, batch, loss or seed settings;
     # --iters and --lr may change, to lengthen the schedule).
 
-Protocol (tools/sr_data.py): LR = antialiased bicubic downscale (PIL), Y
+Protocol (tools/lab/data.py): LR = antialiased bicubic downscale (PIL), Y
 channel BT.601 for FSRCNN/SRCNN, RGB for SRResNet. Augmentation as in the
 FSRCNN paper: the HR image is first downscaled by 1.0/0.9/0.8/0.7/0.6, then
 random crops get random flips and 90° rotations. Every --val-count-th image
@@ -37,7 +37,7 @@ processes so the GPU does not wait for numpy, and ``--budget-minutes M``
 fits the cosine into M minutes of training time (a lent GPU is counted in
 minutes, not iterations):
 
-    python tools/train.py --model srresnet --scale 4 --data T91 BSD200 \\
+    python -m tools.train --model srresnet --scale 4 --data T91 BSD200 \\
         --device cuda --amp --workers 4 --batch 64 --patch 24 --lr 2e-4 \\
         --iters 1000000 --budget-minutes 18 --out runs/srresnet_x4
 
@@ -57,9 +57,21 @@ from typing import get_args
 
 import numpy as np
 import torch
-from degrade import load_pairs
-from sr_data import PatchSampler, Weighting, batch_loader, image_paths, load_validation, rgb_to_y, to_planes, validate
-from sr_runs import (
+
+from rtsr.checkpoints import read_checkpoint, save_checkpoint
+from rtsr.models import MODELS, SCALES
+from tools.lab.data import (
+    PatchSampler,
+    Weighting,
+    batch_loader,
+    image_paths,
+    load_validation,
+    rgb_to_y,
+    to_planes,
+    validate,
+)
+from tools.lab.pairs import load_pairs
+from tools.lab.runs import (
     changed_settings,
     check_device_options,
     device_name,
@@ -69,9 +81,6 @@ from sr_runs import (
     schedule_progress,
     split_paths,
 )
-
-from rtsr.checkpoints import read_checkpoint, save_checkpoint
-from rtsr.models import MODELS, SCALES
 
 
 def masked_loss(output: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, kind: str) -> torch.Tensor:
@@ -86,7 +95,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--scale", type=int, choices=SCALES, required=True)
     p.add_argument("--data", type=Path, nargs="+", required=True, help="folders of HR training images")
     p.add_argument("--pairs", type=Path, nargs="+", default=[],
-                   help="caches of (LR, HR) pairs from tools/degrade.py (compressed LR), trained on beside --data's "
+                   help="caches of (LR, HR) pairs from tools/lab/pairs.py (compressed LR), trained on beside --data's "
                         "images; validation stays on --data's held-out images")
     p.add_argument("--out", type=Path, required=True, help="run folder (state.pt, best.pt)")
     p.add_argument("--iters", type=int, default=250000, help="total iterations of the schedule")

@@ -1,6 +1,6 @@
 """SRGAN: adversarial fine-tuning of a trained SRResNet (Ledig et al. 2017). Resumable.
 
-    python tools/train_gan.py --scale 4 --data T91 BSD200 --init runs/srresnet_x4/best.pt \\
+    python -m tools.train_gan --scale 4 --data T91 BSD200 --init runs/srresnet_x4/best.pt \\
         --device cuda --amp --workers 4 --budget-minutes 8 --out runs/srgan_x4
 
 Content loss is MSE on images in [-1, 1] (the paper's HR range), i.e. the
@@ -25,8 +25,12 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from sr_data import PatchSampler, batch_loader, image_paths, load_validation, validate
-from sr_runs import (
+from torch import nn
+
+from rtsr.checkpoints import read_checkpoint, save_checkpoint
+from rtsr.models import MODELS, SCALES
+from tools.lab.data import PatchSampler, batch_loader, image_paths, load_validation, validate
+from tools.lab.runs import (
     changed_settings,
     check_device_options,
     device_name,
@@ -36,10 +40,6 @@ from sr_runs import (
     schedule_progress,
     split_paths,
 )
-from torch import nn
-
-from rtsr.checkpoints import read_checkpoint, save_checkpoint
-from rtsr.models import MODELS, SCALES
 
 # What a run learns from; a resumed run must keep these.
 GAN_SETTINGS = ("scale", "data", "patch", "batch", "adversarial_weight", "seed", "val_count")

@@ -1,8 +1,8 @@
 """Train the recurrent model (rtsr ``--model rlsp``) on sequences from tools/make_sequences.py.
 
-    python tools/train_temporal.py --data runs/seq_x4_clean --scale 4 --budget-minutes 25 \\
+    python -m tools.train_temporal --data runs/seq_x4_clean --scale 4 --budget-minutes 25 \\
         --out runs/rlsp_x4_clean
-    python tools/train_temporal.py --data runs/seq_x4_clean --scale 4 --evaluate rtsr/weights/rlsp_x4.pt
+    python -m tools.train_temporal --data runs/seq_x4_clean --scale 4 --evaluate rtsr/weights/rlsp_x4.pt
     # interrupted, or more time? the same command with --resume continues where it stopped
 
 Each step takes ``--batch`` random windows of ``--frames``, flips them, and
@@ -34,12 +34,13 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from sr_runs import changed_settings, git_commit, save_state
 
 from rtsr.checkpoints import load_model, save_checkpoint
 from rtsr.metrics import psnr, shave
 from rtsr.models import DEGRADATIONS
-from rtsr.temporal.network import RLSP, reset_memory, warp
+from rtsr.temporal.network import RLSP
+from tools.lab.runs import changed_settings, git_commit, save_state
+from tools.lab.temporal import codes, run_window, to_model
 
 ALIGNS = ("dis", "none", "reset")
 ALIGN_WORDS = {"dis": "aligned by DIS", "none": "not aligned", "reset": "reset every frame (one frame alone)"}
@@ -91,25 +92,6 @@ def load_sequences(folder: Path, scale: int) -> tuple[dict[str, np.ndarray], dic
     return {key: np.concatenate(value) for key, value in parts.items()}, val, meta
 
 
-def to_model(codes: np.ndarray) -> torch.Tensor:
-    """uint8 luma codes -> float32 in the papers' domain (code / 255)."""
-    return torch.from_numpy(codes.astype(np.float32) / 255.0)
-
-
-def run_window(model: RLSP, lr: torch.Tensor, flow: torch.Tensor, align: str) -> list[torch.Tensor]:
-    """lr (N, T, H, W), flow (N, T-1, 2, H, W) -> the T HR outputs (N, 1, H·s, W·s), as rtsr runs them."""
-    outputs = []
-    memory = None
-    for t in range(lr.shape[1]):
-        x = lr[:, t:t + 1]
-        if t == 0 or align == "reset":
-            memory = reset_memory(x, model.layout)
-        else:
-            memory = warp(memory, flow[:, t - 1] if align == "dis" else None)
-        hr, memory = model.step(x, memory)
-        outputs.append(hr)
-    return outputs
-
 
 def batch(data: dict[str, np.ndarray], size: int, frames: int, rng: np.random.Generator) -> tuple[
         torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -125,10 +107,6 @@ def batch(data: dict[str, np.ndarray], size: int, frames: int, rng: np.random.Ge
     return to_model(np.ascontiguousarray(lr)), to_model(np.ascontiguousarray(hr)), torch.from_numpy(
         np.ascontiguousarray(flow))
 
-
-def codes(y: torch.Tensor) -> np.ndarray:
-    """A model-domain (.., H, W) luma as (H, W) rounded codes, as rtsr writes them."""
-    return (y.reshape(y.shape[-2:]).clamp(0, 1) * 255).round().numpy()
 
 
 @torch.inference_mode()

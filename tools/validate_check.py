@@ -1,6 +1,6 @@
 """Does ``rtsr check``'s self-downscale test predict the real gain? Measured on real footage.
 
-    python tools/validate_check.py ../shared/videos/vtest.avi ../shared/videos/akiyo_cif.mp4 \\
+    python -m tools.validate_check ../shared/videos/vtest.avi ../shared/videos/akiyo_cif.mp4 \\
         --scale 2 --crf clean 18 28 33 --frames 12
 
 For each clip, its frames are the truth (HR). The "user's clip" is made from
@@ -20,45 +20,18 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-from fractions import Fraction
 from pathlib import Path
 
-import av
 import numpy as np
 
 from rtsr.check.codec_match import CodecMatch, measure_h264_qp, x264_roundtrip
 from rtsr.check.quality import gain_test
+from rtsr.io.roundtrip import read_clip, write_clip
 from rtsr.metrics import psnr, resize_bicubic, rgb_to_y, shave, ssim
 from rtsr.run_spec import UNJUDGED
 from rtsr.runner import Runner
 from rtsr.upscaler import Upscaler
-
-
-def read_frames(path: Path, count: int) -> list[np.ndarray]:
-    """``count`` consecutive RGB frames from the middle of the clip (consecutive: the codec needs motion)."""
-    with av.open(str(path)) as container:
-        frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
-    middle = max(0, len(frames) // 2 - count // 2)
-    return frames[middle:middle + count]
-
-
-def write_clip(frames: list[np.ndarray], path: Path, crf: int, rate: int = 25) -> None:
-    """The frames as one libx264 video at ``crf`` (yuv420p, preset medium): P and B frames included."""
-    height, width = frames[0].shape[:2]
-    with av.open(str(path), "w") as out:
-        stream = out.add_stream("libx264", rate=rate, options={"crf": str(crf), "preset": "medium"})
-        stream.width, stream.height, stream.pix_fmt = width - width % 2, height - height % 2, "yuv420p"
-        for index, rgb in enumerate(frames):
-            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb[: stream.height, : stream.width]),
-                                               format="rgb24").reformat(format="yuv420p")
-            frame.pts, frame.time_base = index, Fraction(1, rate)
-            out.mux(stream.encode(frame))
-        out.mux(stream.encode(None))
-
-
-def read_clip(path: Path) -> list[np.ndarray]:
-    with av.open(str(path)) as container:
-        return [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+from tools.lab.clips import read_frames
 
 
 def actual_gain(hr: list[np.ndarray], user: list[np.ndarray], scale: int, upscale) -> tuple[float, float]:
@@ -101,7 +74,7 @@ def validate(clip: Path, args: argparse.Namespace, upscaler: Runner, scratch_dir
     for crf in args.crf:
         if crf != "clean":
             scratch = Path(scratch_dir) / f"{clip.stem}_crf{crf}.mkv"
-            write_clip(low, scratch, int(crf))
+            write_clip(low, scratch, "libx264", {"crf": str(int(crf)), "preset": "medium"})
         user = low if crf == "clean" else read_clip(scratch)
         hr_used = [f[: u.shape[0] * s, : u.shape[1] * s] for f, u in zip(hr, user)]
         models = {args.model: (upscaler.loaded.weights_sha256, upscaler.upscale_rgb)}

@@ -13,16 +13,14 @@ rougher guess that the report names as such.
 
 from __future__ import annotations
 
-import io
 import math
 from dataclasses import dataclass
-from fractions import Fraction
 from pathlib import Path
 
-import av
 import numpy as np
 
 from rtsr.io.degradation import H264_EQUIVALENT, Degradation, measure_h264_qp
+from rtsr.io.roundtrip import through_codec
 from rtsr.text import counted
 
 NEAR_LOSSLESS_QP = 10.0  # below this mean H.264 QP the shrunk frames are tested as they are
@@ -78,19 +76,8 @@ def x264_roundtrip(rgb: np.ndarray, match: CodecMatch) -> np.ndarray:
     validation clips (docs/check.md), where a keyframe at the full quantiser under-predicted it by up to 0.9 dB.
     """
     height, width = rgb.shape[:2]
-    even = np.ascontiguousarray(rgb[: height - height % 2, : width - width % 2])
-    buffer = io.BytesIO()
     options = {"qp": str(round(match.value))} if match.mode == "qp" else {"crf": f"{match.value:.1f}"}
-    with av.open(buffer, "w", format="h264") as out:
-        stream = out.add_stream("libx264", rate=25, options=options)
-        stream.width, stream.height, stream.pix_fmt = even.shape[1], even.shape[0], "yuv420p"
-        frame = av.VideoFrame.from_ndarray(even, format="rgb24").reformat(format="yuv420p")
-        frame.pts, frame.time_base = 0, Fraction(1, 25)
-        out.mux(stream.encode(frame))
-        out.mux(stream.encode(None))
-    buffer.seek(0)
-    with av.open(buffer, format="h264") as decoded:
-        picture = next(decoded.decode(video=0)).to_ndarray(format="rgb24")
+    picture = through_codec([rgb], "libx264", options)[0]  # one frame: a keyframe
     if picture.shape[:2] != (height, width):  # an odd size: the last column/row as it was
         rgb = rgb.copy()
         rgb[: picture.shape[0], : picture.shape[1]] = picture

@@ -7,9 +7,9 @@ most MAX_LOSS_DB on Set5 and Set14 and gains at least MIN_GAIN in speed. The
 loss depends on the weights, so the gate lists the shipped weights by their
 digest, with the loss measured by
 
-    python tools/lower_precision.py --data ../shared/datasets --models fsrcnn srcnn --scales 2 3 4 --no-int8
-    python tools/lower_precision.py --data ../shared/datasets --models srresnet --scales 2 3 4 --no-int8 --rounds 3
-    python tools/lower_precision.py --data ../shared/datasets --models fsrcnn --scales 2 3 4 --no-int8 \\
+    python -m tools.lower_precision --data ../shared/datasets --models fsrcnn srcnn --scales 2 3 4 --no-int8
+    python -m tools.lower_precision --data ../shared/datasets --models srresnet --scales 2 3 4 --no-int8 --rounds 3
+    python -m tools.lower_precision --data ../shared/datasets --models fsrcnn --scales 2 3 4 --no-int8 \\
         --degradation compressed
 
 (figures and date in docs/performance.md). Weights not listed -- a user's

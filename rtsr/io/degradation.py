@@ -8,7 +8,7 @@ the summary points to ``rtsr check``). The weights pick, ``rtsr check``,
 
 The shipped weights come in two kinds per model and scale (rtsr.models.DEGRADATIONS):
 ``none``, learnt from pristine LR (the papers' protocol), and ``compressed``,
-learnt from LR that went through real codecs (tools/degrade.py). Each is
+learnt from LR that went through real codecs (tools/lab/pairs.py). Each is
 better on its own kind of input and worse on the other (docs/quality.md), so
 rtsr judges every input, once, before it loads weights:
 

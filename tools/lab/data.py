@@ -77,7 +77,7 @@ class PatchSampler:
     def __init__(self, paths: list[Path], scale: int, patch: int, planes: str, seed: int,
                  weighting: Weighting = "pixel", context: int = 0,
                  extra_pairs: list[tuple[np.ndarray, np.ndarray]] = ()) -> None:
-        """``extra_pairs``: (LR, HR) uint8 RGB pairs made elsewhere (tools/degrade.py's compressed LR),
+        """``extra_pairs``: (LR, HR) uint8 RGB pairs made elsewhere (tools/lab/pairs.py's compressed LR),
         each drawn as often as an image's pair of its size ("pixel") or as one image ("image")."""
         self.scale, self.patch, self.context = scale, patch, context
         self.pairs: list[tuple[np.ndarray, np.ndarray]] = []
