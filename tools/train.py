@@ -51,7 +51,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import time
 from pathlib import Path
 from typing import get_args
 
@@ -78,8 +77,8 @@ from tools.lab.runs import (
     git_commit,
     run_settings,
     save_state,
-    schedule_progress,
     split_paths,
+    train_loop,
 )
 
 
@@ -171,6 +170,41 @@ def describe_scores(clean: float, compressed: float | None) -> str:
     return f"{clean:.3f} dB" + ("" if compressed is None else f", compressed {compressed:.3f} dB")
 
 
+def resume_or_init(args: argparse.Namespace, model: torch.nn.Module, state_path: Path) -> dict | None:
+    """``model`` as --resume (the saved state, returned) or --init (matching tensors, None returned) say."""
+    if args.resume and state_path.is_file():
+        state = torch.load(state_path, map_location="cpu", weights_only=True)
+        changes = changed_settings(state.get("settings", {}), run_settings(args, RUN_SETTINGS))
+        if changes:
+            raise SystemExit(f"--resume would change what {args.out} learns from: {'; '.join(changes)}. "
+                             "Repeat the interrupted command's settings, or start a new --out.")
+        model.load_state_dict(state["model"])
+        torch.set_rng_state(state["torch_rng"])
+        print(f"resumed at iteration {state['iteration']} (best validation {state['best_psnr']:.3f} dB)",
+              flush=True)
+        return state
+    if args.init:
+        init_state = read_checkpoint(args.init)["state_dict"]
+        own = model.state_dict()
+        usable = {k: v for k, v in init_state.items() if k in own and own[k].shape == v.shape}
+        model.load_state_dict(usable, strict=False)
+        print(f"initialised {len(usable)}/{len(own)} tensors from {args.init}", flush=True)
+    return None
+
+
+def compressed_pairs(args: argparse.Namespace, val_paths: list[Path]) -> tuple[list, list, list[str]]:
+    """--pairs' caches: (training pairs, the validation images' pairs, their levels)."""
+    extra, held, degradations = [], [], []
+    for folder in args.pairs:
+        pairs, held_pairs, made = load_pairs(folder, hold_out={p.name for p in val_paths})
+        if made["scale"] != args.scale:
+            raise SystemExit(f"{folder} holds ×{made['scale']} pairs, not ×{args.scale}")
+        extra += pairs
+        held += held_pairs
+        degradations.append(made["level"])
+    return extra, held, degradations
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     commit = git_commit()  # the code this run started from
@@ -185,25 +219,10 @@ def main(argv: list[str] | None = None) -> None:
     train_paths, val_paths = split_paths(image_paths(args.data), args.val_count)
 
     model = architecture.build(args.scale)
-    iteration, best, elapsed = 0, -math.inf, 0.0
     state_path = args.out / "state.pt"
-    state = None
-    if args.resume and state_path.is_file():
-        state = torch.load(state_path, map_location="cpu", weights_only=True)
-        changes = changed_settings(state.get("settings", {}), run_settings(args, RUN_SETTINGS))
-        if changes:
-            raise SystemExit(f"--resume would change what {args.out} learns from: {'; '.join(changes)}. "
-                             "Repeat the interrupted command's settings, or start a new --out.")
-        model.load_state_dict(state["model"])
-        iteration, best, elapsed = state["iteration"], state["best_psnr"], state["seconds"]
-        torch.set_rng_state(state["torch_rng"])
-        print(f"resumed at iteration {iteration} (best validation {best:.3f} dB)", flush=True)
-    elif args.init:
-        init_state = read_checkpoint(args.init)["state_dict"]
-        own = model.state_dict()
-        usable = {k: v for k, v in init_state.items() if k in own and own[k].shape == v.shape}
-        model.load_state_dict(usable, strict=False)
-        print(f"initialised {len(usable)}/{len(own)} tensors from {args.init}", flush=True)
+    state = resume_or_init(args, model, state_path)
+    iteration, best, elapsed = (0, -math.inf, 0.0) if state is None else (
+        state["iteration"], state["best_psnr"], state["seconds"])
     model.to(device)
     if device.type == "cuda":
         model.to(memory_format=torch.channels_last)  # NHWC: the layout tensor-core convolutions read
@@ -212,14 +231,7 @@ def main(argv: list[str] | None = None) -> None:
         optimizer.load_state_dict(state["optimizer"])
 
     print(f"loading {len(train_paths)} training / {len(val_paths)} validation images ...", flush=True)
-    extra, held, degradations = [], [], []
-    for folder in args.pairs:
-        pairs, held_pairs, made = load_pairs(folder, hold_out={p.name for p in val_paths})
-        if made["scale"] != args.scale:
-            raise SystemExit(f"{folder} holds ×{made['scale']} pairs, not ×{args.scale}")
-        extra += pairs
-        held += held_pairs
-        degradations.append(made["level"])
+    extra, held, degradations = compressed_pairs(args, val_paths)
     sampler = PatchSampler(train_paths, args.scale, args.patch, planes, args.seed + iteration,
                            args.weighting, args.context, extra)
     batches = iter(batch_loader(sampler, args.batch, args.seed + iteration, args.workers, device))
@@ -239,69 +251,47 @@ def main(argv: list[str] | None = None) -> None:
           f"{' bf16' if args.amp else ''}; validation at start: {describe_scores(*scores())}", flush=True)
 
     model.train()
-    session_start = time.perf_counter()
-    window_start, window_iters = time.perf_counter(), 0
 
-    def train_seconds() -> float:
-        return elapsed + time.perf_counter() - session_start
+    def step(progress: float) -> str:
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate(args, progress)
+        lr_batch, hr_batch, mask = (t.to(device, non_blocking=True) for t in next(batches))
+        with torch.autocast(device.type, torch.bfloat16, enabled=args.amp):
+            output = model(lr_batch)
+        loss = masked_loss(output.float(), hr_batch, mask, args.loss)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        return f"loss {loss.item():.5f} lr {learning_rate(args, progress):.2e}"
 
-    def checkpoint() -> None:
+    def checkpoint(iteration: int, seconds: float) -> None:
         save_state(state_path, model=model.state_dict(), optimizer=optimizer.state_dict(),
                    iteration=iteration, best_psnr=best, torch_rng=torch.get_rng_state(),
-                   settings=run_settings(args, RUN_SETTINGS), seconds=train_seconds())
+                   settings=run_settings(args, RUN_SETTINGS), seconds=seconds)
 
-    progress = schedule_progress(args, iteration, train_seconds())
-    try:
-        while progress < 1:
-            for group in optimizer.param_groups:
-                group["lr"] = learning_rate(args, progress)
-            lr_batch, hr_batch, mask = (t.to(device, non_blocking=True) for t in next(batches))
-            with torch.autocast(device.type, torch.bfloat16, enabled=args.amp):
-                output = model(lr_batch)
-            loss = masked_loss(output.float(), hr_batch, mask, args.loss)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            iteration += 1
-            window_iters += 1
-            progress = schedule_progress(args, iteration, train_seconds())
-            if iteration % args.log_every == 0:
-                now = time.perf_counter()
-                rate = window_iters / (now - window_start)
-                eta = (args.iters - iteration) / rate
-                if args.budget_minutes:
-                    eta = min(eta, args.budget_minutes * 60 - train_seconds())
-                print(f"it {iteration}/{args.iters} loss {loss.item():.5f} lr {learning_rate(args, progress):.2e} "
-                      f"{rate:.2f} it/s ETA {max(eta, 0) / 60:.1f} min", flush=True)
-                window_start, window_iters = now, 0
-            if iteration % args.val_every == 0 or progress >= 1:
-                clean, compressed = scores()
-                score = clean if compressed is None else compressed
-                marker = ""
-                if score > best:
-                    best, marker = score, " (best)"
-                    save_checkpoint(
-                        args.out / "best.pt", model, args.model, args.scale,
-                        iterations=iteration, val_psnr=round(score, 4), val_psnr_clean=round(clean, 4),
-                        val_psnr_compressed=None if compressed is None else round(compressed, 4),
-                        data=[str(d) for d in args.data], val_images=[p.name for p in val_paths],
-                        loss=args.loss, batch=args.batch, patch=args.patch, context=args.context,
-                        weighting=args.weighting,
-                        degradation=sorted(set(degradations)) or ["none"],
-                        pairs=[str(d) for d in args.pairs],
-                        tune=args.tune, git_commit=commit,
-                        init=str(args.init) if args.init else None,
-                        train_seconds=round(train_seconds()), device=device_name(device), amp=args.amp,
-                    )
-                print(f"validation it {iteration}: {describe_scores(clean, compressed)}{marker}", flush=True)
-            if iteration % args.save_every == 0:
-                checkpoint()
-            if args.max_minutes and time.perf_counter() - session_start > args.max_minutes * 60:
-                print("time budget reached; state saved, continue with --resume", flush=True)
-                break
-    except KeyboardInterrupt:
-        print("interrupted; state saved, continue with --resume", flush=True)
-    checkpoint()
+    def validation(iteration: int, seconds: float) -> None:
+        nonlocal best
+        clean, compressed = scores()
+        score = clean if compressed is None else compressed
+        marker = ""
+        if score > best:
+            best, marker = score, " (best)"
+            save_checkpoint(
+                args.out / "best.pt", model, args.model, args.scale,
+                iterations=iteration, val_psnr=round(score, 4), val_psnr_clean=round(clean, 4),
+                val_psnr_compressed=None if compressed is None else round(compressed, 4),
+                data=[str(d) for d in args.data], val_images=[p.name for p in val_paths],
+                loss=args.loss, batch=args.batch, patch=args.patch, context=args.context,
+                weighting=args.weighting,
+                degradation=sorted(set(degradations)) or ["none"],
+                pairs=[str(d) for d in args.pairs],
+                tune=args.tune, git_commit=commit,
+                init=str(args.init) if args.init else None,
+                train_seconds=round(seconds), device=device_name(device), amp=args.amp,
+            )
+        print(f"validation it {iteration}: {describe_scores(clean, compressed)}{marker}", flush=True)
+
+    iteration = train_loop(args, iteration, elapsed, step, validation, checkpoint)
     print(f"done: iteration {iteration}, best validation {best:.3f} dB, best weights {args.out / 'best.pt'}")
 
 

@@ -20,7 +20,6 @@ rewritten every --save-every iterations and at the end.
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 
 import torch
@@ -37,8 +36,8 @@ from tools.lab.runs import (
     git_commit,
     run_settings,
     save_state,
-    schedule_progress,
     split_paths,
+    train_loop,
 )
 
 # What a run learns from; a resumed run must keep these.
@@ -147,60 +146,44 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{len(sampler.pairs)} augmented training images; {device_name(device)}; "
           f"validation at start: {validate(generator, val_items, args.scale, 'rgb'):.3f} dB", flush=True)
     generator.train()
-    session_start = time.perf_counter()
 
-    def train_seconds() -> float:
-        return elapsed + time.perf_counter() - session_start
-
-    def save() -> None:
+    def save(iteration: int, seconds: float) -> None:
         save_state(state_path, generator=generator.state_dict(), discriminator=discriminator.state_dict(),
                    g_optimizer=g_opt.state_dict(), d_optimizer=d_opt.state_dict(), iteration=iteration,
-                   seconds=train_seconds(), settings=run_settings(args, GAN_SETTINGS))
+                   seconds=seconds, settings=run_settings(args, GAN_SETTINGS))
         save_checkpoint(args.out / "final.pt", generator, "srresnet", args.scale, iterations=iteration,
                         adversarial=True, content_loss="mse", adversarial_weight=args.adversarial_weight,
                         data=[str(d) for d in args.data], init=str(args.init), git_commit=commit,
-                        train_seconds=round(train_seconds()), device=device_name(device), amp=args.amp)
+                        train_seconds=round(seconds), device=device_name(device), amp=args.amp)
 
-    progress = schedule_progress(args, iteration, train_seconds())
-    try:
-        while progress < 1:
-            for opt in (g_opt, d_opt):
-                for group in opt.param_groups:
-                    group["lr"] = args.lr if progress < 0.5 else args.lr / 10
-            lr_batch, hr_batch, _ = (t.to(device, non_blocking=True) for t in next(batches))
-            real = torch.ones(len(hr_batch), device=device)
-            with torch.autocast(device.type, torch.bfloat16, enabled=args.amp):
-                fake = generator(lr_batch)
-                d_loss = (F.binary_cross_entropy_with_logits(discriminator(hr_batch), real)
-                          + F.binary_cross_entropy_with_logits(discriminator(fake.detach()), 1 - real))
-            d_opt.zero_grad(set_to_none=True)
-            d_loss.backward()
-            d_opt.step()
-            discriminator.requires_grad_(False)  # the generator's step needs no gradients for D's weights
-            with torch.autocast(device.type, torch.bfloat16, enabled=args.amp):
-                adversarial = F.binary_cross_entropy_with_logits(discriminator(fake), real)
-            content = F.mse_loss(fake.float() * 2 - 1, hr_batch * 2 - 1)  # the paper's [-1, 1] range
-            g_loss = content + args.adversarial_weight * adversarial.float()
-            g_opt.zero_grad(set_to_none=True)
-            g_loss.backward()
-            g_opt.step()
-            discriminator.requires_grad_(True)
-            iteration += 1
-            progress = schedule_progress(args, iteration, train_seconds())
-            if iteration % args.log_every == 0:
-                print(f"it {iteration} content {content.item():.5f} adversarial {adversarial.item():.3f} "
-                      f"D {d_loss.item():.3f} progress {progress:.0%}", flush=True)
-            if iteration % args.val_every == 0 or progress >= 1:
-                score = validate(generator, val_items, args.scale, "rgb")
-                print(f"validation it {iteration}: {score:.3f} dB", flush=True)
-            if iteration % args.save_every == 0:
-                save()
-            if args.max_minutes and time.perf_counter() - session_start > args.max_minutes * 60:
-                print("time budget reached; state saved, continue with --resume", flush=True)
-                break
-    except KeyboardInterrupt:
-        print("interrupted; state saved, continue with --resume", flush=True)
-    save()
+    def step(progress: float) -> str:
+        for opt in (g_opt, d_opt):
+            for group in opt.param_groups:
+                group["lr"] = args.lr if progress < 0.5 else args.lr / 10
+        lr_batch, hr_batch, _ = (t.to(device, non_blocking=True) for t in next(batches))
+        real = torch.ones(len(hr_batch), device=device)
+        with torch.autocast(device.type, torch.bfloat16, enabled=args.amp):
+            fake = generator(lr_batch)
+            d_loss = (F.binary_cross_entropy_with_logits(discriminator(hr_batch), real)
+                      + F.binary_cross_entropy_with_logits(discriminator(fake.detach()), 1 - real))
+        d_opt.zero_grad(set_to_none=True)
+        d_loss.backward()
+        d_opt.step()
+        discriminator.requires_grad_(False)  # the generator's step needs no gradients for D's weights
+        with torch.autocast(device.type, torch.bfloat16, enabled=args.amp):
+            adversarial = F.binary_cross_entropy_with_logits(discriminator(fake), real)
+        content = F.mse_loss(fake.float() * 2 - 1, hr_batch * 2 - 1)  # the paper's [-1, 1] range
+        g_loss = content + args.adversarial_weight * adversarial.float()
+        g_opt.zero_grad(set_to_none=True)
+        g_loss.backward()
+        g_opt.step()
+        discriminator.requires_grad_(True)
+        return f"content {content.item():.5f} adversarial {adversarial.item():.3f} D {d_loss.item():.3f}"
+
+    def validation(iteration: int, seconds: float) -> None:
+        print(f"validation it {iteration}: {validate(generator, val_items, args.scale, 'rgb'):.3f} dB", flush=True)
+
+    iteration = train_loop(args, iteration, elapsed, step, validation, save)
     print(f"done: iteration {iteration}, generator in {args.out / 'final.pt'}")
 
 

@@ -1,9 +1,12 @@
-"""Run bookkeeping shared by train.py and train_gan.py: settings, schedule, resumable state, devices."""
+"""Run bookkeeping shared by tools.train and tools.train_gan: settings, schedule, resumable state, devices,
+and the training loop itself."""
 
 from __future__ import annotations
 
 import argparse
 import subprocess
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -72,3 +75,48 @@ def save_state(path: Path, **state: object) -> None:
 
 def device_name(device: torch.device) -> str:
     return torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+
+
+def train_loop(args: argparse.Namespace, iteration: int, elapsed: float, step: Callable[[float], str],
+               validate: Callable[[int, float], None], save: Callable[[int, float], None]) -> int:
+    """The loop tools.train and tools.train_gan share, from ``iteration`` after ``elapsed`` seconds of
+    earlier sessions; returns the last iteration.
+
+    ``step(progress)`` takes one optimiser step at that point (0..1) of the schedule (schedule_progress) and
+    returns its losses in words for the log; ``validate(iteration, seconds)`` runs every --val-every steps and
+    at the schedule's end; ``save(iteration, seconds)`` every --save-every steps and last of all (after
+    --max-minutes or Ctrl-C too), ``seconds`` being the training time of every session so far.
+    """
+    session_start = time.perf_counter()
+
+    def seconds() -> float:
+        return elapsed + time.perf_counter() - session_start
+
+    window_start, window_iters = time.perf_counter(), 0
+    progress = schedule_progress(args, iteration, seconds())
+    try:
+        while progress < 1:
+            losses = step(progress)
+            iteration += 1
+            window_iters += 1
+            progress = schedule_progress(args, iteration, seconds())
+            if iteration % args.log_every == 0:
+                now = time.perf_counter()
+                rate = window_iters / (now - window_start)
+                eta = (args.iters - iteration) / rate
+                if args.budget_minutes:
+                    eta = min(eta, args.budget_minutes * 60 - seconds())
+                print(f"it {iteration}/{args.iters} {losses} {rate:.2f} it/s ETA {max(eta, 0) / 60:.1f} min",
+                      flush=True)
+                window_start, window_iters = now, 0
+            if iteration % args.val_every == 0 or progress >= 1:
+                validate(iteration, seconds())
+            if iteration % args.save_every == 0:
+                save(iteration, seconds())
+            if args.max_minutes and time.perf_counter() - session_start > args.max_minutes * 60:
+                print("time budget reached; state saved, continue with --resume", flush=True)
+                break
+    except KeyboardInterrupt:
+        print("interrupted; state saved, continue with --resume", flush=True)
+    save(iteration, seconds())
+    return iteration
