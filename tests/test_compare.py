@@ -50,6 +50,13 @@ def test_whole_frame_at_a_time_and_refusals(clip, tmp_path, capsys) -> None:
     assert main(["compare", str(clip), "--crop", "big", "-o", str(tmp_path / "d.png")]) == 1
 
 
+def test_compare_draws_the_weights_a_run_would_pick(clip_factory, tmp_path, capsys) -> None:
+    """One judgement: a heavily compressed clip is compared with the weights for compressed input."""
+    heavy = clip_factory("heavy.mp4", width=160, height=120, frames=24, audio=False, extra_options={"crf": "40"})
+    assert main(["compare", str(heavy), "--models", "fsrcnn", "--scale", "2", "-o", str(tmp_path / "h.png")]) == 0
+    assert "rtsr: weights: fsrcnn ×2 for compressed input (h264, mean QP" in capsys.readouterr().err
+
+
 def test_a_picture_compares_too(tmp_path, capsys) -> None:
     rng = np.random.default_rng(0)
     picture = cv2.resize(rng.integers(0, 256, (30, 40, 3), dtype=np.uint8), (160, 120), interpolation=cv2.INTER_CUBIC)

@@ -125,7 +125,8 @@ def compare_command(argv: list[str], parser_class: type[argparse.ArgumentParser]
         most_detailed(rgb, max(1, crop_w // args.scale), max(1, crop_h // args.scale))
     models = args.models or ["fsrcnn", "srcnn"]
     make = _upscaler_factory(args)
-    upscalers = {m: make(m).runner_judged(lambda: judged)[0].upscale_rgb for m in dict.fromkeys(models)}
+    chosen = {m: make(m).runner_judged(lambda: judged) for m in dict.fromkeys(models)}
+    upscalers = {m: runner.upscale_rgb for m, (runner, _) in chosen.items()}
     panels = build_panels(rgb, args.scale, upscalers, box,
                           (lambda low: x264_roundtrip(low, match)) if match is not None else None)
     where = "whole frame" if args.whole else f"region {box.width}×{box.height} at ({box.left}, {box.top})"
@@ -139,6 +140,7 @@ def compare_command(argv: list[str], parser_class: type[argparse.ArgumentParser]
     for panel in panels:
         score = f" {panel.psnr:.2f} dB" if panel.psnr is not None else ""
         print(f"rtsr: {panel.row}: {panel.label}{score}", file=sys.stderr)
+    print(f"rtsr: weights: {', '.join(why for _, why in chosen.values())}", file=sys.stderr)
     print(f"rtsr: wrote {args.output} ({image.shape[1]}×{image.shape[0]}, {len(panels)} panels; {where} "
           f"of {what})", file=sys.stderr)
     return 0
