@@ -61,22 +61,28 @@ def positive_seconds(text: str) -> float:
     return seconds
 
 
+def add_scale_and_engine_options(parser: argparse.ArgumentParser, scale: int) -> None:
+    """--scale (default ``scale``), --engine and --engine-dir: declared once for every command that runs a model
+    (rtsr, rtsr live, rtsr check and compare)."""
+    parser.add_argument("--scale", type=int, default=scale, help=f"upscaling factor: 2, 3 or 4 (default {scale})")
+    parser.add_argument("--engine", default="auto", help=ENGINE_HELP)
+    parser.add_argument("--engine-dir", type=Path,
+                        help="cache of built engines and CPU verdicts (default: $RTSR_ENGINE_DIR, "
+                             "a checkout's engines/, or ~/.cache/rtsr/engines)")
+
+
 def add_model_options(parser: argparse.ArgumentParser, scale: int) -> None:
     """What runs (rtsr.run_spec.UpscaleOptions), declared once for ``rtsr`` and ``rtsr live``: --model,
     --scale (default ``scale``: 3 for files, 2 for live, which must keep the source's pace), --engine,
-    --weights, --degradation, --engine-dir, --no-compile."""
+    --engine-dir, --weights, --degradation, --no-compile."""
     parser.add_argument("--model", default="fsrcnn",
                         help="network: " + ", ".join(f"{name} ({what})" for name, what in DESCRIPTIONS.items()))
-    parser.add_argument("--scale", type=int, default=scale, help=f"upscaling factor: 2, 3 or 4 (default {scale})")
-    parser.add_argument("--engine", default="auto", help=ENGINE_HELP)
+    add_scale_and_engine_options(parser, scale)
     parser.add_argument("--weights", type=Path, help="weights file instead of the shipped ones")
     parser.add_argument("--degradation", choices=DEGRADATION_CHOICES, default="auto",
                         help="shipped weights for clean input (none) or for compressed input (compressed); auto "
                              "(default) judges the input by its codec and quantiser or bits per pixel (a camera "
                              "is clean), and the summary says which it picked and why")
-    parser.add_argument("--engine-dir", type=Path,
-                        help="cache of built engines and CPU verdicts (default: $RTSR_ENGINE_DIR, "
-                             "a checkout's engines/, or ~/.cache/rtsr/engines)")
     parser.add_argument("--no-compile", action="store_true",
                         help="cuda engine: run the network eagerly, without torch.compile (which compiles "
                              "once per frame size and caches the result)")

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rtsr.catalog import weights_file
-from rtsr.io.degradation import CHOICES, LEVELS, Degradation, asked
+from rtsr.io.degradation import CHOICES, Degradation, asked
 
 # A bare RGB array says nothing of how it was stored: under "auto" it gets the clean weights.
 UNJUDGED = Degradation("none", "a picture given as pixels")
@@ -97,9 +97,3 @@ def choose_spec(options: UpscaleOptions, judged: Degradation | None = None) -> t
     return RunSpec(spec.model, spec.scale, level.level, None, spec.engine, spec.engine_dir, spec.compile), \
         f"{options.model} ×{options.scale} {level.describe()}"
 
-
-def check_level(degradation: str) -> str:
-    """A level a caller names for one picture ("none", "compressed"); ValueError otherwise."""
-    if degradation not in LEVELS:
-        raise ValueError(f"degradation {degradation!r}: choose from {', '.join(LEVELS)}")
-    return degradation

@@ -142,11 +142,12 @@ def _start_long_run(clip_factory, random_weights, tmp_path):
     # As in a terminal: a runner started in the background (nohup, `&`) hands SIGINT down ignored.
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    deadline = time.monotonic() + 60
-    while not any(".rtsr-" in p.name for p in tmp_path.iterdir()):
-        assert process.poll() is None and time.monotonic() < deadline, "never started writing"
+    # Signalled once frames are being encoded into the first chunk (not at a set time after the start: on a
+    # busy machine the engine measurement before the first frame can take seconds).
+    deadline = time.monotonic() + 120
+    while not any(chunk.stat().st_size > 4096 for chunk in tmp_path.glob(".*.rtsr-work/chunk-*")):
+        assert process.poll() is None and time.monotonic() < deadline, "never started encoding"
         time.sleep(0.05)
-    time.sleep(0.5)
     assert process.poll() is None, "the run ended before it was signalled"
     return src, out, command, process
 

@@ -11,6 +11,7 @@ from rtsr.check.checking import run_check
 from rtsr.check.codec_match import choose_match, x264_roundtrip
 from rtsr.check.compare import Box, build_panels, compose, most_detailed, write_png
 from rtsr.check.sampling import frame_at
+from rtsr.cli_args import add_scale_and_engine_options
 from rtsr.engines import choose_engine
 from rtsr.errors import InputError
 from rtsr.io.degradation import judge_video
@@ -45,11 +46,9 @@ brought back) with each panel's PSNR against the original."""
 
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("input", type=Path, help="a video file (or, for compare, a picture)")
-    parser.add_argument("--scale", type=int, default=3, help="2, 3 or 4 (default 3)")
+    add_scale_and_engine_options(parser, scale=3)
     parser.add_argument("--models", nargs="+", metavar="MODEL",
                         help=f"models to try: {', '.join(MODELS)} (default: fsrcnn srcnn; srresnet too on a GPU)")
-    parser.add_argument("--engine", default="auto", help="engine, as for a run (default auto)")
-    parser.add_argument("--engine-dir", type=Path, help="cache of built engines and CPU verdicts")
 
 
 def _settings(args: argparse.Namespace) -> None:
