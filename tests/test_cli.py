@@ -127,7 +127,9 @@ def test_a_stop_signal_keeps_the_work_and_the_same_command_resumes(signal_name, 
     _, stderr = process.communicate(timeout=30)
     stopped_after = time.monotonic() - sent
     assert process.returncode == exit_code, stderr
-    assert stopped_after < 5, f"took {stopped_after:.1f} s to stop"
+    # It encodes what x264 holds for its lookahead before it stops: seconds of CPU work (6 s once beside a
+    # busy loop and another test), never the rest of the clip.
+    assert stopped_after < 15, f"took {stopped_after:.1f} s to stop"
     assert said in stderr and "Traceback" not in stderr
     assert "run the same command again to resume" in stderr  # what was upscaled is kept, not the output
     _resumes(src, out, command, tmp_path)
