@@ -28,7 +28,7 @@ from rtsr.io.probe import InputVideo, VideoInfo, is_pipe
 from rtsr.io.sequences import is_pattern, output_pattern
 from rtsr.logs import log_to_stderr
 from rtsr.pictures import is_picture_file, is_picture_output, upscale_picture, upscale_pictures
-from rtsr.report import REALTIME_FPS, clock_time
+from rtsr.report import clock_time, realtime_fps
 from rtsr.segments.driver import DEFAULT_SEGMENT_SECONDS
 from rtsr.segments.ray_pool import RAY_CONNECT_SECONDS, ray_available
 from rtsr.streaming import STREAM_FORMATS
@@ -171,7 +171,8 @@ def _warn_if_slow(runner: Runner, info: VideoInfo) -> None:
         return
     with runner.engine.sharing_cores():  # as during the run
         seconds = runner.estimate_frame_seconds(info.width, info.height)
-    if seconds * REALTIME_FPS < 2:  # within 2x of real time: nothing to warn about
+    rate = info.output_rate
+    if seconds * realtime_fps(float(rate) if rate else None) < 2:  # within 2x of real time: nothing to warn about
         return
     total = f", about {clock_time(seconds * info.frames)} for {counted(info.frames, 'frame')}" if info.frames else ""
     log.warning("%s ×%d runs on the CPU here: about %.1f s per frame%s; a GPU engine (--engine cuda or "

@@ -12,7 +12,7 @@ from typing import Protocol, TextIO
 
 from rtsr.text import counted
 
-REALTIME_FPS = 24.0
+REALTIME_FPS = 24.0  # the real-time target for input that has no frame rate of its own (issue 37)
 SLOW_RATIO = 0.25  # a run below this fraction of real time points to `rtsr check` in its summary
 STAGES = ("decode", "convert", "inference", "encode")
 
@@ -27,6 +27,18 @@ class StageClock:
     def add(self, stage: str, seconds: float) -> None:
         with self._lock:
             self.seconds[stage] += seconds
+
+
+def realtime_fps(input_fps: float | None) -> float:
+    """Frames per second that keep pace with an input playing at ``input_fps`` (REALTIME_FPS without one)."""
+    return input_fps if input_fps and input_fps > 0 else REALTIME_FPS
+
+
+def realtime_words(input_fps: float | None) -> str:
+    """"the input's 10 fps", or "24 fps: the input has no frame rate"."""
+    if input_fps and input_fps > 0:
+        return f"the input's {input_fps:.4g} fps"
+    return f"{REALTIME_FPS:g} fps: the input has no frame rate"
 
 
 @dataclass
@@ -61,15 +73,22 @@ class Report:
     weights: str = ""  # which weights ran and why: "fsrcnn ×4 for compressed input (h264, mean QP 31.2 ...)"
     hdr: str = ""  # the input's HDR and what the output carries of it (rtsr.io.hdr.hdr_outcome), "" for SDR
     alpha: str = ""  # for input with transparency: kept, or why not (rtsr.io.alpha.keep_alpha)
+    input_fps: float | None = None  # the frames per second the output plays at (None: the input has no rate)
 
     @property
     def fps(self) -> float:
         return self.frames / self.wall_seconds if self.wall_seconds > 0 else 0.0
 
     @property
+    def realtime_fps(self) -> float:
+        """Real time for this input: its own frame rate (a 10 fps clip upscaled at 6.2 fps is 0.62×), or
+        REALTIME_FPS when it has none."""
+        return realtime_fps(self.input_fps)
+
+    @property
     def realtime_ratio(self) -> float:
-        """Average fps over the 24 fps real-time target (1.0 = exactly real time)."""
-        return self.fps / REALTIME_FPS
+        """Average fps over real time for this input (1.0 = exactly real time)."""
+        return self.fps / self.realtime_fps
 
     @property
     def stage_ms_per_frame(self) -> dict[str, float]:
@@ -88,7 +107,7 @@ class Report:
         lines = [
             f"{counted(self.frames, 'frame')} {w}×{h} → {ow}×{oh} ({self.model} ×{self.scale}, "
             f"{self.engine}, {self.codec} {self.pix_fmt}) in {self.wall_seconds:.1f} s: "
-            f"{self.fps:.2f} fps = {self.realtime_ratio:.2f}× real time ({REALTIME_FPS:g} fps)",
+            f"{self.fps:.2f} fps = {self.realtime_ratio:.2f}× real time ({realtime_words(self.input_fps)})",
             ("per frame: " if self.jobs == 1 else f"per frame, summed over {self.jobs} workers: ")
             + ", ".join(f"{s} {stages[s]:.1f} ms" for s in STAGES) + f"; bottleneck: {self.bottleneck}",
         ]

@@ -240,8 +240,10 @@ class Upscaler:
                       codec: str, workers: int) -> Report:
         """A run's Report with the weights chosen for ``video`` (``weights``: why), and what must be said before
         any work: the HDR metadata the output will lack (rtsr.io.hdr), the memory it needs (rtsr.memory)."""
+        rate = video.info.output_rate
         report = Report(source=str(video.path), output=output, model=runner.model, scale=runner.scale,
-                        engine=runner.engine_description(), codec=codec, weights=weights)
+                        engine=runner.engine_description(), codec=codec, weights=weights,
+                        input_fps=float(rate) if rate else None)
         line, warning = hdr_outcome(video.info.hdr, codec, requested == "auto" and codec in ("libx265", "hevc_nvenc"))
         if warning:
             log.warning("%s", warning)

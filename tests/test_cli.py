@@ -42,7 +42,7 @@ def test_the_documented_command_works(clip_factory, tmp_path) -> None:
     assert frame_times(tmp_path / "output.mp4") == frame_times(src)
     summary = result.stderr
     assert "6 frames 96×64 → 288×192" in summary
-    assert "× real time (24 fps)" in summary
+    assert "× real time (the input's 24 fps)" in summary
     assert "bottleneck:" in summary and "decode" in summary and "inference" in summary
     assert "\r" not in summary  # no progress bar when stderr is not a terminal
 

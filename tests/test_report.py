@@ -16,6 +16,17 @@ def _report(**fields) -> Report:
     return report
 
 
+def test_real_time_is_the_input_s_own_frame_rate():
+    """Issue 37: a 10 fps clip upscaled at 6.2 fps runs 0.62× real time, not 0.26×; 24 fps only without a rate."""
+    slow_clip = _report(input_fps=10.0)
+    slow_clip.wall_seconds = 48 / 6.2
+    assert round(slow_clip.realtime_ratio, 2) == 0.62
+    assert "6.20 fps = 0.62× real time (the input's 10 fps)" in slow_clip.summary()
+    ntsc = _report(input_fps=30000 / 1001)
+    assert "24.00 fps = 0.80× real time (the input's 29.97 fps)" in ntsc.summary()
+    assert "1.00× real time (24 fps: the input has no frame rate)" in _report().summary()
+
+
 def test_summary_reports_speed_bottleneck_and_everything_unusual():
     plain = _report().summary()
     assert "48 frames 64×48 → 128×96" in plain and "24.00 fps = 1.00× real time" in plain

@@ -19,7 +19,7 @@ from rtsr.check.quality import GainTest, describe_gain, gain_level
 from rtsr.check.speed import EngineSpeed
 from rtsr.cores import available_cores
 from rtsr.io.output import OUTPUT_FORMATS
-from rtsr.report import REALTIME_FPS, clock_time
+from rtsr.report import clock_time, realtime_fps
 from rtsr.segments.driver import DEFAULT_SEGMENT_SECONDS, choose_jobs
 from rtsr.text import counted
 
@@ -68,9 +68,11 @@ def choose_model(test: GainTest | None, speeds: list[EngineSpeed]) -> str:
 
 
 def recommend(path: Path, scale: int, test: GainTest | None, speeds: list[EngineSpeed], device: str,
-              duration: float | None, extra_args: list[str], picture: bool = False) -> Recommendation:
+              duration: float | None, extra_args: list[str], picture: bool = False,
+              fps: float | None = None) -> Recommendation:
     """The recommendation for ``path`` at ``scale`` (``extra_args``: encoder flags the user gave, kept;
-    ``picture``: one still picture, written as a PNG, without jobs or encoder flags)."""
+    ``picture``: one still picture, written as a PNG, without jobs or encoder flags; ``fps``: the input's
+    frame rate, which real time means for it)."""
     model = choose_model(test, speeds)
     speed = _fastest(speeds, model)
     segments = max(1, math.ceil(duration / DEFAULT_SEGMENT_SECONDS)) if duration else 1
@@ -91,7 +93,7 @@ def recommend(path: Path, scale: int, test: GainTest | None, speeds: list[Engine
         elif best.model != model:
             verdict += f"; {model} comes within {TIE_DB} dB of it ({gain.psnr_gain.mean:+.2f} dB) and runs faster"
     return Recommendation(model, scale, speed.engine, jobs, str(output), command, worth_it, verdict,
-                          speed.expected_fps, round(speed.expected_fps / REALTIME_FPS, 3), speed.clip_seconds,
+                          speed.expected_fps, round(speed.expected_fps / realtime_fps(fps), 3), speed.clip_seconds,
                           speed.limiting_stage)
 
 

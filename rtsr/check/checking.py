@@ -171,7 +171,7 @@ def run_check(path: Path, scale: int, models: tuple[str, ...] | None, make_upsca
               for m, u in upscalers.items()
               for engine, seconds in inference_rates(u, info.width, info.height).items()]
     rec = recommend(path, scale, quality, speeds, device, description.duration_seconds, extra_args,
-                    picture=description.picture)
+                    picture=description.picture, fps=description.fps)
     interlaced = sum(1 for s in samples if s.frame.interlaced_frame)
     report = CheckReport(description, scale, [round(s.seconds, 3) for s in samples], spread, interlaced,
                          quality, costs, speeds, rec, machine_tag(), notes=notes)
