@@ -43,7 +43,7 @@ from rtsr.checkpoints import LoadedModel
 from rtsr.cores import available_cores
 from rtsr.engines.base import HostTimer, inference_threads, torch_threads_halved
 from rtsr.engines.cache import default_engine_dir
-from rtsr.engines.precision import MIN_GAIN, bf16_loss_db
+from rtsr.engines.precision import MAX_LOSS_DB, MIN_GAIN, bf16_loss_db
 from rtsr.engines.registry import FALLS_BACK_TO_CPU, EngineChoice, build_engine
 from rtsr.engines.tensorrt import package_version
 from rtsr.errors import EngineUnavailable
@@ -109,7 +109,19 @@ class Verdict:
                 "--engine openvino keeps f32" if self.winner.endswith("bf16") and self.bf16_loss_db is not None
                 else "")
         return (f"{head} ({timed} at {self.width}×{self.height}, {self.threads} "
-                f"thread{'s' if self.threads > 1 else ''}{rows}; measured {self.measured_at}{left}{bf16})")
+                f"thread{'s' if self.threads > 1 else ''}{rows}; measured {self.measured_at}{left}{bf16}"
+                f"{self.passed_over()})")
+
+    def passed_over(self) -> str:
+        """Why a faster-timed candidate did not win, or why bf16 was not timed (issue 37: "picked: openvino"
+        beside a faster bf16 figure said nothing of the rule), as "; ..." or ""."""
+        faster = [name for name, fps in self.fps.items() if fps > self.fps.get(self.winner, float("inf"))]
+        said = "".join(f"; {name} ran {self.fps[name] / self.fps[self.winner]:.2f}× {self.winner}, under the "
+                       f"{MIN_GAIN:g}× a lower precision must gain to be taken" for name in faster)
+        if "openvino" in self.fps and "openvino-bf16" not in self.fps and "openvino-bf16" not in self.left_out:
+            said += (f"; openvino-bf16 not timed: these weights are not measured within {MAX_LOSS_DB:g} dB of f32 "
+                     "in bf16 (rtsr/engines/precision.py)")
+        return said
 
 
 class VerdictCache:
