@@ -69,7 +69,7 @@ class Report:
     last_frame_seconds: float = 0.0  # input time of the last frame upscaled
     engine_notes: list[str] = field(default_factory=list)  # e.g. the cuda engine's "compiled (...)" or "eager: why"
     deinterlaced: str = ""  # how interlaced input was deinterlaced, or why it was not (rtsr.io.deinterlace)
-    heavy_compression: str = ""  # why the input looks heavily compressed (rtsr.io.describe), "" when it does not
+    heavy_compression: str = ""  # why the input is heavily compressed (rtsr.io.degradation), "" when it is not
     weights: str = ""  # which weights ran and why: "fsrcnn ×4 for compressed input (h264, mean QP 31.2 ...)"
     hdr: str = ""  # the input's HDR and what the output carries of it (rtsr.io.hdr.hdr_outcome), "" for SDR
     alpha: str = ""  # for input with transparency: kept, or why not (rtsr.io.alpha.keep_alpha)

@@ -138,9 +138,10 @@ def run_check(path: Path, scale: int, models: tuple[str, ...] | None, make_upsca
         run = decode_run(video) if spread else first_frames  # a clip without a length: its first frames
         judged = judge_video(video)  # the weights a run would pick (rtsr.io.degradation)
     info = video.info
-    first = make_upscaler((models or CPU_MODELS)[0])
-    chosen = {(models or CPU_MODELS)[0]: first.runner_judged(lambda: judged)}
-    device = chosen[(models or CPU_MODELS)[0]][0].engine.device.type
+    first_model = (models or CPU_MODELS)[0]
+    first = make_upscaler(first_model)
+    chosen = {first_model: first.runner_judged(lambda: judged)}  # (runner, why its weights)
+    device = chosen[first_model][0].engine.device.type
     models = models or default_models(device)
     chosen.update({m: make_upscaler(m).runner_judged(lambda: judged) for m in models[1:]})
     upscalers = {m: runner for m, (runner, _) in chosen.items()}

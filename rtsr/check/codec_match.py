@@ -7,7 +7,7 @@ where the input is H.264, the test reads the quantiser the encoder used
 (FFmpeg exports it per frame and per block: ``export_side_data=venc_params``)
 and encodes each shrunk frame with libx264 at that quantiser before it is
 upscaled. Other codecs do not export a comparable quantiser; for them the
-bits per pixel (rtsr.io.describe) give an equivalent x264 CRF instead, a
+bits per pixel (rtsr.io.degradation) give an equivalent x264 CRF instead, a
 rougher guess that the report names as such.
 """
 

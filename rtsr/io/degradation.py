@@ -52,7 +52,7 @@ COMPRESSED_QP = 25.0
 # For other codecs, H.264-equivalent bits per pixel per frame, measured on the same clips' ×2 LR (30 frames):
 # x265 CRF 24 came to 0.19-0.20 in H.264's worth, where the two weights tied (within 0.04 dB); x265 CRF 32 to
 # 0.106-0.112, where the compressed weights were 0.07-0.14 dB better; MPEG-4 part 2 at 0.055-0.058, 0.14-0.22
-# dB better. (A first guess of 0.065, from x264's full-size figures in rtsr/io/describe.py, judged the x265
+# dB better. (A first guess of 0.065, from x264's full-size figures once in rtsr/io/describe.py, judged the x265
 # CRF 32 clips clean.)
 CLEAN_BPP = 0.12
 # Heavily compressed: from about x264 CRF 28 on. Measured 2026-12-04 (/tmp script, the two held-out clips'
