@@ -21,9 +21,11 @@ def test_help_shows_worked_examples() -> None:
 
 
 def test_help_and_usage_errors_answer_without_loading_torch() -> None:
-    """The parser and its checks are torch-free: `rtsr --help`, `rtsr live --help` and a typo answer at once."""
+    """The parsers and their checks are torch-free: `rtsr --help`, `rtsr live/check/compare --help` and a typo
+    answer at once."""
     code = ("import sys, rtsr.cli\n"
-            "for argv in (['--help'], ['live', '--help'], ['in.mp4'], ['in.mp4', '-o', 'x.mp4', '--scale', '5']):\n"
+            "for argv in (['--help'], ['live', '--help'], ['check', '--help'], ['compare', 'x.mp4', '--bogus'],\n"
+            "             ['in.mp4'], ['in.mp4', '-o', 'x.mp4', '--scale', '5']):\n"
             "    try:\n"
             "        rtsr.cli.main(argv)\n"
             "    except SystemExit:\n"
@@ -32,6 +34,7 @@ def test_help_and_usage_errors_answer_without_loading_torch() -> None:
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "unsupported scale 5" in result.stderr and "usage: rtsr live" in result.stdout
+    assert "usage: rtsr check" in result.stdout and "(see rtsr compare --help)" in result.stderr
 
 
 def test_the_documented_command_works(clip_factory, tmp_path) -> None:

@@ -7,5 +7,6 @@
 * advice:   model, engine, jobs and the command line from those measurements
 * checking: ``rtsr check``'s report (text and JSON)
 * compare:  ``rtsr compare``'s labelled panels and PNG
-* cli:      the two commands
+* cli:      the two command lines (torch-free: --help and typos answer at once)
+* commands: their work, once the arguments have parsed
 """
