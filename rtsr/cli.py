@@ -171,8 +171,7 @@ def _warn_if_slow(runner: Runner, info: VideoInfo) -> None:
         return
     with runner.engine.sharing_cores():  # as during the run
         seconds = runner.estimate_frame_seconds(info.width, info.height)
-    rate = info.output_rate
-    if seconds * realtime_fps(float(rate) if rate else None) < 2:  # within 2x of real time: nothing to warn about
+    if seconds * realtime_fps(info.output_rate) < 2:  # within 2x of real time: nothing to warn about
         return
     total = f", about {clock_time(seconds * info.frames)} for {counted(info.frames, 'frame')}" if info.frames else ""
     log.warning("%s ×%d runs on the CPU here: about %.1f s per frame%s; a GPU engine (--engine cuda or "

@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Protocol, TextIO
 
 from rtsr.text import counted
@@ -29,9 +30,9 @@ class StageClock:
             self.seconds[stage] += seconds
 
 
-def realtime_fps(input_fps: float | None) -> float:
+def realtime_fps(input_fps: float | Fraction | None) -> float:
     """Frames per second that keep pace with an input playing at ``input_fps`` (REALTIME_FPS without one)."""
-    return input_fps if input_fps and input_fps > 0 else REALTIME_FPS
+    return float(input_fps) if input_fps and input_fps > 0 else REALTIME_FPS
 
 
 def realtime_words(input_fps: float | None) -> str:

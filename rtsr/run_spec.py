@@ -12,6 +12,7 @@ nodes as it is.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from rtsr.catalog import weights_file
@@ -94,6 +95,5 @@ def choose_spec(options: UpscaleOptions, judged: Degradation | None = None) -> t
     if level.level != "none" and not weights_file(options.model, options.scale, level.level).is_file():
         level = Degradation("none", f"{level.reason}; no shipped {options.model} ×{options.scale} weights for "
                                     f"{level.level} input")
-    return RunSpec(spec.model, spec.scale, level.level, None, spec.engine, spec.engine_dir, spec.compile), \
-        f"{options.model} ×{options.scale} {level.describe()}"
+    return dataclasses.replace(spec, degradation=level.level), f"{options.model} ×{options.scale} {level.describe()}"
 

@@ -242,7 +242,7 @@ def judge_picture(path: Path, codec: str, width: int, height: int) -> Degradatio
     except OSError:
         data, bits = None, None
     quality = jpeg_quality(data) if data else None
-    bpp = bits / (width * height) if bits and width and height else None
+    bpp = bits_per_pixel(bits, width, height, 1.0)  # one frame: the file's bits over its pixels
     if quality is not None:
         level = "compressed" if quality < COMPRESSED_JPEG_QUALITY else "none"
         # Never "heavy": no JPEG quality has been calibrated against the gain upscaling still gives.
