@@ -17,7 +17,8 @@ if TYPE_CHECKING:
     from rtsr.upscaler import Upscaler
 
 ENGINE_HELP = ("auto (the fastest here: tensorrt > cuda on a GPU, else the faster of cpu and openvino, "
-               "measured), cpu (PyTorch), openvino, openvino-bf16, cuda or tensorrt (default auto)")
+               "measured), cpu (PyTorch), openvino, openvino-bf16, openvino-int8 (int8 weights, shipped for "
+               "fsrcnn), cuda or tensorrt (default auto)")
 
 
 def jobs_value(text: str) -> int | None:

@@ -70,13 +70,14 @@ class RunSpec:
 
     @property
     def precision(self) -> str:
-        """The arithmetic the engine runs in: fp16 (cuda, tensorrt), bf16 (openvino-bf16), f32 (cpu,
-        openvino), or "measured" (auto on the CPU picks per frame size, rtsr.engines.picking)."""
+        """The arithmetic the engine runs in: fp16 (cuda, tensorrt), bf16 (openvino-bf16), int8
+        (openvino-int8), f32 (cpu, openvino), or "measured" (auto on the CPU picks per frame size,
+        rtsr.engines.picking)."""
         if self.engine in ("cuda", "tensorrt"):
             return "fp16"
         if self.engine == "auto":
             return "measured"
-        return "bf16" if self.engine.endswith("bf16") else "f32"
+        return next((p for p in ("bf16", "int8") if self.engine.endswith(p)), "f32")
 
 
 def choose_spec(options: UpscaleOptions, judged: Degradation | None = None) -> tuple[RunSpec, str]:

@@ -57,10 +57,11 @@ class Runner:
         """The spec local segment workers build: this engine by name (auto's pick, measured here once)."""
         return dataclasses.replace(self.spec, engine=self.engine.name)
 
-    def prepare_engine(self, width: int, height: int) -> None:
-        """Settle the engine for width×height frames: ``auto`` on the CPU times its candidates now
-        (or reads the verdict cached for this shape), so no frame waits for it. Other engines: nothing."""
-        settle_engine(self.engine, self.loaded.channels, height, width)
+    def prepare_engine(self, width: int, height: int, bits: int = 8) -> None:
+        """Settle the engine for width×height frames of ``bits`` bits: ``auto`` on the CPU times its
+        candidates now (or reads the verdict cached for this shape), so no frame waits for it. Other engines:
+        nothing."""
+        settle_engine(self.engine, self.loaded.channels, height, width, bits)
 
     def engine_description(self) -> str:
         """The engine that runs now and why others were passed over: "openvino (tensorrt skipped: ...)"."""
@@ -93,7 +94,7 @@ class Runner:
                        clock: StageClock | None = None) -> PlaneUpscaler:
         """The per-frame plane function for frames described by ``info`` (files, pipes, live and workers share
         it). Settles the engine for frames of this size first (prepare_engine)."""
-        self.prepare_engine(info.width, info.height)
+        self.prepare_engine(info.width, info.height, info.layout.bits)
         return PlaneUpscaler(self.engine, self.loaded.planes, self.scale, info.layout, info.color, out_size, clock,
                              recurrent=self.loaded.recurrent)
 

@@ -70,7 +70,7 @@ def _settle_for_workers(runner: Runner, video: InputVideo, threads: int, report:
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        runner.prepare_engine(video.info.width, video.info.height)
+        runner.prepare_engine(video.info.width, video.info.height, video.info.layout.bits)
     finally:
         torch.set_num_threads(before)
     _describe_engine(runner, report)

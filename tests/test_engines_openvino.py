@@ -57,7 +57,7 @@ def test_the_onnx_graph_is_exported_once_then_loaded_from_the_cache(tmp_path, mo
     loaded = load_model("fsrcnn", 4)
     calls = []
     real_export = openvino_module.export_onnx
-    monkeypatch.setattr(openvino_module, "export_onnx", lambda m: calls.append(m) or real_export(m))
+    monkeypatch.setattr(openvino_module, "export_onnx", lambda m, **kw: calls.append(m) or real_export(m, **kw))
     with caplog.at_level(logging.INFO, logger="rtsr"):
         OpenVinoEngine(loaded, tmp_path)
         OpenVinoEngine(loaded, tmp_path)

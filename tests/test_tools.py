@@ -226,6 +226,32 @@ def test_train_gan_fine_tunes_srresnet_and_resumes(image_folder, tmp_path, rando
     assert no_init.returncode == 2 and "--init" in no_init.stderr
 
 
+def test_train_int8_makes_int8_weights_shipped_beside_the_f32_ones(image_folder, tmp_path) -> None:
+    base = ["--model", "fsrcnn", "--scale", "2", "--data", image_folder, "--batch", "2", "--patch", "10",
+            "--val-count", "1", "--threads", "1", "--iters", "3", "--val-every", "3"]
+    assert _train(*base, "--out", tmp_path / "f32").returncode == 0
+    without_init = _train(*base, "--out", tmp_path / "int8", "--int8")
+    assert without_init.returncode == 2 and "--int8 trains FSRCNN weights" in without_init.stderr
+    f32 = tmp_path / "f32" / "best.pt"
+    result = _train(*base, "--out", tmp_path / "int8", "--int8", "--init", f32, "--calibration-patch", "16")
+    assert result.returncode == 0, result.stderr
+    assert "int8: activation steps calibrated" in result.stdout
+    int8 = load_model("fsrcnn", 2, tmp_path / "int8" / "best.pt")
+    assert int8.meta["int8"]["base_sha256"] == load_model("fsrcnn", 2, f32).weights_sha256
+    assert len(int8.meta["int8"]["activation_steps"]) == 7
+    shipped = tmp_path / "shipped"
+    shipped.mkdir()
+    assert _tool("ship_weights.py", f32, "--dir", shipped).returncode == 0
+    result = _tool("ship_weights.py", tmp_path / "int8" / "best.pt", "--dir", shipped)
+    assert result.returncode == 0, result.stderr
+    assert (shipped / "fsrcnn_x2_int8.pt").is_file()
+    other = _train(*base, "--out", tmp_path / "other", "--seed", "5")
+    assert other.returncode == 0
+    assert _tool("ship_weights.py", tmp_path / "other" / "best.pt", "--dir", shipped).returncode == 0
+    refused = _tool("ship_weights.py", tmp_path / "int8" / "best.pt", "--dir", shipped)
+    assert refused.returncode != 0 and "trained from other weights" in refused.stderr
+
+
 def test_ship_weights_stores_fp16_without_moving_the_output(tmp_path, random_weights) -> None:
     source = random_weights("srresnet", 2)
     result = _tool("ship_weights.py", source, "--half", "--dir", tmp_path)

@@ -3,30 +3,36 @@
     python -m tools.lower_precision --data ../shared/datasets --models fsrcnn srcnn --scales 2 3 4
 
 For each model and scale, the shipped weights run through the openvino engine
-in f32, in bf16 (OpenVINO's INFERENCE_PRECISION_HINT) and in int8 (NNCF
-post-training quantization of the ONNX graph, calibrated on ``--calibration``
-random LR patches of the training images, never on the benchmarks). Quality
+in f32, in bf16 (OpenVINO's INFERENCE_PRECISION_HINT) and in int8: the int8
+weights trained from them (engine ``openvino-int8``, rtsr.quantization; their
+digest is printed for rtsr/engines/precision.py's gate) and, with ``--ptq``,
+NNCF post-training quantization of the f32 graph, calibrated on
+``--calibration`` random LR patches of the training images, never on the
+benchmarks (``pip install nncf``; not a dependency of rtsr). Quality
 is evaluate.py's protocol (Y PSNR, scale pixels shaved) on Set5 and Set14;
 speed is frames per second on one ``--size`` frame, the engines timed in turn
 (rounds of one frame each, median), beside the PyTorch cpu engine. Prints a
 Markdown table. The rule (issue 28): ship a precision only where the loss is at
 most 0.05 dB on Set5 and Set14 and the gain at least 1.3× on the machine.
-Needs ``pip install nncf`` for int8 (not a dependency of rtsr).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+
+os.environ.setdefault("GOMP_SPINCOUNT", "1000")  # as the rtsr command: spinning torch threads slow OpenVINO's
 import torch
 
 from rtsr.engines.cpu import CpuEngine
 from rtsr.engines.openvino import OpenVinoEngine
+from rtsr.quantization import int8_weights
 from rtsr.run_spec import RunSpec
 from rtsr.runner import Runner, build_runner
 from tools.lab.benchmark import evaluate
@@ -76,7 +82,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--calibration", type=int, default=300, help="LR patches for int8 calibration")
     parser.add_argument("--size", default="640x360", help="frame size for the speed (WxH)")
     parser.add_argument("--rounds", type=int, default=10, help="timed frames per engine")
-    parser.add_argument("--no-int8", action="store_true", help="skip NNCF int8")
+    parser.add_argument("--no-int8", action="store_true", help="skip int8")
+    parser.add_argument("--ptq", action="store_true", help="also NNCF post-training int8 of the f32 weights")
     parser.add_argument("--degradation", choices=("none", "compressed"), default="none",
                         help="the shipped weights for clean input, or those for compressed input")
     args = parser.parse_args(argv)
@@ -90,8 +97,12 @@ def main(argv: list[str] | None = None) -> None:
             up = build_runner(RunSpec(model, scale, args.degradation, None, "cpu"))
             engines = {"cpu": CpuEngine(up.loaded.network), "openvino f32": OpenVinoEngine(up.loaded),
                        "openvino bf16": OpenVinoEngine(up.loaded, precision="bf16")}
-            if not args.no_int8:
-                engines["openvino int8"] = int8_engine(up, args.data, args.calibration)
+            if not args.no_int8 and (int8 := int8_weights(up.loaded)) is not None:
+                engines["openvino int8"] = OpenVinoEngine(up.loaded, precision="int8")
+                print(f"  ({model} ×{scale} int8 weights {int8.weights.name}: sha256 {int8.weights_sha256[:16]})",
+                      file=sys.stderr)
+            if not args.no_int8 and args.ptq:
+                engines["openvino int8 PTQ"] = int8_engine(up, args.data, args.calibration)
             fps = speed(engines, up.loaded.channels, size, args.rounds)
             scores: dict[str, list[float]] = {}
             for name, engine in engines.items():

@@ -4,6 +4,8 @@
     # -> rtsr/weights/srresnet_x4.pt, what `rtsr --model srresnet --scale 4` loads
     python -m tools.ship_weights runs/fsrcnn_x4_compressed/best.pt
     # trained with --pairs: -> rtsr/weights/fsrcnn_x4_compressed.pt, for input rtsr judges compressed
+    python -m tools.ship_weights runs/fsrcnn_x4_int8/best.pt
+    # trained with --int8: -> rtsr/weights/fsrcnn_x4_int8.pt, what engine openvino-int8 runs for fsrcnn_x4.pt
 
 ``--half`` stores the floating-point tensors as fp16: half the bytes in the
 package; the model is rebuilt in fp32 when it loads. The script prints how far
@@ -24,6 +26,7 @@ import torch
 
 from rtsr.checkpoints import load_model, read_checkpoint, save_checkpoint
 from rtsr.models import MODELS, WEIGHTS_DIR
+from rtsr.quantization import META_KEY, companion_path
 
 
 def output_psnr(a: torch.nn.Module, b: torch.nn.Module, channels: int) -> float:
@@ -50,9 +53,15 @@ def main(argv: list[str] | None = None) -> None:
     if args.half:
         stored.half()  # BN's integer batch counter stays int64
     # weights trained on compressed pairs (train.py --pairs) are shipped beside the clean ones, for the
-    # inputs rtsr judges compressed (rtsr.io.degradation)
+    # inputs rtsr judges compressed (rtsr.io.degradation); int8 weights (train.py --int8) beside the f32
+    # weights they were trained from, which must be the shipped ones of the same level
     level = "none" if meta.get("degradation", ["none"]) in (["none"], ["clean"]) else "compressed"
     target = args.dir / MODELS[name].weights_path(scale, level).name
+    if META_KEY in meta:
+        base = load_model(name, scale, target)
+        if base.weights_sha256 != meta[META_KEY]["base_sha256"]:
+            raise SystemExit(f"{args.checkpoint}: int8 weights trained from other weights than {target}")
+        target = companion_path(target)
     meta["stored_as"] = "float16" if args.half else "float32"
     save_checkpoint(target, stored, name, scale, **meta)
     reloaded = load_model(name, scale, target).network

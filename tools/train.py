@@ -57,8 +57,9 @@ from typing import get_args
 import numpy as np
 import torch
 
-from rtsr.checkpoints import read_checkpoint, save_checkpoint
+from rtsr.checkpoints import read_checkpoint, save_checkpoint, weights_digest
 from rtsr.models import MODELS, SCALES
+from rtsr.quantization import META_KEY, Int8FSRCNN, int8_meta
 from tools.lab.data import (
     PatchSampler,
     Weighting,
@@ -69,6 +70,7 @@ from tools.lab.data import (
     to_planes,
     validate,
 )
+from tools.lab.int8 import calibrate, equalise
 from tools.lab.pairs import load_pairs
 from tools.lab.runs import (
     changed_settings,
@@ -116,6 +118,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--init", type=Path, help="start from these weights (e.g. FSRCNN x3 for x2/x4)")
     p.add_argument("--tune", choices=("all", "last"), default="all",
                    help="train every layer, or only the output layer (FSRCNN's transfer to another scale)")
+    p.add_argument("--int8", action="store_true",
+                   help="quantization-aware training of FSRCNN --init weights for the openvino-int8 engine "
+                        "(rtsr.quantization): the int8 network learns the output of the f32 weights it starts "
+                        "from (distillation); best.pt then holds int8 weights, shipped beside --init's")
+    p.add_argument("--calibration-patch", type=int, default=48,
+                   help="--int8: LR patch size of the batches that calibrate the first activation steps")
     p.add_argument("--resume", action="store_true", help="continue from OUT/state.pt")
     p.add_argument("--max-minutes", type=float, default=0, help="save and stop after this long (0: no limit)")
     p.add_argument("--budget-minutes", type=float, default=0,
@@ -128,6 +136,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     check_device_options(p, args)
     if args.tune == "last" and not (args.init or args.resume):
         p.error("--tune last keeps every other layer as it is, so it needs --init weights")
+    if args.int8 and (args.model != "fsrcnn" or not args.init):
+        p.error("--int8 trains FSRCNN weights for int8 from the f32 weights given as --init")
     if args.context < 0:
         p.error("--context counts LR pixels around each patch, so it cannot be negative")
     return args
@@ -152,7 +162,7 @@ def trainable_parameters(model: torch.nn.Module, tune: str) -> list[torch.nn.Par
 # What a run learns from. A resumed run must keep these; --iters, --lr and
 # --min-lr may change (to lengthen or reshape the schedule), --max-minutes too.
 RUN_SETTINGS = ("model", "scale", "data", "pairs", "patch", "context", "batch", "loss", "weighting", "tune", "seed",
-                "val_count")
+                "val_count", "int8", "calibration_patch")
 
 
 def learning_rate(args: argparse.Namespace, progress: float) -> float:
@@ -183,13 +193,30 @@ def resume_or_init(args: argparse.Namespace, model: torch.nn.Module, state_path:
         print(f"resumed at iteration {state['iteration']} (best validation {state['best_psnr']:.3f} dB)",
               flush=True)
         return state
-    if args.init:
+    if args.init and not args.int8:  # int8: quantization_aware has loaded --init already
         init_state = read_checkpoint(args.init)["state_dict"]
         own = model.state_dict()
         usable = {k: v for k, v in init_state.items() if k in own and own[k].shape == v.shape}
         model.load_state_dict(usable, strict=False)
         print(f"initialised {len(usable)}/{len(own)} tensors from {args.init}", flush=True)
     return None
+
+
+def quantization_aware(args: argparse.Namespace, network: torch.nn.Module, paths: list[Path],
+                       extra: list) -> tuple[Int8FSRCNN, str]:
+    """--init's FSRCNN on the int8 grid, its channels equalised and activation steps calibrated on 64
+    training batches of 16 LR patches of --calibration-patch pixels (tools/lab/int8.py; a sampler of its own,
+    seeded, so that a resumed run builds the same network before loading its state), and the f32 weights'
+    digest (which the int8 weights are shipped beside)."""
+    network.load_state_dict(read_checkpoint(args.init)["state_dict"])
+    base_sha256 = weights_digest(network)
+    sampler = PatchSampler(paths, args.scale, args.calibration_patch, "y", args.seed, args.weighting, 0, extra)
+    batches = [sampler.batch(16)[0] for _ in range(64)]
+    equalise(network, batches)
+    steps = calibrate(network, batches)
+    print(f"int8: activation steps calibrated from {args.init}: {', '.join(f'{s:.4f}' for s in steps)}",
+          flush=True)
+    return Int8FSRCNN(network, steps), base_sha256
 
 
 def compressed_pairs(args: argparse.Namespace, val_paths: list[Path]) -> tuple[list, list, list[str]]:
@@ -219,6 +246,10 @@ def main(argv: list[str] | None = None) -> None:
     train_paths, val_paths = split_paths(image_paths(args.data), args.val_count)
 
     model = architecture.build(args.scale)
+    extra, held, degradations = compressed_pairs(args, val_paths)
+    base_sha256 = None
+    if args.int8:
+        model, base_sha256 = quantization_aware(args, model, train_paths, extra)
     state_path = args.out / "state.pt"
     state = resume_or_init(args, model, state_path)
     iteration, best, elapsed = (0, -math.inf, 0.0) if state is None else (
@@ -231,7 +262,6 @@ def main(argv: list[str] | None = None) -> None:
         optimizer.load_state_dict(state["optimizer"])
 
     print(f"loading {len(train_paths)} training / {len(val_paths)} validation images ...", flush=True)
-    extra, held, degradations = compressed_pairs(args, val_paths)
     sampler = PatchSampler(train_paths, args.scale, args.patch, planes, args.seed + iteration,
                            args.weighting, args.context, extra)
     batches = iter(batch_loader(sampler, args.batch, args.seed + iteration, args.workers, device))
@@ -251,11 +281,18 @@ def main(argv: list[str] | None = None) -> None:
           f"{' bf16' if args.amp else ''}; validation at start: {describe_scores(*scores())}", flush=True)
 
     model.train()
+    teacher = None
+    if args.int8:
+        teacher = architecture.build(args.scale).to(device).eval().requires_grad_(False)
+        teacher.load_state_dict(read_checkpoint(args.init)["state_dict"])
 
     def step(progress: float) -> str:
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(args, progress)
         lr_batch, hr_batch, mask = (t.to(device, non_blocking=True) for t in next(batches))
+        if teacher is not None:  # --int8: learn what the f32 weights make of the patch
+            with torch.no_grad():
+                hr_batch = teacher(lr_batch)
         with torch.autocast(device.type, torch.bfloat16, enabled=args.amp):
             output = model(lr_batch)
         loss = masked_loss(output.float(), hr_batch, mask, args.loss)
@@ -276,8 +313,9 @@ def main(argv: list[str] | None = None) -> None:
         marker = ""
         if score > best:
             best, marker = score, " (best)"
+            quantized = {} if base_sha256 is None else {META_KEY: int8_meta(model, base_sha256)}
             save_checkpoint(
-                args.out / "best.pt", model, args.model, args.scale,
+                args.out / "best.pt", model.network if args.int8 else model, args.model, args.scale, **quantized,
                 iterations=iteration, val_psnr=round(score, 4), val_psnr_clean=round(clean, 4),
                 val_psnr_compressed=None if compressed is None else round(compressed, 4),
                 data=[str(d) for d in args.data], val_images=[p.name for p in val_paths],

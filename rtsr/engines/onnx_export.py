@@ -60,16 +60,26 @@ def onnx_metadata(loaded: LoadedModel) -> dict[str, str]:
     }
 
 
-def export_onnx(loaded: LoadedModel, example_hw: tuple[int, int] = (64, 64)) -> bytes:
+def export_onnx(loaded: LoadedModel, example_hw: tuple[int, int] = (64, 64), int8: bool = False) -> bytes:
     """The inference network of ``loaded`` as a serialized ONNX model (opset OPSET, dynamic H and W).
 
     Input ``lr``: (1, C, H, W) float32; output ``hr``: (1, C, H·scale, W·scale)
     float32, C and the value domain as in onnx_metadata. ``example_hw`` is
-    the traced size; any other size runs too.
+    the traced size; any other size runs too. ``int8``: ``loaded`` holds int8
+    weights (rtsr.quantization) and the graph carries their grid as
+    QuantizeLinear/DequantizeLinear pairs around every convolution.
     """
     import onnx  # noqa: PLC0415  (a dependency; imported here so plain `import rtsr` stays light)
 
-    network = loaded.network.for_inference().eval().requires_grad_(False)
+    if int8:
+        from rtsr.quantization import int8_network  # noqa: PLC0415
+
+        quantized = int8_network(loaded.network, loaded.meta)
+        if quantized is None:
+            raise ValueError(f"{loaded.weights} does not hold int8 weights")
+        network = quantized.exportable()
+    else:
+        network = loaded.network.for_inference().eval().requires_grad_(False)
     example = torch.rand(1, loaded.channels, *example_hw)
     buffer = io.BytesIO()
     with warnings.catch_warnings():
@@ -82,7 +92,11 @@ def export_onnx(loaded: LoadedModel, example_hw: tuple[int, int] = (64, 64)) -> 
                               dynamic_axes={INPUT_NAME: {2: "height", 3: "width"},
                                             OUTPUT_NAME: {2: "height_out", 3: "width_out"}})
     model = onnx.load_from_string(buffer.getvalue())
-    for key, value in onnx_metadata(loaded).items():
+    described = onnx_metadata(loaded)
+    if int8:
+        described["rtsr.precision"] = ("int8: every convolution's input and weights on the QuantizeLinear/"
+                                       "DequantizeLinear grids in the graph (quantization-aware weights)")
+    for key, value in described.items():
         entry = model.metadata_props.add()
         entry.key, entry.value = key, value
     model.doc_string = f"rtsr {loaded.name} ×{loaded.scale}: see the rtsr.* metadata for input and output"

@@ -16,7 +16,10 @@ depends on the machine, so ``--engine auto`` measures before it picks
   network per count.
 * ``precision`` "f32" (the default) or "bf16" (engine ``openvino-bf16``):
   OpenVINO's own default on CPUs with AMX or AVX-512 BF16 is bf16, so the
-  precision is always set explicitly.
+  precision is always set explicitly. "int8" (engine ``openvino-int8``) runs
+  other weights: those trained for int8 from the loaded ones
+  (rtsr.quantization.int8_weights), as a QDQ graph OpenVINO turns into int8
+  convolutions (the rest in f32); weights without them cannot run in int8.
 * Whole frames up to STRIP_PIXELS LR pixels; bigger ones in strips, as the
   other engines.
 """
@@ -42,7 +45,7 @@ from rtsr.version import __version__
 # (16.7 fps against 14.3 in 180-row strips and 12.5 in 48-row strips, FSRCNN ×3, 2 threads);
 # bigger frames go in strips of this size.
 STRIP_PIXELS = 640 * 360
-PRECISIONS = ("f32", "bf16")  # OpenVINO's INFERENCE_PRECISION_HINT values
+PRECISIONS = ("f32", "bf16", "int8")  # int8: a QDQ graph, the rest in f32 (INFERENCE_PRECISION_HINT f32)
 # What OpenVINO raises when a model cannot be read or compiled: its RuntimeError (and
 # openvino.exceptions.* are RuntimeErrors), or a missing library behind the import.
 OPENVINO_ERRORS = (RuntimeError, OSError, ImportError, ValueError)
@@ -57,19 +60,32 @@ def openvino_unavailable() -> str | None:
     return None
 
 
-def onnx_key(loaded: LoadedModel) -> EngineKey:
+def onnx_key(loaded: LoadedModel, int8: bool = False) -> EngineKey:
     """The cache key of ``loaded``'s ONNX graph: what would make a cached graph wrong if it changed."""
     return EngineKey(model=loaded.name, scale=loaded.scale, weights_sha256=loaded.weights_sha256,
-                     profile="dynamic", precision="f32", runtime=f"onnx opset {OPSET}, onnx {package_version('onnx')}",
+                     profile="dynamic", precision="int8" if int8 else "f32",
+                     runtime=f"onnx opset {OPSET}, onnx {package_version('onnx')}",
                      device="any", torch=torch.__version__, rtsr=__version__, suffix=".onnx")
 
 
-def cached_onnx(loaded: LoadedModel, engine_dir: Path | None = None) -> bytes:
-    """``loaded``'s ONNX graph from the engine cache, exported and cached the first time."""
+def cached_onnx(loaded: LoadedModel, engine_dir: Path | None = None, int8: bool = False) -> bytes:
+    """``loaded``'s ONNX graph (``int8``: its QDQ graph) from the engine cache, exported the first time."""
     cache = EngineCache(engine_dir or default_engine_dir())
-    return cache.load_or_build(onnx_key(loaded), f"ONNX graph of {loaded.name} ×{loaded.scale}",
-                               lambda: export_onnx(loaded), lambda graph, path: path.write_bytes(graph),
-                               lambda path: path.read_bytes())
+    what = f"{'int8 ' if int8 else ''}ONNX graph of {loaded.name} ×{loaded.scale}"
+    return cache.load_or_build(onnx_key(loaded, int8), what, lambda: export_onnx(loaded, int8=int8),
+                               lambda graph, path: path.write_bytes(graph), lambda path: path.read_bytes())
+
+
+def int8_weights_for(loaded: LoadedModel) -> LoadedModel:
+    """The int8 weights trained from ``loaded`` (or ``loaded`` itself when it holds some); EngineUnavailable
+    when there are none."""
+    from rtsr.quantization import int8_weights  # noqa: PLC0415
+
+    int8 = int8_weights(loaded)
+    if int8 is None:
+        raise EngineUnavailable(f"no int8 weights for {loaded.name} ×{loaded.scale} ({loaded.weights.name}): "
+                                "int8 runs weights trained for it (shipped for fsrcnn; python -m tools.train --int8)")
+    return int8
 
 
 class OpenVinoEngine:
@@ -90,9 +106,12 @@ class OpenVinoEngine:
         self.precision = precision
         self.scale, self.halo = loaded.scale, loaded.receptive_radius
         self.strip_pixels = strip_pixels
+        int8 = precision == "int8"
+        if int8:
+            loaded = int8_weights_for(loaded)
         self.core = openvino.Core()
         try:
-            self.graph = self.core.read_model(cached_onnx(loaded, engine_dir))
+            self.graph = self.core.read_model(cached_onnx(loaded, engine_dir, int8))
         except OPENVINO_ERRORS as err:
             raise EngineUnavailable(f"OpenVINO could not read the network ({type(err).__name__}: {err})") from None
         self.cores = available_cores()
@@ -107,7 +126,8 @@ class OpenVinoEngine:
     def _request(self, threads: int):
         """An infer request on the graph compiled for ``threads`` threads (compiled on first use)."""
         if threads not in self._requests:
-            config = {"INFERENCE_PRECISION_HINT": self.precision, "INFERENCE_NUM_THREADS": threads,
+            hint = "f32" if self.precision == "int8" else self.precision  # int8: the graph says where
+            config = {"INFERENCE_PRECISION_HINT": hint, "INFERENCE_NUM_THREADS": threads,
                       "PERFORMANCE_HINT": "LATENCY", "NUM_STREAMS": 1}
             try:
                 compiled = self.core.compile_model(self.graph, "CPU", config)

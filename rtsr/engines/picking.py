@@ -20,9 +20,10 @@ to ONNX Runtime), so rtsr measures instead of assuming:
    list`` shows the verdicts, ``rtsr engines clear`` forgets them.
 
 A candidate that cannot be built (OpenVINO missing or failing to compile) is
-left out with its reason. ``openvino-bf16`` joins the candidates only for
-weights that pass the quality gate (rtsr.engines.precision), and wins only
-when it is at least MIN_GAIN × faster than the fastest f32 engine.
+left out with its reason. ``openvino-bf16`` and ``openvino-int8`` join the
+candidates only for weights that pass the quality gate (rtsr.engines.precision;
+int8 only for 8-bit input, since it reads the luma as 8-bit codes), and win
+only when at least MIN_GAIN × faster than the fastest f32 engine.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ from rtsr.checkpoints import LoadedModel
 from rtsr.cores import available_cores
 from rtsr.engines.base import HostTimer, inference_threads, torch_threads_halved
 from rtsr.engines.cache import default_engine_dir
-from rtsr.engines.precision import MAX_LOSS_DB, MIN_GAIN, bf16_loss_db
+from rtsr.engines.precision import MIN_GAIN, is_lower_precision, lower_precisions
 from rtsr.engines.registry import FALLS_BACK_TO_CPU, EngineChoice, build_engine
 from rtsr.engines.tensorrt import package_version
 from rtsr.errors import EngineUnavailable
@@ -89,7 +90,8 @@ class Verdict:
     machine: str
     measured_at: str
     left_out: dict[str, str] = field(default_factory=dict)  # candidate -> why it could not run
-    bf16_loss_db: float | None = None  # the gate's measured loss, when bf16 was a candidate
+    losses_db: dict[str, float] = field(default_factory=dict)  # lower-precision candidate -> the gate's loss
+    untimed: dict[str, str] = field(default_factory=dict)  # lower-precision engine not timed -> why
 
     def ratio(self, baseline: str = "cpu") -> float | None:
         """The winner's speed over ``baseline``'s, when both were timed."""
@@ -105,22 +107,21 @@ class Verdict:
                  else "the only candidate that runs")
         rows = "" if self.timed_rows == self.height else f", whole frames estimated from {self.timed_rows} rows"
         left = "".join(f"; {name} left out: {why}" for name, why in self.left_out.items())
-        bf16 = (f"; bf16 costs {self.bf16_loss_db:.2f} dB on Set5/Set14 with these weights, "
-                "--engine openvino keeps f32" if self.winner.endswith("bf16") and self.bf16_loss_db is not None
-                else "")
+        loss = self.losses_db.get(self.winner)
+        lower = (f"; {self.winner.removeprefix('openvino-')} costs {loss:.2f} dB on Set5/Set14 with these weights, "
+                 "--engine openvino keeps f32" if loss is not None else "")
         return (f"{head} ({timed} at {self.width}×{self.height}, {self.threads} "
-                f"thread{'s' if self.threads > 1 else ''}{rows}; measured {self.measured_at}{left}{bf16}"
+                f"thread{'s' if self.threads > 1 else ''}{rows}; measured {self.measured_at}{left}{lower}"
                 f"{self.passed_over()})")
 
     def passed_over(self) -> str:
-        """Why a faster-timed candidate did not win, or why bf16 was not timed (issue 37: "picked: openvino"
-        beside a faster bf16 figure said nothing of the rule), as "; ..." or ""."""
+        """Why a faster-timed candidate did not win, or why bf16 or int8 was not timed (issue 37: "picked:
+        openvino" beside a faster bf16 figure said nothing of the rule), as "; ..." or ""."""
         faster = [name for name, fps in self.fps.items() if fps > self.fps.get(self.winner, float("inf"))]
         said = "".join(f"; {name} ran {self.fps[name] / self.fps[self.winner]:.2f}× {self.winner}, under the "
                        f"{MIN_GAIN:g}× a lower precision must gain to be taken" for name in faster)
-        if "openvino" in self.fps and "openvino-bf16" not in self.fps and "openvino-bf16" not in self.left_out:
-            said += (f"; openvino-bf16 not timed: these weights are not measured within {MAX_LOSS_DB:g} dB of f32 "
-                     "in bf16 (rtsr/engines/precision.py)")
+        if "openvino" in self.fps:
+            said += "".join(f"; {name} not timed: {why}" for name, why in self.untimed.items())
         return said
 
 
@@ -218,19 +219,20 @@ def time_engines(engines: dict[str, object], x: torch.Tensor, rounds: int = ROUN
 
 
 def pick_winner(fps: dict[str, float]) -> str:
-    """The fastest full-precision engine, unless a bf16 one is at least MIN_GAIN × faster than it."""
-    full = {name: value for name, value in fps.items() if not name.endswith("bf16")}
+    """The fastest full-precision engine, unless a bf16 or int8 one is at least MIN_GAIN × faster than it."""
+    full = {name: value for name, value in fps.items() if not is_lower_precision(name)}
     best = max(full, key=full.get)
-    lower = {name: value for name, value in fps.items() if name.endswith("bf16") and value >= MIN_GAIN * full[best]}
+    lower = {name: value for name, value in fps.items()
+             if is_lower_precision(name) and value >= MIN_GAIN * full[best]}
     return max(lower, key=lower.get) if lower else best
 
 
-def settle_engine(engine, channels: int, height: int, width: int) -> None:
-    """Have ``engine`` pick for (channels, height, width) frames before the first one, if it picks
-    (a MeasuredCpuEngine); every other engine is settled already."""
+def settle_engine(engine, channels: int, height: int, width: int, bits: int = 8) -> None:
+    """Have ``engine`` pick for (channels, height, width) frames of ``bits`` bits before the first one, if
+    it picks (a MeasuredCpuEngine); every other engine is settled already."""
     pick = getattr(engine, "pick", None)
     if pick is not None:
-        pick(channels, height, width)
+        pick(channels, height, width, bits)
 
 
 class MeasuredCpuEngine:
@@ -243,15 +245,15 @@ class MeasuredCpuEngine:
     device = torch.device("cpu")
 
     def __init__(self, loaded: LoadedModel, candidates: tuple[str, ...], engine_dir: Path | None = None) -> None:
-        self.bf16_loss_db = bf16_loss_db(loaded) if "openvino" in candidates else None
-        if self.bf16_loss_db is not None:
-            candidates = (*candidates, "openvino-bf16")
+        self.losses_db, self.untimed = lower_precisions(loaded) if "openvino" in candidates else ({}, {})
+        candidates = (*candidates, *self.losses_db)
         self.loaded, self.candidates = loaded, candidates
         self.cache = VerdictCache(engine_dir or default_engine_dir())
         self.engine_dir = engine_dir
         self._engines: dict[str, object] = {}
         self._left_out: dict[str, str] = {}
-        self._picked: dict[tuple[int, ...], Verdict] = {}  # (C, H, W, threads) -> its verdict
+        self._picked: dict[tuple[int, ...], Verdict] = {}  # (C, H, W, threads, deep) -> its verdict
+        self._deep = False  # the last pick was for input of more than 8 bits
         self.verdict: Verdict | None = None
         self.cores = available_cores()
         self.current = self._engine("cpu") or self._any_engine()
@@ -280,26 +282,32 @@ class MeasuredCpuEngine:
                 return engine
         raise EngineUnavailable("no CPU engine can run here")  # pragma: no cover - cpu always builds
 
-    def pick(self, channels: int, height: int, width: int) -> Verdict:
-        """Make the fastest candidate for (channels, height, width) the current engine; its verdict."""
+    def pick(self, channels: int, height: int, width: int, bits: int = 8) -> Verdict:
+        """Make the fastest candidate for (channels, height, width) frames of ``bits`` bits the current
+        engine; its verdict. int8 is no candidate above 8 bits: it reads the luma as 8-bit codes."""
         threads = inference_threads(self.cores)
-        shape = (channels, height, width)
-        verdict = self._picked.get((*shape, threads))
+        shape, self._deep = (channels, height, width), bits > 8
+        candidates, untimed = self.candidates, dict(self.untimed)
+        if self._deep and "openvino-int8" in candidates:
+            candidates = tuple(name for name in candidates if name != "openvino-int8")
+            untimed["openvino-int8"] = f"{bits}-bit input (int8 reads 8-bit codes)"
+        verdict = self._picked.get((*shape, threads, self._deep))
         if verdict is None:  # not picked in this process yet: the disk's verdict, or a measurement
-            ingredients = verdict_ingredients(self.loaded, shape, threads, self.candidates)
+            ingredients = verdict_ingredients(self.loaded, shape, threads, candidates)
             key = _digest(ingredients)
             verdict = self.cache.get(key)
             if verdict is None or self._engine(verdict.winner) is None:
-                verdict = self._measure(shape, threads, ingredients["machine"])
+                verdict = self._measure(shape, threads, ingredients["machine"], candidates, untimed)
                 self.cache.put(key, verdict, ingredients)
                 log.info("engine: %s", verdict.describe())
-            self._picked[(*shape, threads)] = verdict
+            self._picked[(*shape, threads, self._deep)] = verdict
         self.current = self._engines[verdict.winner]
         self.verdict = verdict
         return verdict
 
-    def _measure(self, shape: tuple[int, int, int], threads: int, machine: str) -> Verdict:
-        engines = {name: engine for name in self.candidates if (engine := self._engine(name)) is not None}
+    def _measure(self, shape: tuple[int, int, int], threads: int, machine: str, candidates: tuple[str, ...],
+                 untimed: dict[str, str]) -> Verdict:
+        engines = {name: engine for name in candidates if (engine := self._engine(name)) is not None}
         if len(engines) > 1:
             fps, rows = time_engines(engines, torch.rand(1, *shape))
             winner = pick_winner(fps)
@@ -307,13 +315,15 @@ class MeasuredCpuEngine:
             (winner,), fps, rows = engines, {}, shape[1]
         return Verdict(winner=winner, fps=fps, width=shape[2], height=shape[1], threads=threads,
                        timed_rows=rows, machine=machine, measured_at=time.strftime("%Y-%m-%d %H:%M"),
-                       left_out=dict(self._left_out), bf16_loss_db=self.bf16_loss_db)
+                       left_out=dict(self._left_out),
+                       losses_db={name: loss for name, loss in self.losses_db.items() if name in engines},
+                       untimed=untimed)
 
     def run(self, x: torch.Tensor) -> torch.Tensor:
         """(1, C, H, W) float32 -> (1, C, H*scale, W*scale), on the engine picked for this shape."""
-        verdict = self._picked.get((*x.shape[1:], inference_threads(self.cores)))
+        verdict = self._picked.get((*x.shape[1:], inference_threads(self.cores), self._deep))
         if verdict is None:
-            self.pick(*x.shape[1:])
+            self.pick(*x.shape[1:], bits=9 if self._deep else 8)
         elif self.current.name != verdict.winner:
             self.current = self._engines[verdict.winner]
         return self.current.run(x)

@@ -1,4 +1,4 @@
-"""Where bf16 may stand in for f32 without being asked: a quality gate, from measurement.
+"""Where bf16 or int8 may stand in for f32 without being asked: a quality gate, from measurement.
 
 bf16 runs the openvino engine 1.7-5× faster than f32 on a CPU with AMX,
 but it rounds every activation to 8 bits of mantissa, which costs quality.
@@ -16,14 +16,24 @@ digest, with the loss measured by
 own, or shipped ones retrained later -- are never run in bf16 unless asked
 for (``--engine openvino-bf16``). The gain is measured on the user's machine
 each time auto picks (rtsr.engines.picking).
+
+int8 runs other weights, trained for it (rtsr.quantization), so its gate
+lists those int8 weights by their digest, with the loss of the int8 engine
+against the f32 weights they were trained from, measured by
+
+    python -m tools.lower_precision --data ../shared/datasets --models fsrcnn --scales 2 3 4 --int8
+    python -m tools.lower_precision --data ../shared/datasets --models fsrcnn --scales 2 3 4 --int8 \\
+        --degradation compressed
 """
 
 from __future__ import annotations
 
 from rtsr.checkpoints import LoadedModel
+from rtsr.quantization import int8_weights
 
 MAX_LOSS_DB = 0.05
 MIN_GAIN = 1.3
+LOWER_PRECISION_ENGINES = ("openvino-bf16", "openvino-int8")
 
 # weights_sha256 prefix -> (model, scale, worst Set5/Set14 PSNR loss of bf16 against f32, dB), measured
 # 2026-12-01 on the development machine. Left out, for costing more than MAX_LOSS_DB:
@@ -50,3 +60,35 @@ def bf16_loss_db(loaded: LoadedModel) -> float | None:
     if entry is None or entry[:2] != (loaded.name, loaded.scale) or entry[2] > MAX_LOSS_DB:
         return None
     return entry[2]
+
+# int8 weights' sha256 prefix -> (model, scale, worst Set5/Set14 PSNR loss of openvino-int8 against the f32
+# weights they were trained from, dB), measured on the development machine (docs/performance.md).
+INT8_MEASURED_LOSS: dict[str, tuple[str, int, float]] = {
+}
+
+
+def is_lower_precision(engine: str) -> bool:
+    return engine in LOWER_PRECISION_ENGINES
+
+
+def lower_precisions(loaded: LoadedModel) -> tuple[dict[str, float], dict[str, str]]:
+    """Which lower-precision engines may run ``loaded`` by default: {engine: measured loss in dB} for those
+    that pass the gate, and {engine: why not} for the others (said in the summary)."""
+    passed, refused = {}, {}
+    bf16 = bf16_loss_db(loaded)
+    if bf16 is None:
+        refused["openvino-bf16"] = f"these weights are not measured within {MAX_LOSS_DB:g} dB of f32 in bf16"
+    else:
+        passed["openvino-bf16"] = bf16
+    int8 = int8_weights(loaded)
+    entry = None if int8 is None else INT8_MEASURED_LOSS.get(int8.weights_sha256[:16])
+    if int8 is None:
+        refused["openvino-int8"] = "no int8 weights were trained from these"
+    elif entry is None or entry[:2] != (loaded.name, loaded.scale):
+        refused["openvino-int8"] = "their int8 weights are not measured (rtsr/engines/precision.py)"
+    elif entry[2] > MAX_LOSS_DB:
+        refused["openvino-int8"] = (f"their int8 weights cost {entry[2]:.2f} dB on Set5/Set14, over the "
+                                    f"{MAX_LOSS_DB:g} dB a lower precision may cost by default")
+    else:
+        passed["openvino-int8"] = entry[2]
+    return passed, refused

@@ -1,15 +1,15 @@
 """The one registry of engines: which can run here, how ``auto`` chooses, and how each is built.
 
 * ``cpu``: PyTorch fp32 (rtsr.engines.cpu).
-* ``openvino``: OpenVINO f32 on the CPU; ``openvino-bf16`` the same in bf16
-  (rtsr.engines.openvino).
+* ``openvino``: OpenVINO f32 on the CPU; ``openvino-bf16`` the same in bf16;
+  ``openvino-int8`` the int8 weights trained from the loaded ones (rtsr.engines.openvino).
 * ``cuda``: PyTorch fp16 on an NVIDIA GPU (rtsr.engines.cuda).
 * ``tensorrt``: torch-tensorrt fp16, cached on disk (rtsr.engines.tensorrt).
 
 ``auto`` takes tensorrt > cuda when a GPU can run them, and records why each
 was skipped; without one it times the CPU candidates on the run's own frame
 shape and keeps the fastest (rtsr.engines.picking; bf16 only for weights that
-pass rtsr.engines.precision's quality gate). An engine asked for by
+pass rtsr.engines.precision's quality gate, int8 likewise). An engine asked for by
 name that cannot run here is an error, except OpenVINO: without it (or when
 it cannot compile the network) rtsr runs the PyTorch cpu engine and says why.
 """
@@ -29,13 +29,14 @@ from rtsr.errors import EngineUnavailable
 
 log = logging.getLogger("rtsr")
 
-ENGINE_NAMES = ("auto", "cpu", "openvino", "openvino-bf16", "cuda", "tensorrt")
+OPENVINO_ENGINES = {"openvino": "f32", "openvino-bf16": "bf16", "openvino-int8": "int8"}  # name -> precision
+ENGINE_NAMES = ("auto", "cpu", *OPENVINO_ENGINES, "cuda", "tensorrt")
 GPU_PREFERENCE = ("tensorrt", "cuda")
-# What ``auto`` times on a machine without a usable GPU. openvino-bf16 changes the pictures, so it
-# joins only for weights whose measured loss passes the gate (rtsr.engines.precision).
+# What ``auto`` times on a machine without a usable GPU. openvino-bf16 and -int8 change the pictures, so
+# they join only for weights whose measured loss passes the gate (rtsr.engines.precision).
 CPU_CANDIDATES = ("cpu", "openvino")
 # Engines that fall back to the PyTorch cpu engine, saying why, instead of failing.
-FALLS_BACK_TO_CPU = ("openvino", "openvino-bf16")
+FALLS_BACK_TO_CPU = ("openvino", "openvino-bf16")  # not int8: those are other weights, asked for by name
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,7 @@ def unavailable_reason(name: str) -> str | None:
     """Why engine ``name`` cannot run here, or None when it can."""
     if name == "cpu":
         return None
-    if name in ("openvino", "openvino-bf16"):
+    if name in OPENVINO_ENGINES:
         return openvino_unavailable()
     if name in ("cuda", "tensorrt"):
         if torch.version.cuda is None:
@@ -118,10 +119,10 @@ def build_engine(name: str, loaded: LoadedModel, engine_dir: Path | None = None,
         from rtsr.engines.cpu import CpuEngine  # noqa: PLC0415
 
         return CpuEngine(loaded.network)
-    if name in ("openvino", "openvino-bf16"):
+    if name in OPENVINO_ENGINES:
         from rtsr.engines.openvino import OpenVinoEngine  # noqa: PLC0415
 
-        return OpenVinoEngine(loaded, engine_dir, precision="bf16" if name.endswith("bf16") else "f32")
+        return OpenVinoEngine(loaded, engine_dir, precision=OPENVINO_ENGINES[name])
     if name == "cuda":
         from rtsr.engines.cuda import CudaEngine  # noqa: PLC0415
 
