@@ -10,10 +10,10 @@ import pytest
 import torch
 
 from rtsr.checkpoints import load_model, save_checkpoint, weights_digest
-from rtsr.engines import choose_engine, make_engine
+from rtsr.engines import choose_engine, make_engine, picking
 from rtsr.engines.openvino import OpenVinoEngine
 from rtsr.engines.picking import MeasuredCpuEngine
-from rtsr.engines.precision import lower_precisions
+from rtsr.engines.precision import INT8_MEASURED_LOSS, MAX_LOSS_DB, lower_precisions
 from rtsr.errors import EngineUnavailable
 from rtsr.models import FSRCNN
 from rtsr.quantization import META_KEY, Int8FSRCNN, companion_path, int8_meta, int8_weights
@@ -127,8 +127,6 @@ def test_auto_says_why_int8_was_not_timed(tmp_path, random_weights, caplog) -> N
 
 
 def test_deep_input_leaves_int8_out_and_says_so(tmp_path, monkeypatch) -> None:
-    from rtsr.engines import picking
-
     loaded = load_model("fsrcnn", 3)
     monkeypatch.setattr(picking, "lower_precisions", lambda _: ({"openvino-int8": 0.01}, {}))
     engine = MeasuredCpuEngine(loaded, ("cpu", "openvino"), tmp_path)
@@ -137,3 +135,17 @@ def test_deep_input_leaves_int8_out_and_says_so(tmp_path, monkeypatch) -> None:
     monkeypatch.setattr(picking, "time_engines", lambda engines, x: ({name: 10.0 for name in engines}, x.shape[-2]))
     deep = engine._measure((1, 20, 24), 2, "m", ("cpu", "openvino"), {"openvino-int8": "10-bit input"})
     assert "openvino-int8" not in deep.fps and "openvino-int8 not timed: 10-bit input" in deep.describe()
+
+
+@pytest.mark.parametrize("scale", [2, 3, 4])
+def test_shipped_int8_weights_belong_to_the_shipped_f32_ones_and_are_measured(scale: int) -> None:
+    loaded = load_model("fsrcnn", scale)
+    int8 = int8_weights(loaded)
+    assert int8 is not None and int8.weights.name == f"fsrcnn_x{scale}_int8.pt"
+    model, measured_scale, loss = INT8_MEASURED_LOSS[int8.weights_sha256[:16]]
+    assert (model, measured_scale) == ("fsrcnn", scale)
+    passed, refused = lower_precisions(loaded)
+    if loss > MAX_LOSS_DB:  # today every scale: auto leaves int8 out and says what it costs
+        assert "openvino-int8" not in passed and f"cost {loss:.2f} dB" in refused["openvino-int8"]
+    else:
+        assert passed["openvino-int8"] == loss
