@@ -9,6 +9,7 @@ from rtsr.atomic import write_atomically
 from rtsr.checkpoints import load_model
 from rtsr.engines.cache import EngineCache, default_engine_dir
 from rtsr.engines.onnx_export import export_onnx, layout
+from rtsr.engines.openvino import int8_weights_for
 from rtsr.engines.picking import VerdictCache
 from rtsr.errors import RtsrError
 from rtsr.models import check_scale, get_architecture
@@ -70,6 +71,9 @@ def export_command(argv: list[str], parser_class: type[argparse.ArgumentParser])
     parser.add_argument("--scale", type=int, default=3, help="2, 3 or 4 (default 3)")
     parser.add_argument("--weights", type=Path, help="weights file instead of the shipped ones")
     parser.add_argument("-o", "--output", type=Path, required=True, help="the .onnx file to write")
+    parser.add_argument("--int8", action="store_true",
+                        help="the int8 weights trained from these (fsrcnn), as QuantizeLinear/DequantizeLinear pairs "
+                             "around every convolution, for int8 runtimes (engine openvino-int8; trtexec --int8)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing file")
     args = parser.parse_args(argv)
     get_architecture(args.model)
@@ -79,9 +83,12 @@ def export_command(argv: list[str], parser_class: type[argparse.ArgumentParser])
     if not args.output.parent.is_dir():
         raise RtsrError(f"no folder {args.output.parent} to write {args.output.name} into")
     loaded = load_model(args.model, args.scale, args.weights)
-    graph = export_onnx(loaded)
+    if args.int8:
+        loaded = int8_weights_for(loaded)
+    graph = export_onnx(loaded, int8=args.int8)
     write_atomically(args.output, lambda tmp: tmp.write_bytes(graph))
     domain = "BT.601 studio-range luma / 255" if loaded.planes == "y" else "RGB"
-    print(f"wrote {args.output}: {loaded.name} ×{loaded.scale}, float32 in [0, 1] ({domain}), {layout(loaded)}; "
-          f"{len(graph) / 1e6:.2f} MB")
+    precision = " int8" if args.int8 else ""
+    print(f"wrote {args.output}: {loaded.name} ×{loaded.scale}{precision}, float32 in [0, 1] ({domain}), "
+          f"{layout(loaded)}; {len(graph) / 1e6:.2f} MB")
     return 0

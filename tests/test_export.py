@@ -11,6 +11,7 @@ from conftest import run_rtsr_here
 
 from rtsr.checkpoints import load_model
 from rtsr.engines.onnx_export import OPSET, export_onnx
+from rtsr.quantization import int8_network, int8_weights
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -68,3 +69,23 @@ def test_bad_export_requests_are_one_line_errors(tmp_path) -> None:
     assert unknown.returncode == 1 and "unknown model 'edsr'" in unknown.stderr
     missing = run_rtsr_here("export", "-o", tmp_path / "no" / "x.onnx")
     assert missing.returncode == 1 and "no folder" in missing.stderr
+
+
+def test_int8_export_carries_the_int8_grid_onnx_runtime_runs(tmp_path) -> None:
+    target = tmp_path / "fsrcnn_x4_int8.onnx"
+    result = run_rtsr_here("export", "--model", "fsrcnn", "--scale", "4", "--int8", "-o", target)
+    assert result.returncode == 0, result.stderr
+    assert "fsrcnn ×4 int8" in result.stdout
+    model = onnx.load(str(target))
+    ops = {node.op_type for node in model.graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear"} <= ops
+    assert "int8" in {p.key: p.value for p in model.metadata_props}["rtsr.precision"]
+    int8 = int8_weights(load_model("fsrcnn", 4))
+    x = np.random.default_rng(1).integers(16, 236, (1, 1, 20, 24)).astype(np.float32) / 255
+    session = ort.InferenceSession(target.read_bytes(), providers=["CPUExecutionProvider"])
+    out = session.run(None, {"lr": x})[0]
+    with torch.no_grad():
+        expected = int8_network(int8.network, int8.meta)(torch.from_numpy(x)).numpy()
+    assert psnr(out, expected) >= 45.0
+    srcnn = run_rtsr_here("export", "--model", "srcnn", "--int8", "-o", tmp_path / "s.onnx")
+    assert srcnn.returncode == 1 and "no int8 weights for srcnn" in srcnn.stderr
