@@ -27,6 +27,7 @@ docs/performance.md.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -119,7 +120,7 @@ class Int8FSRCNN(nn.Module):
         weight, bias = (t.detach().clone() for t in self.network.subpixel_weight())
         last = nn.Conv2d(self.network.d, self.scale**2, weight.shape[-1], padding=self.network.subpixel_pad)
         last.weight.data, last.bias.data = weight, bias
-        for module in [*self.network.body, last]:
+        for module in [*copy.deepcopy(self.network.body), last]:  # a copy: freezing it leaves the original
             if isinstance(module, nn.Conv2d):
                 step, low, high = self._input_grid(index)
                 layers += [_QuantizeInput(float(step.detach()) if isinstance(step, torch.Tensor) else step, low, high),

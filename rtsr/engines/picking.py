@@ -253,7 +253,7 @@ class MeasuredCpuEngine:
         self._engines: dict[str, object] = {}
         self._left_out: dict[str, str] = {}
         self._picked: dict[tuple[int, ...], Verdict] = {}  # (C, H, W, threads, deep) -> its verdict
-        self._deep = False  # the last pick was for input of more than 8 bits
+        self._bits = 8  # the bit depth of the input of the last pick
         self.verdict: Verdict | None = None
         self.cores = available_cores()
         self.current = self._engine("cpu") or self._any_engine()
@@ -286,12 +286,12 @@ class MeasuredCpuEngine:
         """Make the fastest candidate for (channels, height, width) frames of ``bits`` bits the current
         engine; its verdict. int8 is no candidate above 8 bits: it reads the luma as 8-bit codes."""
         threads = inference_threads(self.cores)
-        shape, self._deep = (channels, height, width), bits > 8
+        shape, self._bits, deep = (channels, height, width), bits, bits > 8
         candidates, untimed = self.candidates, dict(self.untimed)
-        if self._deep and "openvino-int8" in candidates:
+        if deep and "openvino-int8" in candidates:
             candidates = tuple(name for name in candidates if name != "openvino-int8")
             untimed["openvino-int8"] = f"{bits}-bit input (int8 reads 8-bit codes)"
-        verdict = self._picked.get((*shape, threads, self._deep))
+        verdict = self._picked.get((*shape, threads, deep))
         if verdict is None:  # not picked in this process yet: the disk's verdict, or a measurement
             ingredients = verdict_ingredients(self.loaded, shape, threads, candidates)
             key = _digest(ingredients)
@@ -300,7 +300,7 @@ class MeasuredCpuEngine:
                 verdict = self._measure(shape, threads, ingredients["machine"], candidates, untimed)
                 self.cache.put(key, verdict, ingredients)
                 log.info("engine: %s", verdict.describe())
-            self._picked[(*shape, threads, self._deep)] = verdict
+            self._picked[(*shape, threads, deep)] = verdict
         self.current = self._engines[verdict.winner]
         self.verdict = verdict
         return verdict
@@ -321,9 +321,9 @@ class MeasuredCpuEngine:
 
     def run(self, x: torch.Tensor) -> torch.Tensor:
         """(1, C, H, W) float32 -> (1, C, H*scale, W*scale), on the engine picked for this shape."""
-        verdict = self._picked.get((*x.shape[1:], inference_threads(self.cores), self._deep))
-        if verdict is None:
-            self.pick(*x.shape[1:], bits=9 if self._deep else 8)
+        verdict = self._picked.get((*x.shape[1:], inference_threads(self.cores), self._bits > 8))
+        if verdict is None:  # a new shape: the bit depth stays that of the input being run
+            self.pick(*x.shape[1:], bits=self._bits)
         elif self.current.name != verdict.winner:
             self.current = self._engines[verdict.winner]
         return self.current.run(x)

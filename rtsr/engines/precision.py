@@ -21,9 +21,8 @@ int8 runs other weights, trained for it (rtsr.quantization), so its gate
 lists those int8 weights by their digest, with the loss of the int8 engine
 against the f32 weights they were trained from, measured by
 
-    python -m tools.lower_precision --data ../shared/datasets --models fsrcnn --scales 2 3 4 --int8
-    python -m tools.lower_precision --data ../shared/datasets --models fsrcnn --scales 2 3 4 --int8 \\
-        --degradation compressed
+    python -m tools.lower_precision --data ../shared/datasets --models fsrcnn --scales 2 3 4
+    python -m tools.lower_precision --data ../shared/datasets --models fsrcnn --scales 2 3 4 --degradation compressed
 """
 
 from __future__ import annotations
