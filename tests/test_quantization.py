@@ -137,11 +137,12 @@ def test_deep_input_leaves_int8_out_and_says_so(tmp_path, monkeypatch) -> None:
     assert "openvino-int8" not in deep.fps and "openvino-int8 not timed: 10-bit input" in deep.describe()
 
 
+@pytest.mark.parametrize("level", ["none", "compressed"])
 @pytest.mark.parametrize("scale", [2, 3, 4])
-def test_shipped_int8_weights_belong_to_the_shipped_f32_ones_and_are_measured(scale: int) -> None:
-    loaded = load_model("fsrcnn", scale)
+def test_shipped_int8_weights_belong_to_the_shipped_f32_ones_and_are_measured(scale: int, level: str) -> None:
+    loaded = load_model("fsrcnn", scale, degradation=level)
     int8 = int8_weights(loaded)
-    assert int8 is not None and int8.weights.name == f"fsrcnn_x{scale}_int8.pt"
+    assert int8 is not None and int8.weights.name == f"{loaded.weights.stem}_int8.pt"
     model, measured_scale, loss = INT8_MEASURED_LOSS[int8.weights_sha256[:16]]
     assert (model, measured_scale) == ("fsrcnn", scale)
     passed, refused = lower_precisions(loaded)

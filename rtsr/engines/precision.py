@@ -67,6 +67,10 @@ INT8_MEASURED_LOSS: dict[str, tuple[str, int, float]] = {
     "a125351b04a31825": ("fsrcnn", 2, 0.35),  # Set5 -0.35, Set14 -0.17 dB
     "13e56704f28bf0cb": ("fsrcnn", 3, 0.15),  # Set5 -0.15, Set14 -0.09
     "841021c1f9d968bd": ("fsrcnn", 4, 0.09),  # Set5 -0.09, Set14 -0.06
+    # from the weights for compressed input (fsrcnn_x*_compressed_int8.pt)
+    "cd2d2e873a34e339": ("fsrcnn", 2, 0.41),  # Set5 -0.41, Set14 -0.23
+    "86c3d80c725113da": ("fsrcnn", 3, 0.14),  # Set5 -0.14, Set14 -0.09
+    "b2bdc36401d314be": ("fsrcnn", 4, 0.06),  # Set5 -0.06, Set14 -0.05
 }
 
 
