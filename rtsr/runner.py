@@ -11,6 +11,7 @@ the spec they receive (rtsr.segments.pool.WorkerSpec).
 from __future__ import annotations
 
 import dataclasses
+import logging
 import time
 from pathlib import Path
 
@@ -25,6 +26,8 @@ from rtsr.plane_upscaler import PlaneUpscaler, upscale_rgb_image
 from rtsr.report import StageClock
 from rtsr.run_spec import RunSpec
 from rtsr.temporal.state import WARMUP_FRAMES
+
+log = logging.getLogger("rtsr")
 
 
 class Runner:
@@ -62,6 +65,9 @@ class Runner:
         candidates now (or reads the verdict cached for this shape), so no frame waits for it. Other engines:
         nothing."""
         settle_engine(self.engine, self.loaded.channels, height, width, bits)
+        if bits > 8 and self.engine.name == "openvino-int8":  # asked for by name: auto never takes it here
+            log.warning("engine openvino-int8 reads the luma as 8-bit codes: this %d-bit input loses its extra "
+                        "precision in the network (--engine openvino keeps it)", bits)
 
     def engine_description(self) -> str:
         """The engine that runs now and why others were passed over: "openvino (tensorrt skipped: ...)"."""

@@ -17,6 +17,8 @@ from rtsr.engines.precision import INT8_MEASURED_LOSS, MAX_LOSS_DB, lower_precis
 from rtsr.errors import EngineUnavailable
 from rtsr.models import FSRCNN
 from rtsr.quantization import META_KEY, Int8FSRCNN, companion_path, int8_meta, int8_weights
+from rtsr.run_spec import RunSpec
+from rtsr.runner import build_runner
 from tools.lab.int8 import calibrate, equalise
 
 
@@ -150,3 +152,12 @@ def test_shipped_int8_weights_belong_to_the_shipped_f32_ones_and_are_measured(sc
         assert "openvino-int8" not in passed and f"cost {loss:.2f} dB" in refused["openvino-int8"]
     else:
         assert passed["openvino-int8"] == loss
+
+
+def test_int8_asked_for_on_deep_input_says_what_it_costs(tmp_path, caplog) -> None:
+    runner = build_runner(RunSpec("fsrcnn", 3, "none", None, "openvino-int8", str(tmp_path)))
+    with caplog.at_level(logging.WARNING, logger="rtsr"):
+        runner.prepare_engine(32, 24, bits=8)
+        assert "8-bit codes" not in caplog.text
+        runner.prepare_engine(32, 24, bits=10)
+    assert "this 10-bit input loses its extra precision" in caplog.text
