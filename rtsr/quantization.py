@@ -113,22 +113,21 @@ class Int8FSRCNN(nn.Module):
         return F.pixel_shuffle(x, self.scale)
 
     def exportable(self) -> nn.Module:
-        """A frozen copy built from torch's fake-quantize operators, which ONNX export writes as
-        QuantizeLinear/DequantizeLinear pairs (OpenVINO then runs int8 convolutions)."""
+        """A frozen copy of the inference network (FSRCNN.for_inference: the deconvolution as a sub-pixel
+        convolution) with torch's fake-quantize operators around every convolution, which ONNX export writes
+        as QuantizeLinear/DequantizeLinear pairs (OpenVINO then runs int8 convolutions)."""
+        inference = copy.deepcopy(self.network.for_inference())  # its own modules: freezing leaves ours
         layers: list[nn.Module] = []
         index = 0
-        weight, bias = (t.detach().clone() for t in self.network.subpixel_weight())
-        last = nn.Conv2d(self.network.d, self.scale**2, weight.shape[-1], padding=self.network.subpixel_pad)
-        last.weight.data, last.bias.data = weight, bias
-        for module in [*copy.deepcopy(self.network.body), last]:  # a copy: freezing it leaves the original
-            if isinstance(module, nn.Conv2d):
-                step, low, high = self._input_grid(index)
-                layers += [_QuantizeInput(float(step.detach()) if isinstance(step, torch.Tensor) else step, low, high),
-                           _QuantizedConv(module)]
-                index += 1
-            else:
-                layers.append(module)
-        return nn.Sequential(*layers, nn.PixelShuffle(self.scale)).eval().requires_grad_(False)
+        with torch.no_grad():  # the steps as plain numbers
+            for module in inference:
+                if isinstance(module, nn.Conv2d):
+                    step, low, high = self._input_grid(index)
+                    layers += [_QuantizeInput(float(step), low, high), _QuantizedConv(module)]
+                    index += 1
+                else:
+                    layers.append(module)
+        return nn.Sequential(*layers).eval().requires_grad_(False)
 
 
 class _QuantizeInput(nn.Module):

@@ -50,6 +50,7 @@ loadable with ``rtsr --weights``).
 from __future__ import annotations
 
 import argparse
+import copy
 import math
 from pathlib import Path
 from typing import get_args
@@ -203,12 +204,14 @@ def resume_or_init(args: argparse.Namespace, model: torch.nn.Module, state_path:
 
 
 def quantization_aware(args: argparse.Namespace, network: torch.nn.Module, paths: list[Path],
-                       extra: list) -> tuple[Int8FSRCNN, str]:
+                       extra: list) -> tuple[Int8FSRCNN, torch.nn.Module, str]:
     """--init's FSRCNN on the int8 grid, its channels equalised and activation steps calibrated on 64
     training batches of 16 LR patches of --calibration-patch pixels (tools/lab/int8.py; a sampler of its own,
-    seeded, so that a resumed run builds the same network before loading its state), and the f32 weights'
-    digest (which the int8 weights are shipped beside)."""
+    seeded, so that a resumed run builds the same network before loading its state); the f32 network as
+    loaded, frozen (the teacher whose output the int8 one learns); and its digest (which the int8 weights
+    are shipped beside)."""
     network.load_state_dict(read_checkpoint(args.init)["state_dict"])
+    teacher = copy.deepcopy(network).eval().requires_grad_(False)
     base_sha256 = weights_digest(network)
     sampler = PatchSampler(paths, args.scale, args.calibration_patch, "y", args.seed, args.weighting, 0, extra)
     batches = [sampler.batch(16)[0] for _ in range(64)]
@@ -216,7 +219,7 @@ def quantization_aware(args: argparse.Namespace, network: torch.nn.Module, paths
     steps = calibrate(network, batches)
     print(f"int8: activation steps calibrated from {args.init}: {', '.join(f'{s:.4f}' for s in steps)}",
           flush=True)
-    return Int8FSRCNN(network, steps), base_sha256
+    return Int8FSRCNN(network, steps), teacher, base_sha256
 
 
 def compressed_pairs(args: argparse.Namespace, val_paths: list[Path]) -> tuple[list, list, list[str]]:
@@ -247,9 +250,9 @@ def main(argv: list[str] | None = None) -> None:
 
     model = architecture.build(args.scale)
     extra, held, degradations = compressed_pairs(args, val_paths)
-    base_sha256 = None
+    teacher, base_sha256 = None, None
     if args.int8:
-        model, base_sha256 = quantization_aware(args, model, train_paths, extra)
+        model, teacher, base_sha256 = quantization_aware(args, model, train_paths, extra)
     state_path = args.out / "state.pt"
     state = resume_or_init(args, model, state_path)
     iteration, best, elapsed = (0, -math.inf, 0.0) if state is None else (
@@ -281,10 +284,8 @@ def main(argv: list[str] | None = None) -> None:
           f"{' bf16' if args.amp else ''}; validation at start: {describe_scores(*scores())}", flush=True)
 
     model.train()
-    teacher = None
-    if args.int8:
-        teacher = architecture.build(args.scale).to(device).eval().requires_grad_(False)
-        teacher.load_state_dict(read_checkpoint(args.init)["state_dict"])
+    if teacher is not None:
+        teacher.to(device)
 
     def step(progress: float) -> str:
         for group in optimizer.param_groups:

@@ -16,6 +16,7 @@ import warnings
 import torch
 
 from rtsr.checkpoints import LoadedModel
+from rtsr.quantization import int8_network
 from rtsr.version import __version__
 
 OPSET = 17
@@ -72,8 +73,6 @@ def export_onnx(loaded: LoadedModel, example_hw: tuple[int, int] = (64, 64), int
     import onnx  # noqa: PLC0415  (a dependency; imported here so plain `import rtsr` stays light)
 
     if int8:
-        from rtsr.quantization import int8_network  # noqa: PLC0415
-
         quantized = int8_network(loaded.network, loaded.meta)
         if quantized is None:
             raise ValueError(f"{loaded.weights} does not hold int8 weights")

@@ -39,6 +39,7 @@ from rtsr.engines.cache import EngineCache, EngineKey, default_engine_dir
 from rtsr.engines.onnx_export import OPSET, export_onnx
 from rtsr.engines.tensorrt import package_version
 from rtsr.errors import EngineUnavailable
+from rtsr.quantization import int8_weights
 from rtsr.version import __version__
 
 # LR pixels per piece: a whole 640x360 frame ran fastest on the 2-core Xeon of docs/performance.md
@@ -79,8 +80,6 @@ def cached_onnx(loaded: LoadedModel, engine_dir: Path | None = None, int8: bool 
 def int8_weights_for(loaded: LoadedModel) -> LoadedModel:
     """The int8 weights trained from ``loaded`` (or ``loaded`` itself when it holds some); EngineUnavailable
     when there are none."""
-    from rtsr.quantization import int8_weights  # noqa: PLC0415
-
     int8 = int8_weights(loaded)
     if int8 is None:
         raise EngineUnavailable(f"no int8 weights for {loaded.name} ×{loaded.scale} ({loaded.weights.name}): "
